@@ -1,0 +1,100 @@
+"""The `coexplore` command line. Every command has --help; errors are one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
+
+app = typer.Typer(
+    help="Co-explore neural architectures and the multi-FPGA accelerators that run them.",
+    no_args_is_help=False,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+console = Console()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """A problem with what the user asked for: reported in one line, exit status 2."""
+
+
+def friendly(func: F) -> F:
+    """Turn bad input into a one-line message on stderr and exit status 2."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except (UserError, ValueError, KeyError, FileNotFoundError) as exc:
+            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            print(f"error: {text}", file=sys.stderr)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly
+def devices(
+    devices_file: Annotated[Path | None, typer.Option(help="extra device catalog (TOML)")] = None,
+) -> None:
+    """List the FPGA device catalog (resources, memory port, clock, power)."""
+    from coexplore.render import devices_table
+
+    console.print(devices_table(load_catalog(devices_file)))
+
+
+def _shape(text: str | None) -> tuple[int, int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UserError(f"--input-shape: expected CxHxW like 3x32x32, got {text!r}")
+    return (int(parts[0]), int(parts[1]), int(parts[2]))
+
+
+@app.command()
+@friendly
+def estimate(
+    arch_file: Annotated[Path, typer.Argument(help="architecture JSON (docs/architecture-files.md)")],
+    pool: Annotated[str, typer.Option(help="devices, e.g. '2xXC7Z020+1xXC7A50T'")] = "2xXC7Z020",
+    spec_fps: Annotated[float, typer.Option(help="required throughput (frames/s)")] = 0.0,
+    latency_ms: Annotated[float | None, typer.Option(help="optional latency bound (ms)")] = None,
+    max_fpgas: Annotated[int | None, typer.Option(help="optional limit on FPGAs used")] = None,
+    link_gbps: Annotated[float, typer.Option(help="inter-FPGA link bandwidth (Gb/s)")] = 10.0,
+    precision: Annotated[Precision, typer.Option(help="arithmetic")] = Precision.FIXED16,
+    input_shape: Annotated[str | None, typer.Option(help="override input CxHxW")] = None,
+    classes: Annotated[int | None, typer.Option(help="override number of classes")] = None,
+    devices_file: Annotated[Path | None, typer.Option(help="extra device catalog (TOML)")] = None,
+    layers: Annotated[bool, typer.Option("--layers", help="also print the per-layer table")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
+) -> None:
+    """Fast exploration of one architecture: the best multi-FPGA design, or why none meets the spec."""
+    from coexplore.archfile import load_arch_file
+    from coexplore.fast.optimal import OptimalExplorer
+    from coexplore.render import estimate_json, print_estimate
+
+    the_pool = parse_pool(pool, link_gbps, load_catalog(devices_file))
+    spec = Spec(fps=spec_fps, latency_ms=latency_ms, max_fpgas=max_fpgas)
+    arch = load_arch_file(arch_file, _shape(input_shape), classes)
+    result = OptimalExplorer(the_pool, spec, precision).explore(arch.workload)
+    if as_json:
+        print(json.dumps(estimate_json(result, the_pool), indent=2))
+    else:
+        print_estimate(console, result, the_pool, layers)
+    if result.pruned:
+        raise typer.Exit(1)  # scripts can tell "no design meets the spec" from success
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()

@@ -1,0 +1,1 @@
+"""Fast exploration: the best hardware design for an architecture, without training."""

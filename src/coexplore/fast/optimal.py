@@ -1,0 +1,345 @@
+"""The exact fast exploration (`optimal` mode): the best hardware design for a workload.
+
+Best means: highest FPS; among equal FPS, lowest total power (so highest GOPS/W). Exact over
+the design space of `TilingSpace` (devices of the pool, contiguous partitions, per-FPGA tiling
+and port split); tests check it against brute force.
+
+How it stays fast (branch and bound, three levels, all bounds valid lower bounds):
+- per-layer cycle tables over a device's whole tiling grid are memoised per (layer shape,
+  device), with their minimum over port splits per <Tm, Tn, T> block;
+- a stage's loose bound is the sum of its layers' own best times; a DP on those bounds gives a
+  plan whose exact evaluation is an upper bound U on the best initiation interval;
+- only stages whose loose bound is <= U get a block bound (sum over layers of the per-block
+  split minimum), and only blocks whose bound is <= U are evaluated exactly over their splits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from coexplore.fast import dp
+from coexplore.fast.grid import TilingGrid, TilingSpace
+from coexplore.hardware.accelerator import layer_cycles, over_budget, resources, window_limits
+from coexplore.hardware.devices import Pool, Precision, Spec
+from coexplore.hardware.pipeline import (
+    Evaluation,
+    HardwareDesign,
+    StageDesign,
+    evaluate_design,
+    link_seconds,
+    spec_problem,
+)
+from coexplore.workload import Layer, Workload
+
+_TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
+
+
+@dataclass(frozen=True)
+class FastResult:
+    """The outcome of fast exploration: a design that meets the spec, or the reason none does.
+
+    A design that misses only the spec is still returned (with its evaluation) when one was
+    computed, so a hardware-afterwards baseline can report it.
+    """
+
+    design: HardwareDesign | None
+    evaluation: Evaluation | None
+    reason: str
+    seconds: float
+
+    @property
+    def pruned(self) -> bool:
+        return bool(self.reason)
+
+
+_CHUNK = 16  # blocks evaluated exactly in the first step of the branch and bound; doubles
+
+
+def _chunks(order: np.ndarray) -> Iterator[np.ndarray]:
+    start, size = 0, _CHUNK
+    while start < len(order):
+        yield order[start : start + size]
+        start, size = start + size, size * 2
+
+
+@dataclass(frozen=True)
+class _Pick:
+    seconds: float
+    power_w: float
+    block: int
+    split: int
+
+
+class _Stages:
+    """Exact queries about stages (layers i..j) of one workload on one device kind.
+
+    Blocks are visited in order of a valid lower bound (Q1) or of power (Q2) and evaluated
+    exactly a chunk at a time, stopping as soon as no unvisited block can do better.
+    """
+
+    def __init__(self, explorer: OptimalExplorer, k: int, workload: Workload,
+                 windows: np.ndarray) -> None:
+        self.ex, self.k, self.windows = explorer, k, windows
+        tables = [explorer._table(k, layer) for layer in workload.layers]
+        self.full = [t[0] for t in tables]
+        self.lows = np.cumsum([np.zeros_like(tables[0][1])] + [t[1] for t in tables], axis=0)
+        self.hz = explorer._hz[k]
+
+    def bounds(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """(per-block lower bound in seconds, inf where the block does not fit; power per block)."""
+        fits, power = self.ex._fit(self.k, *self.windows[i, j])
+        low = (self.lows[j + 1] - self.lows[i]) / self.hz
+        return np.where(fits, low, np.inf), power
+
+    def exact(self, i: int, j: int, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cycles = self.full[i][blocks].copy()
+        for table in self.full[i + 1 : j + 1]:
+            cycles += table[blocks]
+        split = np.argmin(cycles, axis=1)
+        return cycles[np.arange(len(blocks)), split] / self.hz, split
+
+    def fastest(self, i: int, j: int) -> float:
+        """Q1: the stage's exact best time over all fitting tilings."""
+        low, _ = self.bounds(i, j)
+        order = np.argsort(low, kind="stable")
+        order = order[np.isfinite(low[order])]
+        best = np.inf
+        for chunk in _chunks(order):
+            if low[chunk[0]] > best * _TIE:
+                break
+            best = min(best, float(self.exact(i, j, chunk)[0].min()))
+        return best
+
+    def cheapest(self, i: int, j: int, limit: float) -> _Pick | None:
+        """Q2: the least-power tiling whose exact time is <= limit (ties: lowest block index)."""
+        low, power = self.bounds(i, j)
+        order = self.ex._power_order(self.k, *self.windows[i, j])
+        order = order[low[order] <= limit * _TIE]
+        for chunk in _chunks(order):
+            seconds, split = self.exact(i, j, chunk)
+            ok = np.flatnonzero(seconds <= limit * _TIE)
+            if len(ok):
+                at = ok[0]
+                return _Pick(float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), int(split[at]))
+        return None
+
+
+class OptimalExplorer:
+    """Exact best design for workloads on one pool; keeps its memo tables between calls."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        spec: Spec | None = None,
+        precision: Precision = Precision.FIXED16,
+        space: TilingSpace | None = None,
+    ) -> None:
+        self.pool, self.spec, self.precision = pool, spec or Spec(), precision
+        self.grids = [TilingGrid.build(d, precision, space or TilingSpace()) for d in pool.kinds]
+        self._hz = [d.clock_mhz * 1e6 for d in pool.kinds]
+        self._tables: dict[tuple[int, tuple[object, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._orders: dict[tuple[int, int, int], np.ndarray] = {}
+
+    def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
+        start = time.perf_counter()
+        spec = spec or self.spec
+        design, reason = self._solve(workload, spec)
+        evaluation = evaluate_design(workload, design, self.pool) if design else None
+        if evaluation is not None and not reason:
+            reason = spec_problem(evaluation, spec) or evaluation.reason
+        return FastResult(design, evaluation, reason, time.perf_counter() - start)
+
+    # -- the search ---------------------------------------------------------------------------
+
+    def _solve(self, workload: Workload, spec: Spec) -> tuple[HardwareDesign | None, str]:
+        n = len(workload)
+        windows = _group_windows(workload)
+        links = np.array([link_seconds(workload, j, self.pool.link_gbps, self.precision)
+                          for j in range(n - 1)] + [0.0])
+        limits = (self.pool.counts, spec.max_fpgas or len(self.pool.devices))
+        searches = [_Stages(self, k, workload, windows) for k in range(len(self.grids))]
+
+        loose = self._loose_bounds(workload)
+        first = dp.solve(np.maximum(loose, links), *limits, np.maximum)
+        if not np.isfinite(first.value):
+            return None, self._no_fit_reason(workload) or "no pipeline over the pool fits"
+        if spec.fps and 1.0 / first.value < spec.fps / _TIE:
+            return None, f"at most {1.0 / first.value:.1f} FPS (bound) < spec {spec.fps:g} FPS"
+
+        if spec.latency_ms is None:
+            ii = _refine(loose, (lambda k, i, j: searches[k].fastest(i, j),),
+                         lambda v: dp.solve(np.maximum(v, links), *limits, np.maximum))
+        else:
+            ii = self._best_ii_with_latency(searches, loose, links, limits, spec)
+        if not np.isfinite(ii.value):
+            return None, self._no_fit_reason(workload) or "no pipeline meets the latency spec"
+
+        picks: dict[tuple[int, int, int], _Pick] = {}
+
+        def cheapest(k: int, i: int, j: int) -> float:
+            pick = searches[k].cheapest(i, j, ii.value)
+            if pick is None:
+                return np.inf
+            picks[(k, i, j)] = pick
+            return pick.power_w
+
+        least = self._least_power_bounds(windows, ii.value)
+        least[:, :, links > ii.value * _TIE] = np.inf
+        least[np.maximum(loose, links) > ii.value * _TIE] = np.inf
+        plan = _refine(least, (cheapest,),
+                       lambda v: dp.solve(v, *limits, np.add))
+        design = self._design(plan if plan.stages else ii, picks, searches)
+        if spec.latency_ms is not None and plan.stages:
+            if evaluate_design(workload, design, self.pool).latency_ms > spec.latency_ms * _TIE:
+                design = self._design(ii, {}, searches)  # the fastest tilings meet it
+        return design, ""
+
+    def _least_power_bounds(self, windows: np.ndarray, limit: float) -> np.ndarray:
+        """[k, i, j]: least power of any block that fits stage i..j's buffers on kind k."""
+        n = windows.shape[0]
+        out = np.full((len(self.grids), n, n), np.inf)
+        first, last = np.triu_indices(n)
+        staged = windows[first, last]
+        for window in np.unique(staged, axis=0):
+            rows = np.all(staged == window, axis=1)
+            for k in range(len(self.grids)):
+                order = self._power_order(k, *window)
+                power = self._fit(k, *window)[1]
+                out[k, first[rows], last[rows]] = power[order[0]] if len(order) else np.inf
+        return out
+
+    def _best_ii_with_latency(self, searches, loose, links, limits, spec) -> dp.Plan:  # type: ignore[no-untyped-def]
+        """Lowest initiation interval whose fastest pipeline meets the latency bound
+        (binary search over candidate interval values; every finite stage timed exactly)."""
+        times = np.full(loose.shape, np.inf)
+        for k, i, j in zip(*np.nonzero(np.isfinite(loose)), strict=True):
+            times[k, i, j] = searches[k].fastest(int(i), int(j))
+        staged = np.maximum(times, links)
+        latency = times + links
+        candidates = np.unique(staged[np.isfinite(staged)])
+        best, lo, hi = dp.Plan(np.inf, ()), 0, len(candidates) - 1
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            capped = np.where(staged <= candidates[mid], latency, np.inf)
+            plan = dp.solve(capped, *limits, np.add)
+            if 1e3 * plan.value <= spec.latency_ms * _TIE:
+                best, hi = dp.Plan(float(candidates[mid]), plan.stages), mid - 1
+            else:
+                lo = mid + 1
+        return best
+
+    def _design(self, plan: dp.Plan, picks: dict, searches: list[_Stages]) -> HardwareDesign:  # type: ignore[type-arg]
+        """Turn a plan into a design; stages without a pick get their fastest, least-power tiling."""
+        out = []
+        for k, i, j in plan.stages:
+            pick = picks.get((k, i, j)) or searches[k].cheapest(i, j, searches[k].fastest(i, j))
+            assert pick is not None  # the plan only uses stages with a finite time
+            grid = self.grids[k]
+            row = pick.block * grid.n_splits + pick.split
+            out.append(StageDesign(grid.device.name, i, j, grid.tiling(row)))
+        return HardwareDesign(tuple(out), self.precision)
+
+    def _table(self, k: int, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+        """(cycles per tiling as [block, split], cycles per block at its best split)."""
+        key = (k, layer.shape_key())
+        if key not in self._tables:
+            grid = self.grids[k]
+            cycles = np.asarray(layer_cycles(layer, grid), dtype=np.float64)
+            cycles = cycles.reshape(grid.n_blocks, grid.n_splits)
+            self._tables[key] = (cycles, cycles.min(axis=1))
+        return self._tables[key]
+
+    def _fit(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
+        """(fits the device, power in W) per block of device k, buffers sized for kmax, smax."""
+        key = (k, int(kmax), int(smax))
+        if key not in self._fits:
+            blocks = self.grids[k].blocks()
+            device = blocks.device
+            res = resources(blocks, kmax, smax, self.precision)
+            fits = (res.bram18k <= device.bram18k) & (res.luts <= device.luts)
+            power = np.asarray(device.power_w(res.dsp, res.bram18k), dtype=np.float64)
+            self._fits[key] = (fits, power)
+        return self._fits[key]
+
+    def _power_order(self, k: int, kmax: int, smax: int) -> np.ndarray:
+        """Blocks that fit, by increasing power (stable: ties keep block order)."""
+        key = (k, int(kmax), int(smax))
+        if key not in self._orders:
+            fits, power = self._fit(k, kmax, smax)
+            blocks = np.flatnonzero(fits)
+            self._orders[key] = blocks[np.argsort(power[blocks], kind="stable")]
+        return self._orders[key]
+
+    def _loose_bounds(self, workload: Workload) -> np.ndarray:
+        """loose[k, i, j]: sum over layers i..j of each layer's own best time on kind k."""
+        n = len(workload)
+        loose = np.full((len(self.grids), n, n), np.inf)
+        for k in range(len(self.grids)):
+            best = (
+                np.array(
+                    [
+                        _masked_min(
+                            self._table(k, layer)[1], self._fit(k, *window_limits((layer,)))[0]
+                        )
+                        for layer in workload.layers
+                    ]
+                )
+                / self._hz[k]
+            )
+            finite = np.concatenate([[0.0], np.cumsum(np.where(np.isinf(best), 0.0, best))])
+            misfits = np.concatenate([[0], np.cumsum(np.isinf(best))])
+            sums = finite[None, 1:] - finite[:n, None]
+            loose[k] = np.where(misfits[None, 1:] > misfits[:n, None], np.inf, sums)
+        return dp.upper_triangle(loose)
+
+    def _no_fit_reason(self, workload: Workload) -> str:
+        for index, layer in enumerate(workload.layers):
+            kmax, smax = window_limits((layer,))
+            if not any(self._fit(k, kmax, smax)[0].any() for k in range(len(self.grids))):
+                grid = self.grids[0]
+                why = over_budget(
+                    resources(grid.tiling(0), kmax, smax, self.precision),
+                    grid.device,
+                    self.precision,
+                )
+                return f"layer {index} ({layer.kind}, K={layer.kernel}) fits no device: {why}"
+        return ""
+
+
+def _masked_min(values: np.ndarray, mask: np.ndarray) -> float:
+    return float(np.min(values, where=mask, initial=np.inf))
+
+
+def _refine(bounds: np.ndarray, levels: tuple[Callable[[int, int, int], float], ...],
+            solve: Callable[[np.ndarray], dp.Plan]) -> dp.Plan:
+    """Lazy exact DP over lower bounds. Solve; raise each stage of the best plan one level
+    (cheap bound -> tighter bound -> exact value); repeat until the best plan uses exact values
+    only. Every value is a lower bound of the exact one, so then no other plan can beat it."""
+    values, level = bounds.copy(), np.zeros(bounds.shape, dtype=np.int8)
+    while True:
+        plan = solve(values)
+        todo = [(k, i, j) for k, i, j in plan.stages if level[k, i, j] < len(levels)]
+        if not todo:
+            return plan
+        for k, i, j in todo:
+            values[k, i, j] = max(values[k, i, j], levels[level[k, i, j]](k, i, j))
+            level[k, i, j] += 1
+
+
+def _group_windows(workload: Workload) -> np.ndarray:
+    """windows[i, j] = (Kmax, Smax) of the buffer-sizing layers among layers i..j."""
+    n = len(workload)
+    out = np.ones((n, n, 2), dtype=np.int64)
+    for i in range(n):
+        kmax = smax = 1
+        for j in range(i, n):
+            layer = workload.layers[j]
+            if layer.uses_window_buffers:
+                kmax, smax = max(kmax, layer.kernel), max(smax, layer.stride)
+            out[i, j] = (kmax, smax)
+    return out
