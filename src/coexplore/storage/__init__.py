@@ -1,0 +1,14 @@
+"""Run storage: one SQLite database per run holding trials, controller checkpoints and metadata."""
+
+from coexplore.storage.records import FINISHED_STATES, StorageError, TrialRecord, TrialState
+from coexplore.storage.sqlite import KEEP_CHECKPOINTS, SCHEMA_VERSION, RunStorage
+
+__all__ = [
+    "FINISHED_STATES",
+    "KEEP_CHECKPOINTS",
+    "SCHEMA_VERSION",
+    "RunStorage",
+    "StorageError",
+    "TrialRecord",
+    "TrialState",
+]
