@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
+from coexplore.storage import StorageError
 
 app = typer.Typer(
     help="Co-explore neural architectures and the multi-FPGA accelerators that run them.",
@@ -35,7 +36,7 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (UserError, ValueError, KeyError, FileNotFoundError) as exc:
+        except (UserError, ValueError, KeyError, FileNotFoundError, StorageError) as exc:
             text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             print(f"error: {text}", file=sys.stderr)
             raise typer.Exit(2) from None
@@ -94,6 +95,77 @@ def estimate(
         print_estimate(console, result, the_pool, layers)
     if result.pruned:
         raise typer.Exit(1)  # scripts can tell "no design meets the spec" from success
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    """--set section.key=value (value parsed as TOML, bare words as strings)."""
+    import tomllib
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or "." not in key:
+            raise UserError(f"--set: expected section.key=value, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = text
+    return out
+
+
+@app.command()
+@friendly
+def search(
+    preset: Annotated[str | None, typer.Option(help="a shipped preset (default: 'default')")] = None,
+    config: Annotated[Path | None, typer.Option(help="a TOML config file")] = None,
+    out: Annotated[Path | None, typer.Option(help="run folder (default: runs/<preset>-<time>)")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="override: section.key=value")] = None,
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+) -> None:
+    """Run a co-exploration search: controller -> fast exploration -> training -> reward."""
+    import time
+
+    from coexplore.config import load_config
+    from coexplore.search import run
+
+    cfg = load_config(preset, config, _overrides(set_ or []))
+    name = preset or (config.stem if config else "default")
+    run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if (run_dir / run.DB_NAME).exists():
+        raise UserError(f"{run_dir} already holds a run; use `coexplore resume {run_dir}`")
+    _print_summary(run.start(cfg, run_dir, progress=progress))
+
+
+@app.command()
+@friendly
+def resume(
+    run_dir: Annotated[Path, typer.Argument(help="the run folder of an interrupted search")],
+    progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+) -> None:
+    """Continue a search after a crash or kill: no finished trial is lost or run again."""
+    from coexplore.search import run
+
+    if not (run_dir / run.DB_NAME).exists():
+        raise UserError(f"{run_dir}: no run database ({run.DB_NAME}) here")
+    _print_summary(run.resume(run_dir, progress=progress))
+
+
+def _print_summary(result: Any) -> None:
+    from coexplore.render import summary_table
+
+    console.print(summary_table(result.summary))
+    console.print(f"run folder: {result.run_dir}  (run.db, config.toml, picks.json, pareto.png, "
+                  "trials.csv)")
+
+
+def _register_commands() -> None:
+    from coexplore.commands import compare, export, report
+
+    for module in (compare, report, export):
+        module.register(app, friendly, UserError)
+
+
+_register_commands()
 
 
 def main() -> None:  # pragma: no cover - console-script shim

@@ -1,0 +1,126 @@
+"""Architecture files: JSON that names an architecture of a search space, or lists layers.
+
+Two forms (docs/architecture-files.md):
+
+    {"space": "chain", "layers": [{"kernel": 3, "filters": 24, "stride": 1}, ...],
+     "input_shape": [3, 32, 32], "num_classes": 10}
+    {"space": "nb201", "arch": "|nor_conv_3x3~0|+|...|", "input_shape": [3, 32, 32]}
+    {"input_shape": [3, 32, 32], "layers": [{"kind": "conv", "in_channels": 3, ...}, ...]}
+
+The first two go through the search space (so the file is checked against it); the last is a
+raw workload for any network the spaces do not describe. input_shape and num_classes are
+optional (defaults 3x32x32 and 10) and can be overridden by the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from coexplore.spaces import SPACES, ChainSpace, SearchSpace
+from coexplore.workload import Layer, LayerKind, Workload
+
+DEFAULT_INPUT = (3, 32, 32)
+DEFAULT_CLASSES = 10
+
+
+@dataclass(frozen=True)
+class ArchFile:
+    workload: Workload
+    space: SearchSpace[Any] | None
+    arch: Any  # the space's architecture value, None for a raw workload
+
+
+def load_arch_file(path: Path, input_shape: tuple[int, int, int] | None = None,
+                   num_classes: int | None = None) -> ArchFile:
+    """Read and check an architecture file; ValueError naming the file and the bad field."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    try:
+        return parse_arch(data, input_shape, num_classes)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: {_message(exc)}") from None
+
+
+def parse_arch(data: object, input_shape: tuple[int, int, int] | None = None,
+               num_classes: int | None = None) -> ArchFile:
+    if not isinstance(data, Mapping):
+        raise ValueError("expected a JSON object at the top level")
+    shape = input_shape or _shape(data.get("input_shape", DEFAULT_INPUT))
+    classes = num_classes or _positive(data.get("num_classes", DEFAULT_CLASSES), "num_classes")
+    if "space" not in data:
+        return ArchFile(_raw_workload(data, shape), None, None)
+    space = space_for(data)
+    arch = space.from_json(data)
+    return ArchFile(space.workload(arch, shape, classes), space, arch)
+
+
+def space_for(data: Mapping[str, Any]) -> SearchSpace[Any]:
+    """The space instance an architecture JSON belongs to (chain depth and strides from it)."""
+    name = data.get("space")
+    if not isinstance(name, str):
+        raise ValueError(f"space: expected a name, got {name!r}")
+    factory = SPACES[name]
+    if factory is ChainSpace:
+        layers = data.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise ValueError("layers: expected a non-empty list")
+        strided = any(isinstance(x, Mapping) and x.get("stride", 1) != 1 for x in layers)
+        return ChainSpace(depth=len(layers), stride_mode="predictable" if strided else "fixed")
+    return factory()  # type: ignore[no-any-return]
+
+
+_LAYER_FIELDS = {f.name for f in fields(Layer)}
+
+
+def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workload:
+    items = data.get("layers")
+    if not isinstance(items, list) or not items:
+        raise ValueError("layers: expected a non-empty list (or name a search space with 'space')")
+    layers = []
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ValueError(f"layers[{i}]: expected an object")
+        unknown = set(item) - _LAYER_FIELDS
+        if unknown:
+            raise ValueError(f"layers[{i}]: unknown field(s) {sorted(unknown)}; "
+                             f"allowed: {', '.join(sorted(_LAYER_FIELDS))}")
+        kind = item.get("kind")
+        if kind not in {k.value for k in LayerKind}:
+            raise ValueError(f"layers[{i}].kind: {kind!r} is not one of "
+                             f"{', '.join(k.value for k in LayerKind)}")
+        for key, value in item.items():
+            if key not in ("kind", "name", "bias", "batchnorm") and (
+                    not isinstance(value, int) or isinstance(value, bool)):
+                raise ValueError(f"layers[{i}].{key}: expected an integer, got {value!r}")
+        try:
+            layers.append(Layer(**{**item, "kind": LayerKind(kind)}))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"layers[{i}]: {_message(exc)}") from None
+    skips = tuple(tuple(s) for s in data.get("skips", ()))
+    return Workload(tuple(layers), shape, skips=skips, name=str(data.get("name", "")))  # type: ignore[arg-type]
+
+
+def _shape(value: object) -> tuple[int, int, int]:
+    if (not isinstance(value, list | tuple) or len(value) != 3
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
+        raise ValueError(f"input_shape: expected [channels, rows, cols] of positive integers, "
+                         f"got {value!r}")
+    return (int(value[0]), int(value[1]), int(value[2]))
+
+
+def _positive(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+    return value
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)

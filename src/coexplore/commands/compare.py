@@ -1,0 +1,15 @@
+"""`coexplore compare` (not built yet)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
+    """Add the command to the Typer app (a later change replaces this stub)."""
+
+    @app.command(name="compare")
+    @friendly
+    def command() -> None:
+        """Not built yet."""
+        raise user_error("`coexplore compare` is not built yet")

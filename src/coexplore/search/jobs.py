@@ -1,0 +1,65 @@
+"""Child training as a picklable job, so any executor (in process, worker pool, Ray) can run it.
+
+A worker process loads each dataset once and keeps it (datasets are small and held in memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from coexplore.archfile import space_for
+from coexplore.slow.trainer import TrainConfig, TrainResult
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    dataset: str
+    root: str
+    seed: int
+    val_fraction: float
+    test_fraction: float
+    limit: int
+
+    def load(self) -> Any:
+        return _load(self)
+
+
+@dataclass(frozen=True)
+class TrainJob:
+    arch_json: dict[str, Any]
+    data: DataSpec
+    train: TrainConfig
+    seed: int
+    test: bool = False  # also measure test accuracy (final retraining)
+
+
+@lru_cache(maxsize=4)
+def _load(spec: DataSpec) -> Any:
+    from coexplore.slow.data import load_dataset
+
+    return load_dataset(spec.dataset, seed=spec.seed, root=spec.root or None,
+                        val_fraction=spec.val_fraction, test_fraction=spec.test_fraction,
+                        limit=spec.limit or None)
+
+
+@dataclass(frozen=True)
+class JobResult:
+    train: TrainResult
+    test_accuracy: float | None = None
+
+
+def run_train_job(job: TrainJob) -> JobResult:
+    """Build the child, train it, and (for final retraining) score it on the test split."""
+    from coexplore.slow.builders import build_model
+    from coexplore.slow.trainer import evaluate, train_child
+
+    data = job.data.load()
+    space = space_for(job.arch_json)
+    arch = space.from_json(job.arch_json)
+    model = build_model(space, arch, data.input_shape, data.num_classes, seed=job.seed)
+    result = train_child(model, data, job.train, job.seed)
+    if not (job.test and result.ok):
+        return JobResult(result)
+    return JobResult(result, evaluate(model, data.test_x, data.test_y))

@@ -1,0 +1,192 @@
+"""The search loop: ask -> fast exploration -> (prune | train) -> reward -> tell -> store.
+
+Every finished trial is stored as soon as it finishes; the strategy's state is checkpointed
+after every batch. Resuming restores the last checkpoint and re-asks the next batch: the
+strategy proposes the same candidates, and trials of that batch already stored are reused, so
+no finished trial is lost or run twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from coexplore.fast.optimal import FastResult, OptimalExplorer
+from coexplore.hardware.devices import Spec
+from coexplore.search.executors import Executor, JobFailure
+from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
+from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
+from coexplore.search.strategy import Candidate, Strategy
+from coexplore.slow.trainer import TrainConfig
+from coexplore.spaces.base import SearchSpace
+from coexplore.storage import RunStorage, TrialRecord, TrialState
+from coexplore.workload import Workload
+
+
+@dataclass(frozen=True)
+class SearchSetup:
+    """What one run's loop works with (assembled from the config by `coexplore.search.run`)."""
+
+    space: SearchSpace[Any]
+    strategy: Strategy
+    explorer: OptimalExplorer
+    spec: Spec
+    reward: Reward
+    data: DataSpec
+    train: TrainConfig
+    workload: Callable[[Any], Workload]
+    trials: int
+    batch: int
+    seed: int
+    train_fn: Callable[[TrainJob], Any] = run_train_job
+
+    @property
+    def batches(self) -> int:
+        return -(-self.trials // self.batch)
+
+
+Progress = Callable[[list[TrialRecord]], None]
+
+
+def run_search(setup: SearchSetup, storage: RunStorage, executor: Executor,
+               progress: Progress | None = None) -> None:
+    """Run (or continue) the search until every batch is done."""
+    first = _restore(setup, storage)
+    for batch in range(first, setup.batches):
+        size = min(setup.batch, setup.trials - batch * setup.batch)
+        candidates = setup.strategy.ask(size)
+        records = evaluate_batch(setup, storage, executor, batch, candidates)
+        setup.strategy.tell(candidates, [r.reward or 0.0 for r in records])
+        storage.save_checkpoint(batch, setup.strategy.state_bytes())
+        if progress:
+            progress(records)
+    storage.set_meta("status", "finished")
+
+
+def _restore(setup: SearchSetup, storage: RunStorage) -> int:
+    checkpoint = storage.latest_checkpoint()
+    if checkpoint is None:
+        return 0
+    batch, blob = checkpoint
+    setup.strategy.load_state(blob)
+    return batch + 1
+
+
+def trial_seed(run_seed: int, number: int) -> int:
+    return int(np.random.SeedSequence([run_seed, number]).generate_state(1)[0])
+
+
+def evaluate_batch(setup: SearchSetup, storage: RunStorage, executor: Executor, batch: int,
+                   candidates: list[Candidate]) -> list[TrialRecord]:
+    """Finished records for a batch, in slot order: stored ones reused, the rest evaluated."""
+    done: dict[int, TrialRecord] = {}
+    waiting: dict[str, list[TrialRecord]] = {}  # arch key -> records that need its training
+    for slot, candidate in enumerate(candidates):
+        stored = storage.trial_at(batch, slot)
+        if stored is not None and stored.state is not TrialState.RUNNING:
+            done[slot] = stored
+            continue
+        record = _fast_level(setup, storage, batch, slot, candidate)
+        if record.state is TrialState.RUNNING:
+            waiting.setdefault(record.arch_key, []).append(record)
+        else:
+            storage.put_trial(record)
+            done[slot] = record
+    keys = list(waiting)
+    jobs = [_job(setup, waiting[key][0]) for key in keys]
+    for key, result in zip(keys, executor.imap(setup.train_fn, jobs), strict=True):
+        first, *repeats = waiting[key]
+        finished = _finish(setup, first, result)
+        storage.put_trial(finished)
+        done[first.slot] = finished
+        for record in repeats:
+            done[record.slot] = _reuse(setup, record, finished)
+            storage.put_trial(done[record.slot])
+    return [done[slot] for slot in range(len(candidates))]
+
+
+def _fast_level(setup: SearchSetup, storage: RunStorage, batch: int, slot: int,
+                candidate: Candidate) -> TrialRecord:
+    """A PRUNED or reused record, or a RUNNING one that still needs training."""
+    number = batch * setup.batch + slot
+    fast = _fast(setup, candidate)
+    record = TrialRecord(
+        number=number, batch=batch, slot=slot, strategy=setup.strategy.name,
+        state=TrialState.RUNNING, arch_key=candidate.arch.key,
+        arch=setup.space.to_json(candidate.arch),
+        hardware=fast.design.to_json() if fast.design else None,
+        metrics=_hardware_metrics(setup, fast), reward=None, reason=fast.reason,
+        seed=trial_seed(setup.seed, number), started_at=time.time(), finished_at=None,
+        timings={"fast_seconds": fast.seconds, "hw_tries": float(candidate.hw_tries)},
+    )
+    if fast.pruned and setup.strategy.prunes:
+        return replace(record, state=TrialState.PRUNED, reward=PRUNED_REWARD,
+                       finished_at=time.time(), attempts=0)
+    earlier = storage.find_finished(candidate.arch.key)
+    if earlier is not None and earlier.state is TrialState.COMPLETE:
+        return _reuse(setup, record, earlier)
+    return record
+
+
+def _fast(setup: SearchSetup, candidate: Candidate) -> FastResult:
+    if candidate.judgement is not None:  # controller mode: the strategy's sampled design
+        j = candidate.judgement
+        return FastResult(j.design, j.evaluation, j.reason, 0.0)
+    workload = setup.workload(candidate.arch)
+    if setup.strategy.prunes:
+        return setup.explorer.explore(workload, setup.spec)
+    # Hardware designed afterwards: the best design whatever the spec, then judged on it.
+    result = setup.explorer.explore(workload, Spec())
+    miss = "" if result.evaluation is None else _spec_miss(result, setup.spec)
+    return replace(result, reason=result.reason or miss)
+
+
+def _spec_miss(result: FastResult, spec: Spec) -> str:
+    from coexplore.hardware.pipeline import spec_problem
+
+    assert result.evaluation is not None
+    return spec_problem(result.evaluation, spec)
+
+
+def _hardware_metrics(setup: SearchSetup, fast: FastResult) -> dict[str, float]:
+    metrics = fast.evaluation.metrics() if fast.evaluation else {}
+    return {**metrics, "meets_spec": 0.0 if fast.pruned else 1.0}
+
+
+def _job(setup: SearchSetup, record: TrialRecord) -> TrainJob:
+    return TrainJob(record.arch, setup.data, setup.train, record.seed)
+
+
+def _finish(setup: SearchSetup, record: TrialRecord, result: JobResult | JobFailure) -> TrialRecord:
+    now = time.time()
+    if isinstance(result, JobFailure):
+        return replace(record, state=TrialState.FAILED, reward=PRUNED_REWARD,
+                       reason=result.reason, finished_at=now, attempts=result.attempts)
+    train = result.train
+    timings = {**record.timings, "train_seconds": train.seconds}
+    if not train.ok:
+        return replace(record, state=TrialState.FAILED, reward=PRUNED_REWARD, reason=train.reason,
+                       finished_at=now, timings=timings)
+    metrics = {**record.metrics, "accuracy": train.val_accuracy, "epochs": float(train.epochs_run)}
+    return replace(record, state=TrialState.COMPLETE, metrics=metrics, finished_at=now,
+                   timings=timings, reward=_reward(setup, metrics))
+
+
+def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> TrialRecord:
+    """A repeated architecture: its stored accuracy, this trial's hardware, no training."""
+    metrics = {**record.metrics, "accuracy": earlier.metrics["accuracy"]}
+    return replace(record, state=TrialState.COMPLETE, metrics=metrics, finished_at=time.time(),
+                   reward=_reward(setup, metrics), attempts=0, reused_from=earlier.number)
+
+
+def _reward(setup: SearchSetup, metrics: dict[str, float]) -> float:
+    custom = setup.strategy.reward_override(metrics["accuracy"], metrics)
+    if custom is not None:
+        return custom
+    if setup.strategy.accuracy_only or "fps" not in metrics:
+        return normalise(metrics["accuracy"], *setup.reward.acc_bounds)
+    return setup.reward(metrics["accuracy"], metrics)

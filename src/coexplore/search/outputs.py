@@ -1,0 +1,159 @@
+"""What a run shows and leaves behind: the progress bar, picks.json, pareto.png, trials.csv."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from coexplore.config import Config
+from coexplore.search.executors import Executor, JobFailure
+from coexplore.search.jobs import TrainJob, run_train_job
+from coexplore.search.loop import SearchSetup
+from coexplore.search.picks import Picks, feasible_trials, pareto_front, pick
+from coexplore.storage import RunStorage, TrialRecord, TrialState
+
+
+class ProgressBar:
+    """Trials done, pruned, trained, and the best OptSW / OptHW so far."""
+
+    def __init__(self, total: int, config: Config, trials: list[TrialRecord], enabled: bool) -> None:
+        self.config, self.trials = config, list(trials)
+        self.progress = Progress(
+            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.description}"), disable=not enabled,
+        )
+        self.task = self.progress.add_task(self._text(), total=total, completed=len(self.trials))
+
+    def __enter__(self) -> ProgressBar:
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.__exit__(None, None, None)
+
+    def update(self, records: list[TrialRecord]) -> None:
+        known = {t.number for t in self.trials}
+        self.trials += [r for r in records if r.number not in known]
+        self.progress.update(self.task, completed=len(self.trials), description=self._text())
+
+    def _text(self) -> str:
+        counts = {s: sum(t.state is s for t in self.trials) for s in TrialState}
+        picks = pick(self.trials, self.config.reward.metric, self.config.picks.accuracy_gap)
+        return (f"pruned {counts[TrialState.PRUNED]} trained {counts[TrialState.COMPLETE]} "
+                f"failed {counts[TrialState.FAILED]} | OptSW {_short(picks.opt_sw)} "
+                f"| OptHW {_short(picks.opt_hw)}")
+
+
+def _short(t: TrialRecord | None) -> str:
+    if t is None:
+        return "-"
+    return f"{t.metrics['accuracy']:.3f} @ {t.metrics['fps']:,.0f} FPS"
+
+
+FinalJob = Callable[[dict[str, Any], int], TrainJob] | None
+
+
+def write_outputs(run_dir: Path, storage: RunStorage, config: Config, setup: SearchSetup,
+                  executor: Executor, final_job: FinalJob) -> dict[str, Any]:
+    trials = storage.trials()
+    picks = pick(trials, config.reward.metric, config.picks.accuracy_gap)
+    tests = _final_test(picks, executor, final_job)
+    summary = _summary(trials, picks, tests, config)
+    (run_dir / "picks.json").write_text(json.dumps(summary, indent=2))
+    write_csv(run_dir / "trials.csv", trials)
+    plot_pareto(run_dir / "pareto.png", trials, picks, config.spec.fps)
+    return summary
+
+
+def _final_test(picks: Picks, executor: Executor, final_job: FinalJob) -> dict[int, float | str]:
+    """Retrain OptSW and OptHW with the final schedule; test accuracy (or why it failed)."""
+    chosen = {t.number: t for t in (picks.opt_sw, picks.opt_hw) if t is not None}
+    if final_job is None or not chosen:
+        return {}
+    jobs = [final_job(t.arch, t.seed) for t in chosen.values()]
+    out: dict[int, float | str] = {}
+    for number, result in zip(chosen, executor.imap(run_train_job, jobs), strict=True):
+        if isinstance(result, JobFailure) or result.test_accuracy is None:
+            out[number] = getattr(result, "reason", "") or result.train.reason
+        else:
+            out[number] = result.test_accuracy
+    return out
+
+
+def _summary(trials: list[TrialRecord], picks: Picks, tests: dict[int, float | str],
+             config: Config) -> dict[str, Any]:
+    counts = {s.value: sum(t.state is s for t in trials) for s in TrialState}
+    train_seconds = sum(t.timings.get("train_seconds", 0.0) for t in trials)
+    return {
+        "trials": len(trials),
+        "counts": counts,
+        "pruned_fraction": counts["pruned"] / max(1, len(trials)),
+        "trained": sum(t.state is TrialState.COMPLETE and t.attempts > 0 for t in trials),
+        "training_hours": train_seconds / 3600,
+        "spec_fps": config.spec.fps,
+        "opt_sw": _pick_json(picks.opt_sw, tests),
+        "opt_hw": _pick_json(picks.opt_hw, tests),
+    }
+
+
+def _pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str, Any] | None:
+    if t is None:
+        return None
+    test = tests.get(t.number)
+    return {"trial": t.number, "arch": t.arch, "hardware": t.hardware, "metrics": t.metrics,
+            "test_accuracy": test if isinstance(test, float) else None,
+            "final_training_failed": test if isinstance(test, str) else None}
+
+
+def write_csv(path: Path, trials: list[TrialRecord]) -> None:
+    metric_keys = sorted({k for t in trials for k in t.metrics})
+    timing_keys = sorted({k for t in trials for k in t.timings})
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["number", "batch", "slot", "strategy", "state", "arch_key", "reward",
+                         "reason", "seed", "attempts", "reused_from", *metric_keys, *timing_keys])
+        for t in trials:
+            writer.writerow([t.number, t.batch, t.slot, t.strategy, t.state.value, t.arch_key,
+                             t.reward, t.reason, t.seed, t.attempts, t.reused_from,
+                             *(t.metrics.get(k, "") for k in metric_keys),
+                             *(t.timings.get(k, "") for k in timing_keys)])
+
+
+def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: float) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    feasible = feasible_trials(trials)
+    others = [t for t in trials if t.state is TrialState.COMPLETE and t not in feasible
+              and "fps" in t.metrics]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, label in ((axes[0], "fps", "throughput (FPS)"),
+                              (axes[1], "gops_per_w", "energy efficiency (GOPS/W)")):
+        if others:
+            ax.scatter([t.metrics[metric] for t in others], [t.metrics["accuracy"] for t in others],
+                       s=12, c="0.7", label="misses spec")
+        points = [(t.metrics[metric], t.metrics["accuracy"]) for t in feasible]
+        if points:
+            ax.scatter(*zip(*points, strict=True), s=14, c="tab:blue", label="meets spec")
+            front = [points[i] for i in pareto_front(points)]
+            ax.step(*zip(*front, strict=True), where="post", c="tab:blue", lw=1)
+        for t, marker, name in ((picks.opt_sw, "*", "OptSW"), (picks.opt_hw, "D", "OptHW")):
+            if t is not None:
+                ax.scatter([t.metrics[metric]], [t.metrics["accuracy"]], marker=marker, s=110,
+                           c="tab:red" if name == "OptSW" else "tab:orange", label=name, zorder=3)
+        if metric == "fps" and spec_fps:
+            ax.axvline(spec_fps, ls="--", c="tab:red", lw=1, label="spec")
+        ax.set_xlabel(label)
+        ax.set_ylabel("validation accuracy")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(f"{len(trials)} trials: accuracy vs hardware efficiency")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

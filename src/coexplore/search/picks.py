@@ -1,0 +1,45 @@
+"""The two headline picks of a run (as the paper reports them) and the Pareto front.
+
+OptSW: the most accurate child that meets the spec. OptHW: the child with the best hardware
+metric among those that meet the spec within `accuracy_gap` of OptSW's accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from coexplore.storage import TrialRecord, TrialState
+
+
+@dataclass(frozen=True)
+class Picks:
+    opt_sw: TrialRecord | None
+    opt_hw: TrialRecord | None
+
+
+def feasible_trials(trials: list[TrialRecord]) -> list[TrialRecord]:
+    """Trained children that meet the spec (and so have hardware metrics)."""
+    return [t for t in trials if t.state is TrialState.COMPLETE
+            and t.metrics.get("meets_spec") == 1.0 and "fps" in t.metrics]
+
+
+def pick(trials: list[TrialRecord], metric: str, accuracy_gap: float) -> Picks:
+    feasible = feasible_trials(trials)
+    if not feasible:
+        return Picks(None, None)
+    # Ties go to the earlier trial, so picks are stable as a run grows.
+    opt_sw = max(feasible, key=lambda t: (t.metrics["accuracy"], t.metrics[metric], -t.number))
+    close = [t for t in feasible if t.metrics["accuracy"] >= opt_sw.metrics["accuracy"] - accuracy_gap]
+    opt_hw = max(close, key=lambda t: (t.metrics[metric], t.metrics["accuracy"], -t.number))
+    return Picks(opt_sw, opt_hw)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points not dominated when maximising both coordinates, sorted by x."""
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
+    front, best_y = [], float("-inf")
+    for i in order:
+        if points[i][1] > best_y:
+            front.append(i)
+            best_y = points[i][1]
+    return sorted(front, key=lambda i: points[i][0])

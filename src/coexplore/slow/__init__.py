@@ -1,0 +1,1 @@
+"""Slow exploration: datasets in memory, torch models of architectures, and child training."""

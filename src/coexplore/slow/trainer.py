@@ -1,0 +1,215 @@
+"""Child training: a short proxy schedule on in-memory tensors, read top to bottom.
+
+A child whose loss turns NaN/inf or passes `max_loss`, or that runs out of memory, comes back
+as `TrainResult(ok=False, reason=...)`: a failed trial, never a crash of the search.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from coexplore.slow.data import DataSplits, augment, crop_padding_px
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+LR_SCHEDULES = ("cosine", "constant")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one child is trained. `momentum` is used by SGD only."""
+
+    epochs: int = 10
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_schedule: str = "cosine"  # cosine decays to 0 over all steps, per step
+    augment: bool = True  # random crop with padding; left-right flip where the dataset allows
+    channels_last: bool = False
+    bf16: bool = False  # bfloat16 autocast for forward and loss
+    threads: int = 0  # torch intra-op threads while training; 0 keeps the process's setting
+    device: str = "auto"  # auto: CUDA when present
+    max_loss: float = 100.0  # an epoch's mean training loss above this is divergence
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "optimizer": self.optimizer in OPTIMIZERS,
+            "lr": math.isfinite(self.lr) and self.lr > 0,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "lr_schedule": self.lr_schedule in LR_SCHEDULES,
+            "threads": self.threads >= 0,
+            "device": self.device in DEVICES,
+            "max_loss": self.max_loss > 0,
+        }
+        allowed = {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "device": DEVICES}
+        for name, ok in checks.items():
+            if not ok:
+                hint = f"one of {allowed[name]}" if name in allowed else "out of range"
+                raise ValueError(f"TrainConfig.{name}: {getattr(self, name)!r} is {hint}")
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Outcome of one child. `val_accuracy` is the last epoch's, 0.0 when `ok` is False."""
+
+    ok: bool
+    val_accuracy: float
+    curve: tuple[float, ...]  # validation accuracy after each epoch
+    train_loss_curve: tuple[float, ...]  # mean training loss of each epoch
+    seconds: float
+    epochs_run: int
+    reason: str = ""
+
+
+def train_child(model: nn.Module, data: DataSplits, config: TrainConfig, seed: int) -> TrainResult:
+    """Train `model` in place on `data.train_*`, validating on `data.val_*` after each epoch.
+
+    Shuffling and augmentation draw from one torch.Generator seeded with `seed` (the weights
+    were seeded when the model was built), so a run repeats exactly on the same device.
+    """
+    start = time.perf_counter()
+    device = resolve_device(config.device)
+    threads_before = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    curve: list[float] = []
+    losses: list[float] = []
+    try:
+        reason = _train(model, data, config, seed, device, curve, losses)
+    except RuntimeError as error:  # torch.OutOfMemoryError is a RuntimeError
+        if not _is_out_of_memory(error):
+            raise
+        reason = f"out of memory: {str(error).splitlines()[0]}"
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    finally:
+        torch.set_num_threads(threads_before)  # the setting is process-wide: give it back
+    ok = not reason
+    accuracy = curve[-1] if ok else 0.0
+    seconds = time.perf_counter() - start
+    return TrainResult(ok, accuracy, tuple(curve), tuple(losses), seconds, len(curve), reason)
+
+
+def _train(
+    model: nn.Module,
+    data: DataSplits,
+    config: TrainConfig,
+    seed: int,
+    device: torch.device,
+    curve: list[float],
+    losses: list[float],
+) -> str:
+    """The training loop; fills `curve` and `losses`, returns "" or why the child failed."""
+    generator = torch.Generator(device=device).manual_seed(seed)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    train_x, train_y = data.train_x.to(device), data.train_y.to(device)
+    val_x, val_y = data.val_x.to(device), data.val_y.to(device)
+    batch_size = min(config.batch_size, len(train_y))
+    steps_per_epoch = len(train_y) // batch_size  # the ragged last batch is dropped
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs)
+    pad_px = crop_padding_px(data.input_shape)
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(len(train_y), generator=generator, device=device)
+        # Summed on the device: reading the loss every step would sync the GPU every step.
+        loss_sum = torch.zeros((), device=device)
+        for step in range(steps_per_epoch):
+            index = order[step * batch_size : (step + 1) * batch_size]
+            x, y = train_x[index], train_y[index]
+            if config.augment:
+                x = augment(x, generator, pad_px=pad_px, hflip=data.hflip)
+            x = x.contiguous(memory_format=memory_format)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
+                loss = F.cross_entropy(model(x), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += loss.detach()
+        losses.append(loss_sum.item() / steps_per_epoch)
+        if reason := _divergence(losses[-1], config.max_loss, epoch):
+            return reason
+        curve.append(evaluate(model, val_x, val_y, bf16=config.bf16))
+    return ""
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    batch_size: int = 1024,
+    bf16: bool = False,
+) -> float:
+    """Accuracy of `model` on (x, y) in eval mode, on the model's device; 0.0 for no examples."""
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    was_training = model.training
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start : start + batch_size].to(device), y[start : start + batch_size].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(xb)
+        correct += (logits.argmax(dim=1) == yb).sum()
+    model.train(was_training)
+    return correct.item() / len(y) if len(y) else 0.0
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params, lr, decay = model.parameters(), config.lr, config.weight_decay
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=decay)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=decay)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=decay)
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if config.lr_schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, total_steps))
+
+
+def resolve_device(name: str) -> torch.device:
+    """ "auto" is CUDA when present, else CPU; asking for absent CUDA is a configuration error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("TrainConfig.device: 'cuda' requested but CUDA is not available")
+    return torch.device(name)
+
+
+def _divergence(mean_loss: float, max_loss: float, epoch: int) -> str:
+    if math.isnan(mean_loss):
+        return f"training loss became NaN in epoch {epoch}"
+    if math.isinf(mean_loss):
+        return f"training loss became inf in epoch {epoch}"
+    if mean_loss > max_loss:
+        return f"training loss {mean_loss:.3g} exceeded max_loss {max_loss:g} in epoch {epoch}"
+    return ""
+
+
+def _is_out_of_memory(error: RuntimeError) -> bool:
+    message = str(error).lower()
+    return isinstance(error, torch.OutOfMemoryError) or any(
+        marker in message for marker in ("out of memory", "can't allocate memory")
+    )

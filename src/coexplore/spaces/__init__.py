@@ -1,0 +1,31 @@
+"""Architecture search spaces: immutable architectures, token encodings and workloads (no torch).
+
+`SPACES` maps a space name to its factory, e.g. `SPACES["chain"](depth=10)`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from coexplore.spaces.base import Architecture, Registry, SearchSpace, TokenType, digest_of
+from coexplore.spaces.chain import ChainArch, ChainLayer, ChainSpace, scheduled_depth
+from coexplore.spaces.nb201 import Nb201Arch, Nb201Space
+
+SPACES: Registry[Any] = Registry(
+    "search space", {ChainSpace.name: ChainSpace, Nb201Space.name: Nb201Space}
+)
+
+__all__ = [
+    "SPACES",
+    "Architecture",
+    "ChainArch",
+    "ChainLayer",
+    "ChainSpace",
+    "Nb201Arch",
+    "Nb201Space",
+    "Registry",
+    "SearchSpace",
+    "TokenType",
+    "digest_of",
+    "scheduled_depth",
+]

@@ -1,0 +1,133 @@
+"""Device catalog, pools, specs and the pipeline metrics."""
+
+import pytest
+
+from coexplore.hardware.accelerator import Tiling
+from coexplore.hardware.devices import (
+    Pool,
+    Precision,
+    Spec,
+    builtin_catalog,
+    get_device,
+    parse_catalog,
+    parse_pool,
+)
+from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
+from coexplore.workload import Layer, LayerKind, Workload
+
+# SPEC §3 figures (DSP, BRAM18) checked against the vendor data sheets cited in the catalog.
+SPEC_FIGURES = {
+    "XC7A50T": (120, 150),
+    "XC7Z015": (160, 190),
+    "XC7Z020": (220, 280),
+    "XCZU3EG": (360, 432),
+    "XCZU7EV": (1728, 624),
+    "XCZU9EG": (2520, 1824),
+    "XC7VX485T": (2800, 2060),
+}
+
+
+def test_catalog_holds_the_spec_devices_with_sources():
+    catalog = builtin_catalog()
+    for name, (dsp, bram) in SPEC_FIGURES.items():
+        device = catalog[name]
+        assert (device.dsp, device.bram18k) == (dsp, bram)
+        assert device.source and device.luts > 0
+
+
+def test_pool_parsing_and_errors():
+    pool = parse_pool("2xXC7Z020+1xXC7A50T", link_gbps=5)
+    assert [d.name for d in pool.devices] == ["XC7Z020", "XC7Z020", "XC7A50T"]
+    assert pool.counts == (2, 1) and pool.link_gbps == 5
+    assert pool.describe() == "2xXC7Z020 + 1xXC7A50T"
+    with pytest.raises(ValueError, match="unknown device 'XC9'.*XC7A50T"):
+        parse_pool("XC9")
+    with pytest.raises(ValueError, match="names no device"):
+        parse_pool(" + ")
+
+
+def test_catalog_errors_name_device_and_field():
+    with pytest.raises(ValueError, match="device X: unknown field"):
+        parse_catalog('[X]\ndsp = 1\nbogus = 2\n')
+    with pytest.raises(ValueError, match="device X: dsp must be > 0"):
+        parse_catalog(
+            '[X]\nfamily="f"\ndsp=0\nbram18k=1\nluts=1\nport_bits=64\nclock_mhz=100.0\n'
+            'static_w=0.1\nbase_dynamic_w=0.1\ndsp_mw=1.0\nbram18k_mw=1.0\n'
+        )
+    with pytest.raises(ValueError, match="not valid TOML"):
+        parse_catalog("[X\n")
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="fps"):
+        Spec(fps=-1)
+    with pytest.raises(ValueError, match="max_fpgas"):
+        Spec(max_fpgas=0)
+
+
+def two_layer_workload():
+    return Workload(
+        (
+            Layer(LayerKind.CONV, 3, 16, 8, 8, 3, 1),
+            Layer(LayerKind.CONV, 16, 16, 8, 8, 3, 1),
+        ),
+        (3, 8, 8),
+    )
+
+
+def test_pipeline_metrics_follow_the_formulas():
+    workload = two_layer_workload()
+    pool = Pool((get_device("XC7Z020"), get_device("XC7Z020")), link_gbps=1.0)
+    tiling = Tiling(8, 4, 8, 8, 1, 2, 1)
+    design = HardwareDesign((StageDesign("XC7Z020", 0, 0, tiling), StageDesign("XC7Z020", 1, 1, tiling)))
+    ev = evaluate_design(workload, design, pool)
+    stage = [s.seconds for s in ev.stages]
+    link = 16 * 8 * 8 * 16 / 1e9  # boundary fmap bits / link bandwidth
+    assert ev.link_seconds == pytest.approx((link,))
+    assert ev.ii_seconds == pytest.approx(max(*stage, link))
+    assert ev.fps == pytest.approx(1 / ev.ii_seconds)
+    assert ev.latency_ms == pytest.approx(1e3 * (sum(stage) + link))
+    assert ev.pipeline_efficiency == pytest.approx(sum(stage) / (2 * ev.ii_seconds))
+    assert ev.gops_per_w == pytest.approx(workload.ops * ev.fps / ev.power_w / 1e9)
+    assert ev.feasible
+
+
+def test_design_errors_are_reasons_not_exceptions():
+    workload = two_layer_workload()
+    pool = Pool((get_device("XC7A50T"),))
+    tiling = Tiling(16, 16, 8, 8, 1, 2, 1)  # 256 DSP on a 120-DSP device
+    ev = evaluate_design(workload, HardwareDesign((StageDesign("XC7A50T", 0, 1, tiling),)), pool)
+    assert not ev.feasible and "DSP 256 > 120" in ev.reason
+    double = HardwareDesign((StageDesign("XC7A50T", 0, 0, tiling), StageDesign("XC7A50T", 1, 1, tiling)))
+    assert "more XC7A50T than the pool" in evaluate_design(workload, double, pool).reason
+    gap = HardwareDesign((StageDesign("XC7A50T", 1, 1, tiling),))
+    assert "consecutively" in evaluate_design(workload, gap, pool).reason
+
+
+def test_spec_misses_are_reported():
+    workload = two_layer_workload()
+    pool = Pool((get_device("XC7Z020"),))
+    design = HardwareDesign((StageDesign("XC7Z020", 0, 1, Tiling(8, 4, 8, 8, 1, 2, 1)),))
+    fps = evaluate_design(workload, design, pool).fps
+    assert evaluate_design(workload, design, pool, Spec(fps=fps / 2)).feasible
+    assert "< spec" in evaluate_design(workload, design, pool, Spec(fps=fps * 2)).reason
+    assert "latency" in evaluate_design(workload, design, pool, Spec(latency_ms=1e-9)).reason
+
+
+def test_design_json_round_trip():
+    design = HardwareDesign((StageDesign("XC7Z020", 0, 1, Tiling(8, 4, 8, 8, 1, 2, 1)),), Precision.FP32)
+    assert HardwareDesign.from_json(design.to_json()) == design
+
+
+def test_hardware_and_fast_packages_never_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import coexplore.workload, coexplore.hardware.devices, coexplore.hardware.accelerator\n"
+        "import coexplore.hardware.pipeline, coexplore.fast.optimal, coexplore.fast.brute\n"
+        "import coexplore.spaces\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,0 +1,123 @@
+"""The search loop with a fake trainer: pruning, reuse, picks, SIGKILL and resume."""
+
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from fake_training import accuracy_of, fake_train
+
+from coexplore.config import load_config, to_dict
+from coexplore.search import run
+from coexplore.search.executors import LocalExecutor
+from coexplore.search.loop import run_search
+from coexplore.storage import RunStorage, TrialState
+
+HERE = Path(__file__).parent
+
+
+def quick_config(**overrides):
+    base = {"run.trials": 24, "run.batch": 4, "spec.fps": 2000.0}
+    return load_config("quick", overrides={**base, **overrides})
+
+
+def run_fake(config, run_dir: Path):
+    with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
+        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        run_search(setup, storage, LocalExecutor())
+        return storage.trials()
+
+
+def test_pruned_children_are_never_trained(tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
+    trials = run_fake(quick_config(**{"spec.fps": 2600.0}), tmp_path)
+    pruned = [t for t in trials if t.state is TrialState.PRUNED]
+    trained = [t for t in trials if t.state is TrialState.COMPLETE and t.attempts > 0]
+    assert pruned and trained, "the spec should prune some children and keep others"
+    calls = log.read_text().split()
+    assert sorted(calls) == sorted(str(t.seed) for t in trained)
+    assert all(t.reward == -1.0 and t.reason and "accuracy" not in t.metrics for t in pruned)
+
+
+def test_repeated_architectures_reuse_their_training(tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
+    config = quick_config(**{"space.depth": 1, "run.trials": 20})  # 4 architectures only
+    trials = run_fake(config, tmp_path)
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    keys = {t.arch_key for t in complete}
+    assert len(log.read_text().split()) == len(keys) < len(complete)
+    for t in complete:
+        assert t.metrics["accuracy"] == accuracy_of(t.arch)
+        if t.reused_from is not None:
+            assert t.attempts == 0 and trials[t.reused_from].arch_key == t.arch_key
+
+
+def test_rewards_follow_accuracy_and_fps(tmp_path):
+    trials = run_fake(quick_config(), tmp_path)
+    done = [t for t in trials if t.state is TrialState.COMPLETE]
+    best = max(done, key=lambda t: t.reward)
+    worst = min(done, key=lambda t: t.reward)
+    assert best.metrics["accuracy"] >= worst.metrics["accuracy"] or \
+        best.metrics["fps"] > worst.metrics["fps"]
+
+
+KILL_SCRIPT = """
+import dataclasses, sys
+sys.path.insert(0, {here!r})
+from pathlib import Path
+from fake_training import fake_train
+from coexplore.search import run
+from coexplore.search.executors import LocalExecutor
+from coexplore.search.loop import run_search
+from coexplore.storage import RunStorage
+from coexplore.config import parse_config
+with RunStorage.open(Path({db!r})) as storage:
+    setup = run.build_setup(parse_config(storage.config()))
+    run_search(dataclasses.replace(setup, train_fn=fake_train), storage, LocalExecutor())
+"""
+
+
+def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monkeypatch):
+    config = quick_config(**{"run.trials": 32})
+    (tmp_path / "reference").mkdir()
+    reference = run_fake(config, tmp_path / "reference")
+
+    run_dir = tmp_path / "killed"
+    run_dir.mkdir()
+    db = run_dir / run.DB_NAME
+    RunStorage.create(db, to_dict(config)).close()
+    first_log = tmp_path / "before.log"
+    env = {**os.environ, "COEXPLORE_FAKE_LOG": str(first_log), "COEXPLORE_FAKE_SLEEP": "0.15"}
+    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(here=str(HERE), db=str(db))],
+                             env=env)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        with RunStorage.open(db) as storage:
+            stored = len(storage.trials())
+        if stored >= 10:
+            break
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    with RunStorage.open(db) as storage:
+        before = storage.trials()
+    assert 10 <= len(before) < 32, "the kill should land mid-search"
+
+    second_log = tmp_path / "after.log"
+    monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(second_log))
+    with RunStorage.open(db) as storage:
+        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        run_search(setup, storage, LocalExecutor())
+        after = storage.trials()
+
+    summary = [(t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in after]
+    assert summary == [(t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in reference]
+    retrained = set(second_log.read_text().split()) if second_log.exists() else set()
+    finished_before = {str(t.seed) for t in before if t.state is TrialState.COMPLETE and t.attempts}
+    assert not retrained & finished_before, "a trial finished before the kill was trained again"
+    assert [t.number for t in after] == list(range(32))

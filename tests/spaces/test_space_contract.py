@@ -1,0 +1,138 @@
+"""The contract every search space must pass (in the spirit of Optuna's sampler test suites)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from coexplore.spaces import SPACES, ChainSpace, Nb201Space, SearchSpace
+
+SPACE_CASES = [
+    ChainSpace(depth=3),
+    ChainSpace(depth=4, stride_mode="predictable"),
+    ChainSpace(depth=1, kernels=(3,), filters=(8, 16)),
+    Nb201Space(),
+]
+ids = [repr(space) for space in SPACE_CASES]
+space_params = pytest.mark.parametrize("space", SPACE_CASES, ids=ids)
+
+
+def indices_strategy(space: SearchSpace) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.tuples(*(st.integers(0, len(t.choices) - 1) for t in space.token_types()))
+
+
+@space_params
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_encode_decode_round_trip(space: SearchSpace, data: st.DataObject) -> None:
+    indices = data.draw(indices_strategy(space))
+    arch = space.decode(indices)
+    assert space.encode(arch) == indices
+    assert space.decode(space.encode(arch)) == arch
+
+
+@space_params
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_json_round_trip_through_text(space: SearchSpace, data: st.DataObject) -> None:
+    arch = space.decode(data.draw(indices_strategy(space)))
+    text = json.dumps(space.to_json(arch))
+    again = space.from_json(json.loads(text))
+    assert again == arch
+    assert again.key == arch.key and again.digest == arch.digest
+
+
+@space_params
+def test_token_types_are_fixed_named_and_kinded(space: SearchSpace) -> None:
+    tokens = space.token_types()
+    assert tokens == space.token_types()
+    assert len({t.name for t in tokens}) == len(tokens)
+    for kind in {t.kind for t in tokens}:
+        # One head per kind only works if every position of a kind offers the same choices.
+        assert len({t.choices for t in tokens if t.kind == kind}) == 1
+
+
+@space_params
+def test_sampling_is_seeded_and_leaves_the_space_alone(space: SearchSpace) -> None:
+    before = repr(space)
+    first = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    again = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert first == again
+    assert repr(space) == before
+    for arch in first:
+        assert len(space.encode(arch)) == len(space.token_types())
+
+
+@space_params
+def test_mutate_changes_exactly_one_token(space: SearchSpace) -> None:
+    rng = np.random.default_rng(3)
+    for _ in range(30):
+        arch = space.sample(rng)
+        child = space.mutate(arch, rng)
+        changed = [a != b for a, b in zip(space.encode(arch), space.encode(child), strict=True)]
+        assert sum(changed) == 1
+
+
+@space_params
+def test_neighbours_are_all_single_token_changes(space: SearchSpace) -> None:
+    arch = space.sample(np.random.default_rng(5))
+    neighbours = space.neighbours(arch)
+    expected = sum(len(t.choices) - 1 for t in space.token_types())
+    assert len(neighbours) == expected
+    assert len({n.key for n in neighbours}) == expected
+    assert arch not in neighbours
+    for other in neighbours:
+        diff = [a != b for a, b in zip(space.encode(arch), space.encode(other), strict=True)]
+        assert sum(diff) == 1
+
+
+@space_params
+def test_size_counts_every_token_combination(space: SearchSpace) -> None:
+    expected = 1
+    for token in space.token_types():
+        expected *= len(token.choices)
+    assert space.size() == expected
+
+
+@space_params
+def test_digest_is_short_stable_hex(space: SearchSpace) -> None:
+    arch = space.sample(np.random.default_rng(11))
+    assert re.fullmatch(r"[0-9a-f]{12}", arch.digest)
+    assert space.decode(space.encode(arch)).digest == arch.digest
+
+
+@space_params
+def test_decode_rejects_bad_indices(space: SearchSpace) -> None:
+    tokens = space.token_types()
+    with pytest.raises(ValueError):
+        space.decode((0,) * (len(tokens) + 1))
+    with pytest.raises(ValueError, match=re.escape(tokens[-1].name)):
+        space.decode((0,) * (len(tokens) - 1) + (len(tokens[-1].choices),))
+
+
+@space_params
+def test_from_json_rejects_another_space(space: SearchSpace) -> None:
+    data = space.to_json(space.sample(np.random.default_rng(0)))
+    with pytest.raises(ValueError, match="space"):
+        space.from_json({**data, "space": "not-" + space.name})
+
+
+def test_registry_builds_spaces_and_lists_names_on_typo() -> None:
+    assert isinstance(SPACES["chain"](depth=10), ChainSpace)
+    assert isinstance(SPACES["nb201"](), Nb201Space)
+    with pytest.raises(KeyError, match="chain, nb201"):
+        SPACES["chian"]
+
+
+def test_spaces_never_import_torch() -> None:
+    code = "import sys, coexplore.spaces; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"

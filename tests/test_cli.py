@@ -1,0 +1,68 @@
+"""Every bad input to the CLI gives one line on stderr and exit status 2, never a traceback."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from coexplore.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path):
+    (tmp_path / "bad.toml").write_text("[run\n")
+    (tmp_path / "unknown.toml").write_text("[run]\ntrails = 3\n")
+    (tmp_path / "bad.json").write_text("{not json")
+    (tmp_path / "wrong.json").write_text(json.dumps({"space": "chain", "layers": [{"kernel": 2}]}))
+    (tmp_path / "good.json").write_text(json.dumps(
+        {"space": "chain", "layers": [{"kernel": 3, "filters": 24, "stride": 1}]}))
+    return tmp_path
+
+
+BAD = [
+    (["search", "--preset", "nope"], "unknown preset 'nope'"),
+    (["search", "--set", "train.epochs=ten"], "train.epochs: expected an integer"),
+    (["search", "--set", "train.epoch=3"], "unknown key 'train.epoch'; allowed: epochs"),
+    (["search", "--set", "reward.metric=x"], "reward.metric: 'x' is not one of fps"),
+    (["search", "--set", "bogus.key=1"], "unknown section [bogus]"),
+    (["search", "--set", "spec.fps=-5"], "spec.fps: must be >= 0"),
+    (["search", "--set", "data.dataset=imagenet"], "data.dataset: 'imagenet' is not one of"),
+    (["search", "--set", "nodot"], "--set: expected section.key=value"),
+    (["search", "--config", "{d}/missing.toml"], "no such config file"),
+    (["search", "--config", "{d}/bad.toml"], "not valid TOML"),
+    (["search", "--config", "{d}/unknown.toml"], "unknown key 'run.trails'"),
+    (["search", "--preset", "quick", "--config", "{d}/bad.toml"], "not both"),
+    (["estimate", "{d}/missing.json"], "no such file"),
+    (["estimate", "{d}/bad.json"], "not valid JSON"),
+    (["estimate", "{d}/wrong.json"], "layers[0]"),
+    (["estimate", "{d}/good.json", "--pool", "3xFOO"], "unknown device 'FOO'"),
+    (["estimate", "{d}/good.json", "--input-shape", "3x32"], "--input-shape"),
+    (["estimate", "{d}/good.json", "--spec-fps", "-1"], "fps"),
+    (["resume", "{d}/nowhere"], "no run database"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), BAD)
+def test_bad_input_gives_one_line_error(files, args, message):
+    result = runner.invoke(app, [a.format(d=files) for a in args])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.output + result.stderr
+
+
+def test_estimate_json_and_prune_exit_status(files):
+    ok = runner.invoke(app, ["estimate", str(files / "good.json"), "--json"])
+    assert ok.exit_code == 0
+    data = json.loads(ok.stdout)
+    assert not data["pruned"] and data["metrics"]["fps"] > 0 and data["stages"]
+    pruned = runner.invoke(app, ["estimate", str(files / "good.json"), "--spec-fps", "1e9"])
+    assert pruned.exit_code == 1 and "PRUNED" in pruned.stdout
+
+
+def test_devices_lists_the_catalog():
+    result = runner.invoke(app, ["devices"])
+    assert result.exit_code == 0 and "XC7Z020" in result.stdout
