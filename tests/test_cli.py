@@ -16,8 +16,9 @@ def files(tmp_path):
     (tmp_path / "unknown.toml").write_text("[run]\ntrails = 3\n")
     (tmp_path / "bad.json").write_text("{not json")
     (tmp_path / "wrong.json").write_text(json.dumps({"space": "chain", "layers": [{"kernel": 2}]}))
-    (tmp_path / "good.json").write_text(json.dumps(
-        {"space": "chain", "layers": [{"kernel": 3, "filters": 24, "stride": 1}]}))
+    (tmp_path / "good.json").write_text(
+        json.dumps({"space": "chain", "layers": [{"kernel": 3, "filters": 24, "stride": 1}]})
+    )
     return tmp_path
 
 

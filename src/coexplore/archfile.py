@@ -34,8 +34,9 @@ class ArchFile:
     arch: Any  # the space's architecture value, None for a raw workload
 
 
-def load_arch_file(path: Path, input_shape: tuple[int, int, int] | None = None,
-                   num_classes: int | None = None) -> ArchFile:
+def load_arch_file(
+    path: Path, input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None
+) -> ArchFile:
     """Read and check an architecture file; ValueError naming the file and the bad field."""
     try:
         data = json.loads(Path(path).read_text())
@@ -49,8 +50,9 @@ def load_arch_file(path: Path, input_shape: tuple[int, int, int] | None = None,
         raise ValueError(f"{path}: {_message(exc)}") from None
 
 
-def parse_arch(data: object, input_shape: tuple[int, int, int] | None = None,
-               num_classes: int | None = None) -> ArchFile:
+def parse_arch(
+    data: object, input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None
+) -> ArchFile:
     if not isinstance(data, Mapping):
         raise ValueError("expected a JSON object at the top level")
     shape = input_shape or _shape(data.get("input_shape", DEFAULT_INPUT))
@@ -74,7 +76,7 @@ def space_for(data: Mapping[str, Any]) -> SearchSpace[Any]:
             raise ValueError("layers: expected a non-empty list")
         strided = any(isinstance(x, Mapping) and x.get("stride", 1) != 1 for x in layers)
         return ChainSpace(depth=len(layers), stride_mode="predictable" if strided else "fixed")
-    return factory()  # type: ignore[no-any-return]
+    return factory()
 
 
 _LAYER_FIELDS = {f.name for f in fields(Layer)}
@@ -90,29 +92,37 @@ def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workl
             raise ValueError(f"layers[{i}]: expected an object")
         unknown = set(item) - _LAYER_FIELDS
         if unknown:
-            raise ValueError(f"layers[{i}]: unknown field(s) {sorted(unknown)}; "
-                             f"allowed: {', '.join(sorted(_LAYER_FIELDS))}")
+            raise ValueError(
+                f"layers[{i}]: unknown field(s) {sorted(unknown)}; "
+                f"allowed: {', '.join(sorted(_LAYER_FIELDS))}"
+            )
         kind = item.get("kind")
         if kind not in {k.value for k in LayerKind}:
-            raise ValueError(f"layers[{i}].kind: {kind!r} is not one of "
-                             f"{', '.join(k.value for k in LayerKind)}")
+            raise ValueError(
+                f"layers[{i}].kind: {kind!r} is not one of {', '.join(k.value for k in LayerKind)}"
+            )
         for key, value in item.items():
             if key not in ("kind", "name", "bias", "batchnorm") and (
-                    not isinstance(value, int) or isinstance(value, bool)):
+                not isinstance(value, int) or isinstance(value, bool)
+            ):
                 raise ValueError(f"layers[{i}].{key}: expected an integer, got {value!r}")
         try:
             layers.append(Layer(**{**item, "kind": LayerKind(kind)}))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"layers[{i}]: {_message(exc)}") from None
     skips = tuple(tuple(s) for s in data.get("skips", ()))
-    return Workload(tuple(layers), shape, skips=skips, name=str(data.get("name", "")))  # type: ignore[arg-type]
+    return Workload(tuple(layers), shape, skips=skips, name=str(data.get("name", "")))
 
 
 def _shape(value: object) -> tuple[int, int, int]:
-    if (not isinstance(value, list | tuple) or len(value) != 3
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)):
-        raise ValueError(f"input_shape: expected [channels, rows, cols] of positive integers, "
-                         f"got {value!r}")
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 3
+        or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    ):
+        raise ValueError(
+            f"input_shape: expected [channels, rows, cols] of positive integers, got {value!r}"
+        )
     return (int(value[0]), int(value[1]), int(value[2]))
 
 

@@ -67,7 +67,9 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
 @app.command()
 @friendly
 def estimate(
-    arch_file: Annotated[Path, typer.Argument(help="architecture JSON (docs/architecture-files.md)")],
+    arch_file: Annotated[
+        Path, typer.Argument(help="architecture JSON (docs/architecture-files.md)")
+    ],
     pool: Annotated[str, typer.Option(help="devices, e.g. '2xXC7Z020+1xXC7A50T'")] = "2xXC7Z020",
     spec_fps: Annotated[float, typer.Option(help="required throughput (frames/s)")] = 0.0,
     latency_ms: Annotated[float | None, typer.Option(help="optional latency bound (ms)")] = None,
@@ -77,10 +79,12 @@ def estimate(
     input_shape: Annotated[str | None, typer.Option(help="override input CxHxW")] = None,
     classes: Annotated[int | None, typer.Option(help="override number of classes")] = None,
     devices_file: Annotated[Path | None, typer.Option(help="extra device catalog (TOML)")] = None,
-    layers: Annotated[bool, typer.Option("--layers", help="also print the per-layer table")] = False,
+    layers: Annotated[
+        bool, typer.Option("--layers", help="also print the per-layer table")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
 ) -> None:
-    """Fast exploration of one architecture: the best multi-FPGA design, or why none meets the spec."""
+    """Fast exploration of one architecture: its best multi-FPGA design, or why it is pruned."""
     from coexplore.archfile import load_arch_file
     from coexplore.fast.optimal import OptimalExplorer
     from coexplore.render import estimate_json, print_estimate
@@ -116,10 +120,16 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 @app.command()
 @friendly
 def search(
-    preset: Annotated[str | None, typer.Option(help="a shipped preset (default: 'default')")] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="a shipped preset (default: 'default')")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="a TOML config file")] = None,
-    out: Annotated[Path | None, typer.Option(help="run folder (default: runs/<preset>-<time>)")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="override: section.key=value")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="run folder (default: runs/<preset>-<time>)")
+    ] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override: section.key=value")
+    ] = None,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
 ) -> None:
     """Run a co-exploration search: controller -> fast exploration -> training -> reward."""
@@ -154,8 +164,9 @@ def _print_summary(result: Any) -> None:
     from coexplore.render import summary_table
 
     console.print(summary_table(result.summary))
-    console.print(f"run folder: {result.run_dir}  (run.db, config.toml, picks.json, pareto.png, "
-                  "trials.csv)")
+    console.print(
+        f"run folder: {result.run_dir}  (run.db, config.toml, picks.json, pareto.png, trials.csv)"
+    )
 
 
 def _register_commands() -> None:

@@ -1,8 +1,9 @@
 """Run configuration: TOML presets validated once, at the edge, into frozen dataclasses.
 
 A config file has sections ([run], [space], [data], [train], [final], [hardware], [spec], [fast],
-[reward], [controller], [picks], [executor], [baseline]); every key is optional and defaults to the values below. A
-preset is a config file shipped in coexplore/presets. Errors name the key and what it allows.
+[reward], [controller], [picks], [executor], [baseline]); every key is optional and defaults to
+the values below. A preset is a config file shipped in coexplore/presets. Errors name the key
+and what it allows (docs/search.md has the reference).
 """
 
 from __future__ import annotations
@@ -152,8 +153,14 @@ CHOICES = {
     "run.strategy": ("coexplore", "random", "nas", "hwnas", "hwnas_soft", "nsga2"),
     "space.name": ("chain", "nb201", "imagenet", "unet"),
     "space.stride_mode": ("fixed", "predictable"),
-    "data.dataset": ("digits", "mnist5k", "cifar10", "imagenet_folder", "nuclei_folder",
-                     "nb201_table"),
+    "data.dataset": (
+        "digits",
+        "mnist5k",
+        "cifar10",
+        "imagenet_folder",
+        "nuclei_folder",
+        "nb201_table",
+    ),
     "train.optimizer": ("sgd", "adam", "adamw"),
     "train.lr_schedule": ("cosine", "constant"),
     "train.device": ("auto", "cpu", "cuda"),
@@ -162,13 +169,30 @@ CHOICES = {
     "reward.metric": ("fps", "gops_per_w", "pipeline_efficiency"),
     "executor.kind": ("local", "pool", "ray"),
 }
-POSITIVE = {"run.trials", "run.batch", "space.depth", "train.epochs",
-            "train.batch_size", "train.lr", "hardware.link_gbps", "fast.hw_tries",
-            "controller.hidden", "controller.embedding", "controller.lr", "train.max_loss",
-            "executor.workers", "baseline.population"}
+POSITIVE = {
+    "run.trials",
+    "run.batch",
+    "space.depth",
+    "train.epochs",
+    "train.batch_size",
+    "train.lr",
+    "hardware.link_gbps",
+    "fast.hw_tries",
+    "controller.hidden",
+    "controller.embedding",
+    "controller.lr",
+    "train.max_loss",
+    "executor.workers",
+    "baseline.population",
+}
 SIGNED = {"baseline.soft_weight"}
-FRACTIONS = {"data.val_fraction", "data.test_fraction", "reward.alpha", "picks.accuracy_gap",
-             "controller.baseline_decay"}
+FRACTIONS = {
+    "data.val_fraction",
+    "data.test_fraction",
+    "reward.alpha",
+    "picks.accuracy_gap",
+    "controller.baseline_decay",
+}
 
 
 def preset_names() -> list[str]:
@@ -176,8 +200,9 @@ def preset_names() -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".toml"))
 
 
-def load_config(preset: str | None = None, path: Path | None = None,
-                overrides: dict[str, Any] | None = None) -> Config:
+def load_config(
+    preset: str | None = None, path: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Config:
     """Defaults, then a preset or a file (not both), then dotted-key overrides."""
     if preset and path:
         raise ConfigError("give a preset or a config file, not both")
@@ -213,7 +238,7 @@ def parse_config(raw: dict[str, Any]) -> Config:
             raise ConfigError(f"config: unknown section [{name}]; sections: {', '.join(sections)}")
         if not isinstance(values, dict):
             raise ConfigError(f"config: [{name}] must be a table of keys")
-        built[name] = _section(name, sections[name].type, values)  # type: ignore[arg-type]
+        built[name] = _section(name, sections[name].type, values)
     config = Config(**built)
     _check_cross(config)
     return config
@@ -234,8 +259,11 @@ def _section(name: str, cls_name: str | type, values: dict[str, Any]) -> Any:
 def _check_value(dotted: str, hint: Any, value: Any) -> Any:
     expected = typing.get_origin(hint) or hint
     if expected is tuple:
-        if (not isinstance(value, list | tuple) or len(value) != 2
-                or not all(_is_number(v) for v in value)):
+        if (
+            not isinstance(value, list | tuple)
+            or len(value) != 2
+            or not all(_is_number(v) for v in value)
+        ):
             raise ConfigError(f"config: {dotted}: expected two numbers [low, high], got {value!r}")
         return (float(value[0]), float(value[1]))
     if expected is float and _is_number(value):
@@ -265,8 +293,9 @@ def _check_cross(config: Config) -> None:
     if (lo, hi) != (0.0, 0.0) and not lo < hi:
         raise ConfigError(f"config: reward.hw_bounds: low must be below high, got {[lo, hi]}")
     if (lo, hi) == (0.0, 0.0) and config.reward.metric == "fps" and config.spec.fps <= 0:
-        raise ConfigError("config: reward.hw_bounds: set them, or set spec.fps so they default "
-                          "to spec .. 4x spec")
+        raise ConfigError(
+            "config: reward.hw_bounds: set them, or set spec.fps so they default to spec .. 4x spec"
+        )
     if (lo, hi) == (0.0, 0.0) and config.reward.metric == "gops_per_w":
         raise ConfigError("config: reward.hw_bounds: set [low, high] GOPS/W for metric gops_per_w")
     if config.data.val_fraction + config.data.test_fraction >= 1:
@@ -304,4 +333,3 @@ def _toml_value(value: Any) -> str:
 
 def to_dict(config: Config) -> dict[str, Any]:
     return dataclasses.asdict(config)
-

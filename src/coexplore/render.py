@@ -15,13 +15,36 @@ from coexplore.hardware.devices import Device, Pool
 
 def devices_table(catalog: dict[str, Device]) -> Table:
     table = Table(title="FPGA devices")
-    for col in ("name", "family", "board", "DSP", "BRAM18K", "LUTs", "port bits", "MHz", "static W"):
+    for col in (
+        "name",
+        "family",
+        "board",
+        "DSP",
+        "BRAM18K",
+        "LUTs",
+        "port bits",
+        "MHz",
+        "static W",
+    ):
         right = col[0].isupper() or col[0] in "psM"
-        table.add_column(col, justify="right" if right else "left", no_wrap=col == "name",
-                         min_width=9 if col == "name" else None)
+        table.add_column(
+            col,
+            justify="right" if right else "left",
+            no_wrap=col == "name",
+            min_width=9 if col == "name" else None,
+        )
     for d in catalog.values():
-        table.add_row(d.name, d.family, d.board, str(d.dsp), str(d.bram18k), f"{d.luts:,}",
-                      str(d.port_bits), f"{d.clock_mhz:g}", f"{d.static_w:.2f}")
+        table.add_row(
+            d.name,
+            d.family,
+            d.board,
+            str(d.dsp),
+            str(d.bram18k),
+            f"{d.luts:,}",
+            str(d.port_bits),
+            f"{d.clock_mhz:g}",
+            f"{d.static_w:.2f}",
+        )
     return table
 
 
@@ -32,23 +55,51 @@ def print_estimate(console: Console, result: FastResult, pool: Pool, show_layers
         return
     devices = {d.name: d for d in pool.devices}
     table = Table(title=f"Best design on {pool.describe()} ({result.seconds * 1e3:.1f} ms to find)")
-    for col in ("stage", "device", "layers", "Tm,Tn,Tr,Tc", "Ip,Wp,Op", "cycles", "bound",
-                "DSP", "BRAM18K", "LUTs", "stage ms", "power W"):
-        table.add_column(col, justify="left" if col in ("device", "bound") else "right",
-                         no_wrap=col == "device", min_width=9 if col == "device" else None)
+    for col in (
+        "stage",
+        "device",
+        "layers",
+        "Tm,Tn,Tr,Tc",
+        "Ip,Wp,Op",
+        "cycles",
+        "bound",
+        "DSP",
+        "BRAM18K",
+        "LUTs",
+        "stage ms",
+        "power W",
+    ):
+        table.add_column(
+            col,
+            justify="left" if col in ("device", "bound") else "right",
+            no_wrap=col == "device",
+            min_width=9 if col == "device" else None,
+        )
     for n, s in enumerate(ev.stages):
         d, t = devices[s.device], s.tiling
         bounds = Counter(layer.bound for layer in s.layers).most_common()
         table.add_row(
-            str(n), s.device, f"{s.first_layer}-{s.last_layer}", f"{t.tm},{t.tn},{t.tr},{t.tc}",
-            f"{t.ip},{t.wp},{t.op}", f"{s.cycles:,}", " ".join(f"{b}x{c}" for b, c in bounds),
-            f"{s.dsp}/{d.dsp}", f"{s.bram18k}/{d.bram18k}", f"{s.luts:,}/{d.luts:,}",
-            f"{s.seconds * 1e3:.3f}", f"{s.power_w:.2f}",
+            str(n),
+            s.device,
+            f"{s.first_layer}-{s.last_layer}",
+            f"{t.tm},{t.tn},{t.tr},{t.tc}",
+            f"{t.ip},{t.wp},{t.op}",
+            f"{s.cycles:,}",
+            " ".join(f"{b}x{c}" for b, c in bounds),
+            f"{s.dsp}/{d.dsp}",
+            f"{s.bram18k}/{d.bram18k}",
+            f"{s.luts:,}/{d.luts:,}",
+            f"{s.seconds * 1e3:.3f}",
+            f"{s.power_w:.2f}",
         )
     console.print(table)
     if show_layers:
         console.print(_layer_table(result))
-    status = "[bold green]MEETS SPEC[/]" if not result.reason else f"[bold red]PRUNED[/]: {result.reason}"
+    status = (
+        "[bold green]MEETS SPEC[/]"
+        if not result.reason
+        else f"[bold red]PRUNED[/]: {result.reason}"
+    )
     console.print(
         f"FPS {ev.fps:,.1f} | latency {ev.latency_ms:.3f} ms | pipeline efficiency "
         f"{ev.pipeline_efficiency:.1%} | power {ev.power_w:.2f} W | {ev.gops_per_w:.2f} GOPS/W | "
@@ -63,8 +114,9 @@ def _layer_table(result: FastResult) -> Table:
     assert result.evaluation is not None
     for n, stage in enumerate(result.evaluation.stages):
         for layer in stage.layers:
-            table.add_row(str(layer.index), layer.name, layer.kind, str(n), f"{layer.cycles:,}",
-                          layer.bound)
+            table.add_row(
+                str(layer.index), layer.name, layer.kind, str(n), f"{layer.cycles:,}", layer.bound
+            )
     return table
 
 
@@ -87,13 +139,24 @@ def estimate_json(result: FastResult, pool: Pool) -> dict[str, Any]:
 
 def summary_table(summary: dict[str, Any]) -> Table:
     counts = summary["counts"]
-    table = Table(title=(
-        f"{summary['trials']} trials: {counts['pruned']} pruned "
-        f"({summary['pruned_fraction']:.0%}), {summary['trained']} trained, "
-        f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
-    ))
-    for col in ("pick", "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs",
-                "architecture"):
+    table = Table(
+        title=(
+            f"{summary['trials']} trials: {counts['pruned']} pruned "
+            f"({summary['pruned_fraction']:.0%}), {summary['trained']} trained, "
+            f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
+        )
+    )
+    for col in (
+        "pick",
+        "trial",
+        "val acc",
+        "test acc",
+        "FPS",
+        "GOPS/W",
+        "pipe eff",
+        "FPGAs",
+        "architecture",
+    ):
         table.add_column(col, justify="left" if col in ("pick", "architecture") else "right")
     for label in ("opt_sw", "opt_hw"):
         p = summary[label]
@@ -102,14 +165,25 @@ def summary_table(summary: dict[str, Any]) -> Table:
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
-        table.add_row(label, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
-                      f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
-                      f"{m['fpgas']:.0f}", _arch_text(p["arch"]))
+        table.add_row(
+            label,
+            str(p["trial"]),
+            f"{m['accuracy']:.3f}",
+            test,
+            f"{m['fps']:,.0f}",
+            f"{m['gops_per_w']:.1f}",
+            f"{m['pipeline_efficiency']:.0%}",
+            f"{m['fpgas']:.0f}",
+            _arch_text(p["arch"]),
+        )
     return table
 
 
 def _arch_text(arch: dict[str, Any]) -> str:
     if "layers" in arch:
-        return " ".join(f"{x['kernel']}x{x['kernel']}/{x['filters']}"
-                        + ("/s2" if x.get("stride", 1) == 2 else "") for x in arch["layers"])
+        return " ".join(
+            f"{x['kernel']}x{x['kernel']}/{x['filters']}"
+            + ("/s2" if x.get("stride", 1) == 2 else "")
+            for x in arch["layers"]
+        )
     return str(arch.get("arch", arch))

@@ -142,7 +142,9 @@ class Workload:
         n = len(self.layers)
         for producer, consumer in self.skips:
             if not 0 <= producer < consumer < n:
-                raise ValueError(f"skip ({producer}, {consumer}) is outside 0..{n - 1} or backwards")
+                raise ValueError(
+                    f"skip ({producer}, {consumer}) is outside 0..{n - 1} or backwards"
+                )
 
     def __len__(self) -> int:
         return len(self.layers)

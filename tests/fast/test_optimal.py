@@ -57,7 +57,11 @@ def instances(draw):
     return work, pool, spec
 
 
-@settings(max_examples=int(__import__("os").environ.get("BRUTE_EXAMPLES", "40")), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(__import__("os").environ.get("BRUTE_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(instances())
 def test_optimal_equals_brute_force(instance):
     work, pool, spec = instance

@@ -40,7 +40,7 @@ def test_pool_parsing_and_errors():
     assert [d.name for d in pool.devices] == ["XC7Z020", "XC7Z020", "XC7A50T"]
     assert pool.counts == (2, 1) and pool.link_gbps == 5
     assert pool.describe() == "2xXC7Z020 + 1xXC7A50T"
-    with pytest.raises(ValueError, match="unknown device 'XC9'.*XC7A50T"):
+    with pytest.raises(ValueError, match=r"unknown device 'XC9'.*XC7A50T"):
         parse_pool("XC9")
     with pytest.raises(ValueError, match="names no device"):
         parse_pool(" + ")
@@ -48,11 +48,11 @@ def test_pool_parsing_and_errors():
 
 def test_catalog_errors_name_device_and_field():
     with pytest.raises(ValueError, match="device X: unknown field"):
-        parse_catalog('[X]\ndsp = 1\nbogus = 2\n')
+        parse_catalog("[X]\ndsp = 1\nbogus = 2\n")
     with pytest.raises(ValueError, match="device X: dsp must be > 0"):
         parse_catalog(
             '[X]\nfamily="f"\ndsp=0\nbram18k=1\nluts=1\nport_bits=64\nclock_mhz=100.0\n'
-            'static_w=0.1\nbase_dynamic_w=0.1\ndsp_mw=1.0\nbram18k_mw=1.0\n'
+            "static_w=0.1\nbase_dynamic_w=0.1\ndsp_mw=1.0\nbram18k_mw=1.0\n"
         )
     with pytest.raises(ValueError, match="not valid TOML"):
         parse_catalog("[X\n")
@@ -79,7 +79,9 @@ def test_pipeline_metrics_follow_the_formulas():
     workload = two_layer_workload()
     pool = Pool((get_device("XC7Z020"), get_device("XC7Z020")), link_gbps=1.0)
     tiling = Tiling(8, 4, 8, 8, 1, 2, 1)
-    design = HardwareDesign((StageDesign("XC7Z020", 0, 0, tiling), StageDesign("XC7Z020", 1, 1, tiling)))
+    design = HardwareDesign(
+        (StageDesign("XC7Z020", 0, 0, tiling), StageDesign("XC7Z020", 1, 1, tiling))
+    )
     ev = evaluate_design(workload, design, pool)
     stage = [s.seconds for s in ev.stages]
     link = 16 * 8 * 8 * 16 / 1e9  # boundary fmap bits / link bandwidth
@@ -98,7 +100,9 @@ def test_design_errors_are_reasons_not_exceptions():
     tiling = Tiling(16, 16, 8, 8, 1, 2, 1)  # 256 DSP on a 120-DSP device
     ev = evaluate_design(workload, HardwareDesign((StageDesign("XC7A50T", 0, 1, tiling),)), pool)
     assert not ev.feasible and "DSP 256 > 120" in ev.reason
-    double = HardwareDesign((StageDesign("XC7A50T", 0, 0, tiling), StageDesign("XC7A50T", 1, 1, tiling)))
+    double = HardwareDesign(
+        (StageDesign("XC7A50T", 0, 0, tiling), StageDesign("XC7A50T", 1, 1, tiling))
+    )
     assert "more XC7A50T than the pool" in evaluate_design(workload, double, pool).reason
     gap = HardwareDesign((StageDesign("XC7A50T", 1, 1, tiling),))
     assert "consecutively" in evaluate_design(workload, gap, pool).reason
@@ -115,7 +119,9 @@ def test_spec_misses_are_reported():
 
 
 def test_design_json_round_trip():
-    design = HardwareDesign((StageDesign("XC7Z020", 0, 1, Tiling(8, 4, 8, 8, 1, 2, 1)),), Precision.FP32)
+    design = HardwareDesign(
+        (StageDesign("XC7Z020", 0, 1, Tiling(8, 4, 8, 8, 1, 2, 1)),), Precision.FP32
+    )
     assert HardwareDesign.from_json(design.to_json()) == design
 
 

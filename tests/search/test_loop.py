@@ -62,8 +62,10 @@ def test_rewards_follow_accuracy_and_fps(tmp_path):
     done = [t for t in trials if t.state is TrialState.COMPLETE]
     best = max(done, key=lambda t: t.reward)
     worst = min(done, key=lambda t: t.reward)
-    assert best.metrics["accuracy"] >= worst.metrics["accuracy"] or \
-        best.metrics["fps"] > worst.metrics["fps"]
+    assert (
+        best.metrics["accuracy"] >= worst.metrics["accuracy"]
+        or best.metrics["fps"] > worst.metrics["fps"]
+    )
 
 
 KILL_SCRIPT = """
@@ -93,8 +95,9 @@ def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monk
     RunStorage.create(db, to_dict(config)).close()
     first_log = tmp_path / "before.log"
     env = {**os.environ, "COEXPLORE_FAKE_LOG": str(first_log), "COEXPLORE_FAKE_SLEEP": "0.15"}
-    child = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT.format(here=str(HERE), db=str(db))],
-                             env=env)
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILL_SCRIPT.format(here=str(HERE), db=str(db))], env=env
+    )
     deadline = time.time() + 120
     while time.time() < deadline:
         with RunStorage.open(db) as storage:
@@ -116,7 +119,9 @@ def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monk
         after = storage.trials()
 
     summary = [(t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in after]
-    assert summary == [(t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in reference]
+    assert summary == [
+        (t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in reference
+    ]
     retrained = set(second_log.read_text().split()) if second_log.exists() else set()
     finished_before = {str(t.seed) for t in before if t.state is TrialState.COMPLETE and t.attempts}
     assert not retrained & finished_before, "a trial finished before the kill was trained again"

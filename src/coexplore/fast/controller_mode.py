@@ -52,8 +52,13 @@ class HardwareJudgement:
     reward: float  # hardware-only reward in [-1, 1]: -1 when unusable
 
 
-def judge_tokens(indices: tuple[int, ...], workload: Workload, pool: Pool, spec: Spec,
-                 precision: Precision = Precision.FIXED16) -> HardwareJudgement:
+def judge_tokens(
+    indices: tuple[int, ...],
+    workload: Workload,
+    pool: Pool,
+    spec: Spec,
+    precision: Precision = Precision.FIXED16,
+) -> HardwareJudgement:
     design, reason = decode(indices, workload, pool, precision)
     if design is None:
         return HardwareJudgement(None, None, reason, -1.0)
@@ -65,8 +70,9 @@ def judge_tokens(indices: tuple[int, ...], workload: Workload, pool: Pool, spec:
     return HardwareJudgement(design, ev, "", reward)
 
 
-def decode(indices: tuple[int, ...], workload: Workload, pool: Pool,
-           precision: Precision) -> tuple[HardwareDesign | None, str]:
+def decode(
+    indices: tuple[int, ...], workload: Workload, pool: Pool, precision: Precision
+) -> tuple[HardwareDesign | None, str]:
     kinds = pool.kinds
     n, first, stages = len(workload), 0, []
     slots = [indices[s : s + TOKENS_PER_SLOT] for s in range(0, len(indices), TOKENS_PER_SLOT)]
@@ -78,22 +84,40 @@ def decode(indices: tuple[int, ...], workload: Workload, pool: Pool,
         if first > last:
             break  # earlier slots already took every layer
         device = kinds[kind]
-        tiling = _best_split(workload, first, last, PE_CHOICES[tm], PE_CHOICES[tn],
-                             TILE_CHOICES[tile], device.port_words(precision))
+        tiling = _best_split(
+            workload,
+            first,
+            last,
+            PE_CHOICES[tm],
+            PE_CHOICES[tn],
+            TILE_CHOICES[tile],
+            device.port_words(precision),
+        )
         stages.append(StageDesign(device.name, first, last, tiling))
         first = last + 1
     return HardwareDesign(tuple(stages), precision), ""
 
 
-def _best_split(workload: Workload, first: int, last: int, tm: int, tn: int, tile: int,
-                port_words: int) -> Tiling:
+def _best_split(
+    workload: Workload, first: int, last: int, tm: int, tn: int, tile: int, port_words: int
+) -> Tiling:
     splits = port_splits(max(port_words, 3))
-    grid = type("Splits", (), {
-        "tm": tm, "tn": tn, "tr": tile, "tc": tile,
-        "ip": np.array([s[0] for s in splits]), "wp": np.array([s[1] for s in splits]),
-        "op": np.array([s[2] for s in splits]),
-    })
-    total = sum(np.broadcast_to(layer_cycles(layer, grid), (len(splits),))
-                for layer in workload.layers[first : last + 1])
+    grid = type(
+        "Splits",
+        (),
+        {
+            "tm": tm,
+            "tn": tn,
+            "tr": tile,
+            "tc": tile,
+            "ip": np.array([s[0] for s in splits]),
+            "wp": np.array([s[1] for s in splits]),
+            "op": np.array([s[2] for s in splits]),
+        },
+    )
+    total = sum(
+        np.broadcast_to(layer_cycles(layer, grid), (len(splits),))
+        for layer in workload.layers[first : last + 1]
+    )
     ip, wp, op = splits[int(np.argmin(total))]
     return Tiling(tm, tn, tile, tile, ip, wp, op)

@@ -41,10 +41,16 @@ def _states(counts: tuple[int, ...]) -> _States:
     states = tuple(sorted(product(*(range(c + 1) for c in counts)), key=sum))
     index = {s: n for n, s in enumerate(states)}
     inf_row = len(states)
-    children = np.array([
-        [index[(*s[:k], s[k] - 1, *s[k + 1 :])] if s[k] else inf_row for k in range(len(counts))]
-        for s in states
-    ], dtype=np.int64).reshape(len(states), len(counts))
+    children = np.array(
+        [
+            [
+                index[(*s[:k], s[k] - 1, *s[k + 1 :])] if s[k] else inf_row
+                for k in range(len(counts))
+            ]
+            for s in states
+        ],
+        dtype=np.int64,
+    ).reshape(len(states), len(counts))
     levels = tuple(
         np.array([n for n, s in enumerate(states) if sum(s) == level], dtype=np.int64)
         for level in range(sum(counts) + 1)
@@ -72,8 +78,9 @@ def solve(cost: np.ndarray, counts: tuple[int, ...], max_stages: int, combine: C
     return _plan(best, pick, table, tuple(counts), layers)
 
 
-def _plan(best: np.ndarray, pick: np.ndarray, table: _States, start: tuple[int, ...],
-          layers: int) -> Plan:
+def _plan(
+    best: np.ndarray, pick: np.ndarray, table: _States, start: tuple[int, ...], layers: int
+) -> Plan:
     state = table.states.index(start)
     value = float(best[state, 0])
     if not np.isfinite(value):

@@ -9,7 +9,6 @@ divide or nearly divide common feature-map sizes, and the memory port is always 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import product
 
 import numpy as np
 
@@ -72,13 +71,19 @@ class TilingGrid:
                 f"{precision.word_bits}-bit streams"
             )
         lanes_max = device.dsp // precision.dsp_per_mac
-        pes = [(m, n) for m, n in product(space.tm_values, space.tn_values) if m * n <= lanes_max]
-        rows = [
-            (m, n, t, t, *split)
-            for (m, n), t, split in product(pes, space.t_values, port_splits(port))
-        ]
-        cols = np.array(rows, dtype=np.int64).reshape(-1, 7).T
-        return cls(device, precision, *cols, n_splits=len(port_splits(port)))
+        tm, tn = np.meshgrid(space.tm_values, space.tn_values, indexing="ij")
+        keep = (tm * tn <= lanes_max).ravel()
+        pe = np.stack([tm.ravel()[keep], tn.ravel()[keep]], axis=1)
+        splits = np.array(port_splits(port), dtype=np.int64)
+        tiles = np.array(space.t_values, dtype=np.int64)
+        # block-major order: (Tm, Tn) pair, then tile, then split
+        pe_rows = np.repeat(pe, len(tiles) * len(splits), axis=0)
+        tile_rows = np.tile(np.repeat(tiles, len(splits)), len(pe))
+        split_rows = np.tile(splits, (len(pe) * len(tiles), 1))
+        tm_, tn_, tr_, tc_, ip_, wp_, op_ = (
+            np.column_stack([pe_rows, tile_rows, tile_rows, split_rows]).astype(np.int64).T
+        )
+        return cls(device, precision, tm_, tn_, tr_, tc_, ip_, wp_, op_, n_splits=len(splits))
 
     @property
     def n_blocks(self) -> int:
@@ -87,11 +92,31 @@ class TilingGrid:
     def blocks(self) -> TilingGrid:
         """One row per block (its first split): enough for resources and power."""
         step = self.n_splits
-        cols = (a[::step] for a in (self.tm, self.tn, self.tr, self.tc, self.ip, self.wp, self.op))
-        return TilingGrid(self.device, self.precision, *cols, n_splits=1)
+        return TilingGrid(
+            self.device, self.precision, self.tm[::step], self.tn[::step], self.tr[::step],
+            self.tc[::step], self.ip[::step], self.wp[::step], self.op[::step], n_splits=1,
+        )  # fmt: skip
 
     def __len__(self) -> int:
         return int(self.tm.shape[0])
+
+    def factored(self) -> object:
+        """The grid as broadcastable [block, 1] tile sizes and [1, split] port shares: the cost
+        formulas then compute block-level terms once per block, not once per split."""
+        step, blocks = self.n_splits, self.blocks()
+        return type(
+            "FactoredGrid",
+            (),
+            {
+                "tm": blocks.tm[:, None],
+                "tn": blocks.tn[:, None],
+                "tr": blocks.tr[:, None],
+                "tc": blocks.tc[:, None],
+                "ip": self.ip[:step][None, :],
+                "wp": self.wp[:step][None, :],
+                "op": self.op[:step][None, :],
+            },
+        )
 
     def tiling(self, index: int) -> Tiling:
         return Tiling(

@@ -81,8 +81,9 @@ class _Stages:
     exactly a chunk at a time, stopping as soon as no unvisited block can do better.
     """
 
-    def __init__(self, explorer: OptimalExplorer, k: int, workload: Workload,
-                 windows: np.ndarray) -> None:
+    def __init__(
+        self, explorer: OptimalExplorer, k: int, workload: Workload, windows: np.ndarray
+    ) -> None:
         self.ex, self.k, self.windows = explorer, k, windows
         tables = [explorer._table(k, layer) for layer in workload.layers]
         self.full = [t[0] for t in tables]
@@ -124,7 +125,9 @@ class _Stages:
             ok = np.flatnonzero(seconds <= limit * _TIE)
             if len(ok):
                 at = ok[0]
-                return _Pick(float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), int(split[at]))
+                return _Pick(
+                    float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), int(split[at])
+                )
         return None
 
 
@@ -141,6 +144,7 @@ class OptimalExplorer:
         self.pool, self.spec, self.precision = pool, spec or Spec(), precision
         self.grids = [TilingGrid.build(d, precision, space or TilingSpace()) for d in pool.kinds]
         self._hz = [d.clock_mhz * 1e6 for d in pool.kinds]
+        self._factored = [g.factored() for g in self.grids]
         self._tables: dict[tuple[int, tuple[object, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._orders: dict[tuple[int, int, int], np.ndarray] = {}
@@ -159,23 +163,28 @@ class OptimalExplorer:
     def _solve(self, workload: Workload, spec: Spec) -> tuple[HardwareDesign | None, str]:
         n = len(workload)
         windows = _group_windows(workload)
-        links = np.array([link_seconds(workload, j, self.pool.link_gbps, self.precision)
-                          for j in range(n - 1)] + [0.0])
-        limits = (self.pool.counts, spec.max_fpgas or len(self.pool.devices))
+        links = np.array(
+            [link_seconds(workload, j, self.pool.link_gbps, self.precision) for j in range(n - 1)]
+            + [0.0]
+        )
+        counts, most = self.pool.counts, spec.max_fpgas or len(self.pool.devices)
         searches = [_Stages(self, k, workload, windows) for k in range(len(self.grids))]
 
         loose = self._loose_bounds(workload)
-        first = dp.solve(np.maximum(loose, links), *limits, np.maximum)
+        first = dp.solve(np.maximum(loose, links), counts, most, np.maximum)
         if not np.isfinite(first.value):
             return None, self._no_fit_reason(workload) or "no pipeline over the pool fits"
         if spec.fps and 1.0 / first.value < spec.fps / _TIE:
             return None, f"at most {1.0 / first.value:.1f} FPS (bound) < spec {spec.fps:g} FPS"
 
         if spec.latency_ms is None:
-            ii = _refine(loose, (lambda k, i, j: searches[k].fastest(i, j),),
-                         lambda v: dp.solve(np.maximum(v, links), *limits, np.maximum))
+            ii = _refine(
+                loose,
+                (lambda k, i, j: searches[k].fastest(i, j),),
+                lambda v: dp.solve(np.maximum(v, links), counts, most, np.maximum),
+            )
         else:
-            ii = self._best_ii_with_latency(searches, loose, links, limits, spec)
+            ii = self._best_ii_with_latency(searches, loose, links, (counts, most), spec)
         if not np.isfinite(ii.value):
             return None, self._no_fit_reason(workload) or "no pipeline meets the latency spec"
 
@@ -188,18 +197,21 @@ class OptimalExplorer:
             picks[(k, i, j)] = pick
             return pick.power_w
 
-        least = self._least_power_bounds(windows, ii.value)
+        least = self._least_power_bounds(windows)
         least[:, :, links > ii.value * _TIE] = np.inf
         least[np.maximum(loose, links) > ii.value * _TIE] = np.inf
-        plan = _refine(least, (cheapest,),
-                       lambda v: dp.solve(v, *limits, np.add))
+        plan = _refine(least, (cheapest,), lambda v: dp.solve(v, counts, most, np.add))
         design = self._design(plan if plan.stages else ii, picks, searches)
-        if spec.latency_ms is not None and plan.stages:
-            if evaluate_design(workload, design, self.pool).latency_ms > spec.latency_ms * _TIE:
-                design = self._design(ii, {}, searches)  # the fastest tilings meet it
+        too_slow = (
+            spec.latency_ms is not None
+            and plan.stages
+            and (evaluate_design(workload, design, self.pool).latency_ms > spec.latency_ms * _TIE)
+        )
+        if too_slow:
+            design = self._design(ii, {}, searches)  # the fastest tilings meet the bound
         return design, ""
 
-    def _least_power_bounds(self, windows: np.ndarray, limit: float) -> np.ndarray:
+    def _least_power_bounds(self, windows: np.ndarray) -> np.ndarray:
         """[k, i, j]: least power of any block that fits stage i..j's buffers on kind k."""
         n = windows.shape[0]
         out = np.full((len(self.grids), n, n), np.inf)
@@ -213,7 +225,9 @@ class OptimalExplorer:
                 out[k, first[rows], last[rows]] = power[order[0]] if len(order) else np.inf
         return out
 
-    def _best_ii_with_latency(self, searches, loose, links, limits, spec) -> dp.Plan:  # type: ignore[no-untyped-def]
+    def _best_ii_with_latency(
+        self, searches, loose, links, limits: tuple[tuple[int, ...], int], spec
+    ) -> dp.Plan:
         """Lowest initiation interval whose fastest pipeline meets the latency bound
         (binary search over candidate interval values; every finite stage timed exactly)."""
         times = np.full(loose.shape, np.inf)
@@ -226,15 +240,17 @@ class OptimalExplorer:
         while lo <= hi:
             mid = (lo + hi) // 2
             capped = np.where(staged <= candidates[mid], latency, np.inf)
-            plan = dp.solve(capped, *limits, np.add)
+            plan = dp.solve(capped, limits[0], limits[1], np.add)
             if 1e3 * plan.value <= spec.latency_ms * _TIE:
                 best, hi = dp.Plan(float(candidates[mid]), plan.stages), mid - 1
             else:
                 lo = mid + 1
         return best
 
-    def _design(self, plan: dp.Plan, picks: dict, searches: list[_Stages]) -> HardwareDesign:  # type: ignore[type-arg]
-        """Turn a plan into a design; stages without a pick get their fastest, least-power tiling."""
+    def _design(
+        self, plan: dp.Plan, picks: dict[tuple[int, int, int], _Pick], searches: list[_Stages]
+    ) -> HardwareDesign:
+        """Turn a plan into a design (stages without a pick: fastest, then least-power tiling)."""
         out = []
         for k, i, j in plan.stages:
             pick = picks.get((k, i, j)) or searches[k].cheapest(i, j, searches[k].fastest(i, j))
@@ -248,9 +264,9 @@ class OptimalExplorer:
         """(cycles per tiling as [block, split], cycles per block at its best split)."""
         key = (k, layer.shape_key())
         if key not in self._tables:
-            grid = self.grids[k]
+            grid = self._factored[k]
             cycles = np.asarray(layer_cycles(layer, grid), dtype=np.float64)
-            cycles = cycles.reshape(grid.n_blocks, grid.n_splits)
+            cycles = np.broadcast_to(cycles, (self.grids[k].n_blocks, self.grids[k].n_splits))
             self._tables[key] = (cycles, cycles.min(axis=1))
         return self._tables[key]
 
@@ -261,7 +277,7 @@ class OptimalExplorer:
             blocks = self.grids[k].blocks()
             device = blocks.device
             res = resources(blocks, kmax, smax, self.precision)
-            fits = (res.bram18k <= device.bram18k) & (res.luts <= device.luts)
+            fits = np.asarray((res.bram18k <= device.bram18k) & (res.luts <= device.luts), bool)
             power = np.asarray(device.power_w(res.dsp, res.bram18k), dtype=np.float64)
             self._fits[key] = (fits, power)
         return self._fits[key]
@@ -315,8 +331,11 @@ def _masked_min(values: np.ndarray, mask: np.ndarray) -> float:
     return float(np.min(values, where=mask, initial=np.inf))
 
 
-def _refine(bounds: np.ndarray, levels: tuple[Callable[[int, int, int], float], ...],
-            solve: Callable[[np.ndarray], dp.Plan]) -> dp.Plan:
+def _refine(
+    bounds: np.ndarray,
+    levels: tuple[Callable[[int, int, int], float], ...],
+    solve: Callable[[np.ndarray], dp.Plan],
+) -> dp.Plan:
     """Lazy exact DP over lower bounds. Solve; raise each stage of the best plan one level
     (cheap bound -> tighter bound -> exact value); repeat until the best plan uses exact values
     only. Every value is a lower bound of the exact one, so then no other plan can beat it."""

@@ -48,15 +48,21 @@ class Policy(nn.Module):
         sizes: dict[str, int] = {}
         for t in tokens:
             if sizes.setdefault(t.kind, len(t.choices)) != len(t.choices):
-                raise ValueError(f"token kind {t.kind!r} has positions with different choice counts")
+                raise ValueError(
+                    f"token kind {t.kind!r} has positions with different choice counts"
+                )
         self.start = nn.Parameter(torch.zeros(embedding))
         self.cell = nn.LSTMCell(embedding, hidden)
         self.embed = nn.ModuleDict({k: nn.Embedding(n, embedding) for k, n in sizes.items()})
         self.heads = nn.ModuleDict({k: nn.Linear(hidden, n) for k, n in sizes.items()})
         self.hidden = hidden
 
-    def forward(self, batch: int, given: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> tuple[torch.Tensor, ...]:
+    def forward(
+        self,
+        batch: int,
+        given: torch.Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, ...]:
         """Sample (or score `given`) token sequences.
 
         `given` is [batch, k] with k <= len(tokens): the first k positions are teacher-forced,
@@ -96,21 +102,25 @@ class Controller:
     def tokens(self) -> tuple[TokenType, ...]:
         return self.policy.tokens
 
-    def sample(self, batch: int, prefix: list[tuple[int, ...]] | None = None) -> list[tuple[int, ...]]:
+    def sample(
+        self, batch: int, prefix: list[tuple[int, ...]] | None = None
+    ) -> list[tuple[int, ...]]:
         """Token indices for `batch` sequences (continuing `prefix` rows when given)."""
         given = torch.tensor(prefix, dtype=torch.long) if prefix else None
         with torch.no_grad(), _one_thread():
             picks, _, _ = self.policy(batch, given, self.generator)
         return [tuple(int(v) for v in row) for row in picks.tolist()]
 
-    def update(self, sequences: list[tuple[int, ...]], rewards: list[float],
-               positions: slice = slice(None)) -> float:
+    def update(
+        self, sequences: list[tuple[int, ...]], rewards: list[float], positions: slice = slice(None)
+    ) -> float:
         """One REINFORCE step on the tokens at `positions`; returns the advantage mean."""
         with _one_thread():
             return self._update(sequences, rewards, positions)
 
-    def _update(self, sequences: list[tuple[int, ...]], rewards: list[float],
-                positions: slice) -> float:
+    def _update(
+        self, sequences: list[tuple[int, ...]], rewards: list[float], positions: slice
+    ) -> float:
         reward = torch.tensor(rewards, dtype=torch.float32)
         if self.baseline is None:
             self.baseline = float(reward.mean())
@@ -128,13 +138,16 @@ class Controller:
 
     def state_bytes(self) -> bytes:
         buffer = io.BytesIO()
-        torch.save({
-            "policy": self.policy.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "baseline": self.baseline,
-            "updates": self.updates,
-        }, buffer)
+        torch.save(
+            {
+                "policy": self.policy.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "generator": self.generator.get_state(),
+                "baseline": self.baseline,
+                "updates": self.updates,
+            },
+            buffer,
+        )
         return buffer.getvalue()
 
     def load_state(self, blob: bytes) -> None:

@@ -39,9 +39,14 @@ class TrainJob:
 def _load(spec: DataSpec) -> Any:
     from coexplore.slow.data import load_dataset
 
-    return load_dataset(spec.dataset, seed=spec.seed, root=spec.root or None,
-                        val_fraction=spec.val_fraction, test_fraction=spec.test_fraction,
-                        limit=spec.limit or None)
+    return load_dataset(
+        spec.dataset,
+        seed=spec.seed,
+        root=spec.root or None,
+        val_fraction=spec.val_fraction,
+        test_fraction=spec.test_fraction,
+        limit=spec.limit or None,
+    )
 
 
 @dataclass(frozen=True)

@@ -52,8 +52,9 @@ class SearchSetup:
 Progress = Callable[[list[TrialRecord]], None]
 
 
-def run_search(setup: SearchSetup, storage: RunStorage, executor: Executor,
-               progress: Progress | None = None) -> None:
+def run_search(
+    setup: SearchSetup, storage: RunStorage, executor: Executor, progress: Progress | None = None
+) -> None:
     """Run (or continue) the search until every batch is done."""
     first = _restore(setup, storage)
     for batch in range(first, setup.batches):
@@ -80,8 +81,13 @@ def trial_seed(run_seed: int, number: int) -> int:
     return int(np.random.SeedSequence([run_seed, number]).generate_state(1)[0])
 
 
-def evaluate_batch(setup: SearchSetup, storage: RunStorage, executor: Executor, batch: int,
-                   candidates: list[Candidate]) -> list[TrialRecord]:
+def evaluate_batch(
+    setup: SearchSetup,
+    storage: RunStorage,
+    executor: Executor,
+    batch: int,
+    candidates: list[Candidate],
+) -> list[TrialRecord]:
     """Finished records for a batch, in slot order: stored ones reused, the rest evaluated."""
     done: dict[int, TrialRecord] = {}
     waiting: dict[str, list[TrialRecord]] = {}  # arch key -> records that need its training
@@ -109,23 +115,37 @@ def evaluate_batch(setup: SearchSetup, storage: RunStorage, executor: Executor, 
     return [done[slot] for slot in range(len(candidates))]
 
 
-def _fast_level(setup: SearchSetup, storage: RunStorage, batch: int, slot: int,
-                candidate: Candidate) -> TrialRecord:
+def _fast_level(
+    setup: SearchSetup, storage: RunStorage, batch: int, slot: int, candidate: Candidate
+) -> TrialRecord:
     """A PRUNED or reused record, or a RUNNING one that still needs training."""
     number = batch * setup.batch + slot
     fast = _fast(setup, candidate)
     record = TrialRecord(
-        number=number, batch=batch, slot=slot, strategy=setup.strategy.name,
-        state=TrialState.RUNNING, arch_key=candidate.arch.key,
+        number=number,
+        batch=batch,
+        slot=slot,
+        strategy=setup.strategy.name,
+        state=TrialState.RUNNING,
+        arch_key=candidate.arch.key,
         arch=setup.space.to_json(candidate.arch),
         hardware=fast.design.to_json() if fast.design else None,
-        metrics=_hardware_metrics(setup, fast), reward=None, reason=fast.reason,
-        seed=trial_seed(setup.seed, number), started_at=time.time(), finished_at=None,
+        metrics=_hardware_metrics(setup, fast),
+        reward=None,
+        reason=fast.reason,
+        seed=trial_seed(setup.seed, number),
+        started_at=time.time(),
+        finished_at=None,
         timings={"fast_seconds": fast.seconds, "hw_tries": float(candidate.hw_tries)},
     )
     if fast.pruned and setup.strategy.prunes:
-        return replace(record, state=TrialState.PRUNED, reward=PRUNED_REWARD,
-                       finished_at=time.time(), attempts=0)
+        return replace(
+            record,
+            state=TrialState.PRUNED,
+            reward=PRUNED_REWARD,
+            finished_at=time.time(),
+            attempts=0,
+        )
     earlier = storage.find_finished(candidate.arch.key)
     if earlier is not None and earlier.state is TrialState.COMPLETE:
         return _reuse(setup, record, earlier)
@@ -164,23 +184,48 @@ def _job(setup: SearchSetup, record: TrialRecord) -> TrainJob:
 def _finish(setup: SearchSetup, record: TrialRecord, result: JobResult | JobFailure) -> TrialRecord:
     now = time.time()
     if isinstance(result, JobFailure):
-        return replace(record, state=TrialState.FAILED, reward=PRUNED_REWARD,
-                       reason=result.reason, finished_at=now, attempts=result.attempts)
+        return replace(
+            record,
+            state=TrialState.FAILED,
+            reward=PRUNED_REWARD,
+            reason=result.reason,
+            finished_at=now,
+            attempts=result.attempts,
+        )
     train = result.train
     timings = {**record.timings, "train_seconds": train.seconds}
     if not train.ok:
-        return replace(record, state=TrialState.FAILED, reward=PRUNED_REWARD, reason=train.reason,
-                       finished_at=now, timings=timings)
+        return replace(
+            record,
+            state=TrialState.FAILED,
+            reward=PRUNED_REWARD,
+            reason=train.reason,
+            finished_at=now,
+            timings=timings,
+        )
     metrics = {**record.metrics, "accuracy": train.val_accuracy, "epochs": float(train.epochs_run)}
-    return replace(record, state=TrialState.COMPLETE, metrics=metrics, finished_at=now,
-                   timings=timings, reward=_reward(setup, metrics))
+    return replace(
+        record,
+        state=TrialState.COMPLETE,
+        metrics=metrics,
+        finished_at=now,
+        timings=timings,
+        reward=_reward(setup, metrics),
+    )
 
 
 def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> TrialRecord:
     """A repeated architecture: its stored accuracy, this trial's hardware, no training."""
     metrics = {**record.metrics, "accuracy": earlier.metrics["accuracy"]}
-    return replace(record, state=TrialState.COMPLETE, metrics=metrics, finished_at=time.time(),
-                   reward=_reward(setup, metrics), attempts=0, reused_from=earlier.number)
+    return replace(
+        record,
+        state=TrialState.COMPLETE,
+        metrics=metrics,
+        finished_at=time.time(),
+        reward=_reward(setup, metrics),
+        attempts=0,
+        reused_from=earlier.number,
+    )
 
 
 def _reward(setup: SearchSetup, metrics: dict[str, float]) -> float:

@@ -21,11 +21,17 @@ from coexplore.storage import RunStorage, TrialRecord, TrialState
 class ProgressBar:
     """Trials done, pruned, trained, and the best OptSW / OptHW so far."""
 
-    def __init__(self, total: int, config: Config, trials: list[TrialRecord], enabled: bool) -> None:
+    def __init__(
+        self, total: int, config: Config, trials: list[TrialRecord], enabled: bool
+    ) -> None:
         self.config, self.trials = config, list(trials)
         self.progress = Progress(
-            TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.description}"), disable=not enabled,
+            TextColumn("[bold]search"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.description}"),
+            disable=not enabled,
         )
         self.task = self.progress.add_task(self._text(), total=total, completed=len(self.trials))
 
@@ -44,9 +50,11 @@ class ProgressBar:
     def _text(self) -> str:
         counts = {s: sum(t.state is s for t in self.trials) for s in TrialState}
         picks = pick(self.trials, self.config.reward.metric, self.config.picks.accuracy_gap)
-        return (f"pruned {counts[TrialState.PRUNED]} trained {counts[TrialState.COMPLETE]} "
-                f"failed {counts[TrialState.FAILED]} | OptSW {_short(picks.opt_sw)} "
-                f"| OptHW {_short(picks.opt_hw)}")
+        return (
+            f"pruned {counts[TrialState.PRUNED]} trained {counts[TrialState.COMPLETE]} "
+            f"failed {counts[TrialState.FAILED]} | OptSW {_short(picks.opt_sw)} "
+            f"| OptHW {_short(picks.opt_hw)}"
+        )
 
 
 def _short(t: TrialRecord | None) -> str:
@@ -58,8 +66,14 @@ def _short(t: TrialRecord | None) -> str:
 FinalJob = Callable[[dict[str, Any], int], TrainJob] | None
 
 
-def write_outputs(run_dir: Path, storage: RunStorage, config: Config, setup: SearchSetup,
-                  executor: Executor, final_job: FinalJob) -> dict[str, Any]:
+def write_outputs(
+    run_dir: Path,
+    storage: RunStorage,
+    config: Config,
+    setup: SearchSetup,
+    executor: Executor,
+    final_job: FinalJob,
+) -> dict[str, Any]:
     trials = storage.trials()
     picks = pick(trials, config.reward.metric, config.picks.accuracy_gap)
     tests = _final_test(picks, executor, final_job)
@@ -85,8 +99,9 @@ def _final_test(picks: Picks, executor: Executor, final_job: FinalJob) -> dict[i
     return out
 
 
-def _summary(trials: list[TrialRecord], picks: Picks, tests: dict[int, float | str],
-             config: Config) -> dict[str, Any]:
+def _summary(
+    trials: list[TrialRecord], picks: Picks, tests: dict[int, float | str], config: Config
+) -> dict[str, Any]:
     counts = {s.value: sum(t.state is s for t in trials) for s in TrialState}
     train_seconds = sum(t.timings.get("train_seconds", 0.0) for t in trials)
     return {
@@ -105,9 +120,14 @@ def _pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str
     if t is None:
         return None
     test = tests.get(t.number)
-    return {"trial": t.number, "arch": t.arch, "hardware": t.hardware, "metrics": t.metrics,
-            "test_accuracy": test if isinstance(test, float) else None,
-            "final_training_failed": test if isinstance(test, str) else None}
+    return {
+        "trial": t.number,
+        "arch": t.arch,
+        "hardware": t.hardware,
+        "metrics": t.metrics,
+        "test_accuracy": test if isinstance(test, float) else None,
+        "final_training_failed": test if isinstance(test, str) else None,
+    }
 
 
 def write_csv(path: Path, trials: list[TrialRecord]) -> None:
@@ -115,13 +135,41 @@ def write_csv(path: Path, trials: list[TrialRecord]) -> None:
     timing_keys = sorted({k for t in trials for k in t.timings})
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["number", "batch", "slot", "strategy", "state", "arch_key", "reward",
-                         "reason", "seed", "attempts", "reused_from", *metric_keys, *timing_keys])
+        writer.writerow(
+            [
+                "number",
+                "batch",
+                "slot",
+                "strategy",
+                "state",
+                "arch_key",
+                "reward",
+                "reason",
+                "seed",
+                "attempts",
+                "reused_from",
+                *metric_keys,
+                *timing_keys,
+            ]
+        )
         for t in trials:
-            writer.writerow([t.number, t.batch, t.slot, t.strategy, t.state.value, t.arch_key,
-                             t.reward, t.reason, t.seed, t.attempts, t.reused_from,
-                             *(t.metrics.get(k, "") for k in metric_keys),
-                             *(t.timings.get(k, "") for k in timing_keys)])
+            writer.writerow(
+                [
+                    t.number,
+                    t.batch,
+                    t.slot,
+                    t.strategy,
+                    t.state.value,
+                    t.arch_key,
+                    t.reward,
+                    t.reason,
+                    t.seed,
+                    t.attempts,
+                    t.reused_from,
+                    *(t.metrics.get(k, "") for k in metric_keys),
+                    *(t.timings.get(k, "") for k in timing_keys),
+                ]
+            )
 
 
 def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: float) -> None:
@@ -131,14 +179,24 @@ def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: f
     import matplotlib.pyplot as plt
 
     feasible = feasible_trials(trials)
-    others = [t for t in trials if t.state is TrialState.COMPLETE and t not in feasible
-              and "fps" in t.metrics]
+    others = [
+        t
+        for t in trials
+        if t.state is TrialState.COMPLETE and t not in feasible and "fps" in t.metrics
+    ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for ax, metric, label in ((axes[0], "fps", "throughput (FPS)"),
-                              (axes[1], "gops_per_w", "energy efficiency (GOPS/W)")):
+    for ax, metric, label in (
+        (axes[0], "fps", "throughput (FPS)"),
+        (axes[1], "gops_per_w", "energy efficiency (GOPS/W)"),
+    ):
         if others:
-            ax.scatter([t.metrics[metric] for t in others], [t.metrics["accuracy"] for t in others],
-                       s=12, c="0.7", label="misses spec")
+            ax.scatter(
+                [t.metrics[metric] for t in others],
+                [t.metrics["accuracy"] for t in others],
+                s=12,
+                c="0.7",
+                label="misses spec",
+            )
         points = [(t.metrics[metric], t.metrics["accuracy"]) for t in feasible]
         if points:
             ax.scatter(*zip(*points, strict=True), s=14, c="tab:blue", label="meets spec")
@@ -146,8 +204,15 @@ def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: f
             ax.step(*zip(*front, strict=True), where="post", c="tab:blue", lw=1)
         for t, marker, name in ((picks.opt_sw, "*", "OptSW"), (picks.opt_hw, "D", "OptHW")):
             if t is not None:
-                ax.scatter([t.metrics[metric]], [t.metrics["accuracy"]], marker=marker, s=110,
-                           c="tab:red" if name == "OptSW" else "tab:orange", label=name, zorder=3)
+                ax.scatter(
+                    [t.metrics[metric]],
+                    [t.metrics["accuracy"]],
+                    marker=marker,
+                    s=110,
+                    c="tab:red" if name == "OptSW" else "tab:orange",
+                    label=name,
+                    zorder=3,
+                )
         if metric == "fps" and spec_fps:
             ax.axvline(spec_fps, ls="--", c="tab:red", lw=1, label="spec")
         ax.set_xlabel(label)

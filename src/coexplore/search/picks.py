@@ -19,8 +19,13 @@ class Picks:
 
 def feasible_trials(trials: list[TrialRecord]) -> list[TrialRecord]:
     """Trained children that meet the spec (and so have hardware metrics)."""
-    return [t for t in trials if t.state is TrialState.COMPLETE
-            and t.metrics.get("meets_spec") == 1.0 and "fps" in t.metrics]
+    return [
+        t
+        for t in trials
+        if t.state is TrialState.COMPLETE
+        and t.metrics.get("meets_spec") == 1.0
+        and "fps" in t.metrics
+    ]
 
 
 def pick(trials: list[TrialRecord], metric: str, accuracy_gap: float) -> Picks:
@@ -29,7 +34,9 @@ def pick(trials: list[TrialRecord], metric: str, accuracy_gap: float) -> Picks:
         return Picks(None, None)
     # Ties go to the earlier trial, so picks are stable as a run grows.
     opt_sw = max(feasible, key=lambda t: (t.metrics["accuracy"], t.metrics[metric], -t.number))
-    close = [t for t in feasible if t.metrics["accuracy"] >= opt_sw.metrics["accuracy"] - accuracy_gap]
+    close = [
+        t for t in feasible if t.metrics["accuracy"] >= opt_sw.metrics["accuracy"] - accuracy_gap
+    ]
     opt_hw = max(close, key=lambda t: (t.metrics[metric], t.metrics["accuracy"], -t.number))
     return Picks(opt_sw, opt_hw)
 

@@ -26,8 +26,12 @@ from coexplore.slow.trainer import TrainConfig
 from coexplore.spaces import ChainSpace, Nb201Space, SearchSpace
 from coexplore.storage import RunStorage
 
-DATASET_SHAPES = {"digits": ((1, 8, 8), 10), "mnist5k": ((1, 28, 28), 10),
-                  "cifar10": ((3, 32, 32), 10), "nb201_table": ((3, 32, 32), 10)}
+DATASET_SHAPES = {
+    "digits": ((1, 8, 8), 10),
+    "mnist5k": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "nb201_table": ((3, 32, 32), 10),
+}
 
 
 def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
@@ -37,11 +41,14 @@ def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
     from coexplore.slow.folders import folder_shape  # folder datasets: read from the folder
 
     return folder_shape(config.data)
+
+
 DB_NAME = "run.db"
 
 
-def build_setup(config: Config, extra_strategies: dict[str, Callable[..., Strategy]] | None = None
-                ) -> SearchSetup:
+def build_setup(
+    config: Config, extra_strategies: dict[str, Callable[..., Strategy]] | None = None
+) -> SearchSetup:
     """Everything the loop needs, from a validated config."""
     space = make_space(config)
     shape, classes = dataset_shape(config)
@@ -57,10 +64,17 @@ def build_setup(config: Config, extra_strategies: dict[str, Callable[..., Strate
         strategy=strategy,
         explorer=strategy.explorer or OptimalExplorer(pool, spec, precision),
         spec=spec,
-        reward=Reward(config.reward.alpha, config.reward.metric, config.reward.acc_bounds,
-                      hw_bounds),
-        data=DataSpec(config.data.dataset, config.data.root, config.run.seed,
-                      config.data.val_fraction, config.data.test_fraction, config.data.limit),
+        reward=Reward(
+            config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
+        ),
+        data=DataSpec(
+            config.data.dataset,
+            config.data.root,
+            config.run.seed,
+            config.data.val_fraction,
+            config.data.test_fraction,
+            config.data.limit,
+        ),
         train=TrainConfig(**to_dict(config)["train"]),
         workload=lambda arch: space.workload(arch, shape, classes),
         trials=config.run.trials,
@@ -76,13 +90,21 @@ def make_space(config: Config) -> SearchSpace[Any]:
 
 
 def make_pool(config: Config) -> Pool:
-    catalog = load_catalog(Path(config.hardware.devices_file) if config.hardware.devices_file
-                           else None)
+    catalog = load_catalog(
+        Path(config.hardware.devices_file) if config.hardware.devices_file else None
+    )
     return parse_pool(config.hardware.pool, config.hardware.link_gbps, catalog)
 
 
-def make_strategy(config: Config, space: SearchSpace[Any], pool: Pool, spec: Spec,
-                  precision: Precision, shape: tuple[int, int, int], classes: int) -> Strategy:
+def make_strategy(
+    config: Config,
+    space: SearchSpace[Any],
+    pool: Pool,
+    spec: Spec,
+    precision: Precision,
+    shape: tuple[int, int, int],
+    classes: int,
+) -> Strategy:
     name, seed = config.run.strategy, config.run.seed
     if name == "random":
         return RandomStrategy(space, seed)
@@ -98,8 +120,9 @@ def make_strategy(config: Config, space: SearchSpace[Any], pool: Pool, spec: Spe
     def judge(arch: Any, tokens: tuple[int, ...]) -> Any:
         return judge_tokens(tokens, space.workload(arch, shape, classes), pool, spec, precision)
 
-    return ControllerStrategy(space, settings, seed, hardware_tokens(pool, max_layers), judge,
-                              config.fast.hw_tries)
+    return ControllerStrategy(
+        space, settings, seed, hardware_tokens(pool, max_layers), judge, config.fast.hw_tries
+    )
 
 
 def _rng(seed: int) -> Any:
@@ -114,8 +137,9 @@ class RunResult:
     summary: dict[str, Any]
 
 
-def start(config: Config, run_dir: Path, executor: Executor | None = None,
-          progress: bool = True) -> RunResult:
+def start(
+    config: Config, run_dir: Path, executor: Executor | None = None, progress: bool = True
+) -> RunResult:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.toml").write_text(to_toml(config))
     with RunStorage.create(run_dir / DB_NAME, to_dict(config)) as storage:
@@ -132,11 +156,15 @@ def resume(run_dir: Path, executor: Executor | None = None, progress: bool = Tru
         executor = executor or make_executor(config)
         with ProgressBar(setup.trials, config, storage.trials(), enabled=progress) as bar:
             run_search(setup, storage, executor, bar.update)
-        summary = write_outputs(run_dir, storage, config, setup, executor, _final_job(config, setup))
+        summary = write_outputs(
+            run_dir, storage, config, setup, executor, _final_job(config, setup)
+        )
     return RunResult(run_dir, summary)
 
 
-def _final_job(config: Config, setup: SearchSetup) -> Callable[[dict[str, Any], int], TrainJob] | None:
+def _final_job(
+    config: Config, setup: SearchSetup
+) -> Callable[[dict[str, Any], int], TrainJob] | None:
     if config.final.epochs <= 0:
         return None
     train = TrainConfig(**{**to_dict(config)["train"], "epochs": config.final.epochs})

@@ -86,9 +86,15 @@ class ControllerStrategy(Strategy):
 
     name = "coexplore"
 
-    def __init__(self, space: SearchSpace[Any], settings: ControllerSettings, seed: int,
-                 hw_tokens: tuple[TokenType, ...] = (), judge: Judge | None = None,
-                 hw_tries: int = 10) -> None:
+    def __init__(
+        self,
+        space: SearchSpace[Any],
+        settings: ControllerSettings,
+        seed: int,
+        hw_tokens: tuple[TokenType, ...] = (),
+        judge: Judge | None = None,
+        hw_tries: int = 10,
+    ) -> None:
         self.space, self.judge, self.hw_tries = space, judge, hw_tries
         self.n_arch = len(space.token_types())
         self.controller = Controller(space.token_types() + hw_tokens, settings, seed)

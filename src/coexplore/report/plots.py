@@ -1,0 +1,208 @@
+"""The search plots of the report: Pareto fronts, their evolution, the funnel, the reward curve.
+
+Every function takes the run's trials and returns a matplotlib Figure; `figure_uri` turns one
+into a base64 PNG data URI so the report is one self-contained file. Figures are made without
+pyplot, so no backend or global figure state is touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+import matplotlib
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from coexplore.search.picks import Picks, feasible_trials, pareto_front
+from coexplore.storage import TrialRecord, TrialState
+
+METRICS = (("fps", "throughput (FPS)"), ("gops_per_w", "energy efficiency (GOPS/W)"))
+STATE_COLOURS = {TrialState.COMPLETE: "tab:blue", TrialState.PRUNED: "tab:red",
+                 TrialState.FAILED: "black", TrialState.RUNNING: "0.5"}
+EVOLUTION_SNAPSHOTS = 5
+
+
+def figure_uri(fig: Figure) -> str:
+    """The figure as a ``data:image/png;base64,...`` URI."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _empty(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
+
+
+def pareto_figure(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> Figure:
+    """Accuracy vs FPS and vs GOPS/W: feasible children and their front, the rest marked."""
+    fig = Figure(figsize=(12, 4.6))
+    axes = fig.subplots(1, 2)
+    for ax, (metric, label) in zip(axes, METRICS, strict=True):
+        _pareto_panel(ax, trials, picks, metric)
+        if metric == "fps" and spec_fps:
+            ax.axvline(spec_fps, ls="--", c="tab:red", lw=1, label=f"spec {spec_fps:g} FPS")
+        ax.set_xlabel(label)
+        ax.set_ylabel("validation accuracy")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str) -> None:
+    feasible = feasible_trials(trials)
+    misses = [t for t in trials if t.state is TrialState.COMPLETE and t not in feasible
+              and metric in t.metrics and "accuracy" in t.metrics]
+    if not feasible and not misses:
+        _empty(ax, "no trained child with a design yet")
+    if misses:
+        ax.scatter(_xs(misses, metric), _ys(misses), s=14, c="0.65", label="trained, misses spec")
+    if feasible:
+        ax.scatter(_xs(feasible, metric), _ys(feasible), s=16, c="tab:blue", label="meets spec")
+        _front_line(ax, feasible, metric, "tab:blue", "Pareto front")
+    pruned = [t for t in trials if t.state is TrialState.PRUNED and metric in t.metrics]
+    if pruned:  # pruned children have no accuracy: a rug on the x axis shows where they were
+        ax.scatter(_xs(pruned, metric), [0.02] * len(pruned), marker="x", s=22, c="tab:red",
+                   transform=ax.get_xaxis_transform(), label="pruned (not trained)")
+    for t, marker, name, colour in ((picks.opt_sw, "*", "OptSW", "tab:red"),
+                                    (picks.opt_hw, "D", "OptHW", "tab:orange")):
+        if t is not None:
+            ax.scatter([t.metrics[metric]], [t.metrics["accuracy"]], marker=marker, s=120,
+                       c=colour, edgecolors="k", linewidths=0.5, label=name, zorder=3)
+
+
+def _front_line(ax: Axes, trials: list[TrialRecord], metric: str, colour: Any, label: str) -> None:
+    points = list(zip(_xs(trials, metric), _ys(trials), strict=True))
+    front = [points[i] for i in pareto_front(points)]
+    xs, ys = zip(*front, strict=True)
+    ax.step(xs, ys, where="post", c=colour, lw=1.2, label=label)
+
+
+def _xs(trials: list[TrialRecord], metric: str) -> list[float]:
+    return [t.metrics[metric] for t in trials]
+
+
+def _ys(trials: list[TrialRecord]) -> list[float]:
+    return [t.metrics["accuracy"] for t in trials]
+
+
+def evolution_figure(trials: list[TrialRecord]) -> Figure:
+    """The accuracy-vs-FPS front after growing numbers of trials, and the best accuracy so far."""
+    fig = Figure(figsize=(12, 4.2))
+    left, right = fig.subplots(1, 2)
+    feasible = feasible_trials(trials)
+    if not feasible:
+        _empty(left, "no child has met the spec yet")
+        _empty(right, "no child has met the spec yet")
+    cmap = matplotlib.colormaps["viridis"]
+    for i, limit in enumerate(_snapshots(trials)):
+        seen = [t for t in feasible if t.number < limit]
+        if seen:
+            colour = cmap(i / max(1, EVOLUTION_SNAPSHOTS - 1))
+            _front_line(left, seen, "fps", colour, f"after {limit} trials")
+    left.set_xlabel("throughput (FPS)")
+    left.set_ylabel("validation accuracy")
+    if feasible:
+        left.legend(fontsize=8, loc="lower right")
+        _progress_panel(right, trials)
+    left.set_title("Pareto front (meets spec) as the search went on", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def _snapshots(trials: list[TrialRecord]) -> list[int]:
+    """Trial counts at which to draw the front: evenly spread, the last one being all trials."""
+    if not trials:
+        return []
+    total = trials[-1].number + 1
+    return sorted({max(1, round(total * (k + 1) / EVOLUTION_SNAPSHOTS))
+                   for k in range(EVOLUTION_SNAPSHOTS)})
+
+
+def _progress_panel(ax: Axes, trials: list[TrialRecord]) -> None:
+    feasible = {t.number for t in feasible_trials(trials)}
+    numbers, best, sizes = [], [], []
+    seen: list[TrialRecord] = []
+    for t in trials:
+        if t.number in feasible:
+            seen.append(t)
+        if seen:
+            numbers.append(t.number)
+            best.append(max(s.metrics["accuracy"] for s in seen))
+            points = [(s.metrics["fps"], s.metrics["accuracy"]) for s in seen]
+            sizes.append(len(pareto_front(points)))
+    ax.step(numbers, best, where="post", c="tab:blue", label="best accuracy (meets spec)")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("validation accuracy", color="tab:blue")
+    twin = ax.twinx()
+    twin.step(numbers, sizes, where="post", c="tab:orange", label="front size")
+    twin.set_ylabel("points on the FPS front", color="tab:orange")
+    twin.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_title("best accuracy and front size over trials", fontsize=10)
+
+
+def funnel_counts(trials: list[TrialRecord]) -> list[tuple[str, int]]:
+    """(stage, trials) from sampled down to trained children that meet the spec."""
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    pruned = sum(t.state is TrialState.PRUNED for t in trials)
+    return [
+        ("sampled", len(trials)),
+        ("pruned by fast exploration", pruned),
+        ("passed to training", len(trials) - pruned),
+        ("trained", sum(t.attempts > 0 for t in complete)),
+        ("reused (repeated architecture)", sum(t.attempts == 0 for t in complete)),
+        ("failed", sum(t.state is TrialState.FAILED for t in trials)),
+        ("trained and meets spec", len(feasible_trials(trials))),
+    ]
+
+
+def funnel_figure(trials: list[TrialRecord]) -> Figure:
+    counts = funnel_counts(trials)
+    fig = Figure(figsize=(12, 3.4))
+    ax = fig.subplots()
+    labels = [name for name, _ in counts][::-1]
+    values = [n for _, n in counts][::-1]
+    colours = ["tab:green", "0.3", "tab:purple", "tab:blue", "tab:cyan", "tab:red", "0.55"]
+    ax.barh(labels, values, color=colours)
+    total = max(1, len(trials))
+    for y, value in enumerate(values):
+        ax.text(value, y, f" {value} ({value / total:.0%})", va="center", fontsize=9)
+    ax.set_xlim(0, total * 1.15)
+    ax.set_xlabel("trials")
+    fig.tight_layout()
+    return fig
+
+
+def reward_figure(trials: list[TrialRecord], window: int) -> Figure:
+    """Reward of every trial (coloured by state) and its trailing moving mean."""
+    fig = Figure(figsize=(12, 3.8))
+    ax = fig.subplots()
+    scored = [t for t in trials if t.reward is not None]
+    if not scored:
+        _empty(ax, "no reward yet")
+    for state in TrialState:
+        group = [t for t in scored if t.state is state]
+        if group:
+            ax.scatter([t.number for t in group], [t.reward for t in group], s=12,
+                       c=STATE_COLOURS[state], label=state.value, alpha=0.8)
+    if scored:
+        ax.plot([t.number for t in scored], moving_mean([t.reward or 0.0 for t in scored], window),
+                c="tab:green", lw=2, label=f"moving mean ({window} trials)")
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("reward")
+    fig.tight_layout()
+    return fig
+
+
+def moving_mean(values: list[float], window: int) -> list[float]:
+    """Trailing mean over the last ``window`` values (fewer at the start)."""
+    out, total = [], 0.0
+    for i, value in enumerate(values):
+        total += value
+        if i >= window:
+            total -= values[i - window]
+        out.append(total / min(i + 1, window))
+    return out
