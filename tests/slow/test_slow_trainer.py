@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 import torch
@@ -152,6 +153,6 @@ def test_evaluate_counts_correct_predictions() -> None:
         ("max_loss", 0.0),
     ],
 )
-def test_config_errors_name_the_field(field: str, value: object) -> None:
+def test_config_errors_name_the_field(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
         TrainConfig(**{field: value})

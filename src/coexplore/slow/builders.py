@@ -15,7 +15,11 @@ from torch import nn
 
 from coexplore.spaces.base import Registry, SearchSpace
 from coexplore.spaces.chain import ChainArch, ChainSpace
+from coexplore.slow.imagenet_model import build_imagenet
+from coexplore.slow.unet_model import build_unet
+from coexplore.spaces.imagenet import ImagenetSpace
 from coexplore.spaces.nb201 import CONV_KERNELS, EDGES, Nb201Arch, Nb201Space
+from coexplore.spaces.unet import UnetSpace
 
 
 def build_model(
@@ -123,5 +127,11 @@ def build_nb201(
 
 
 BUILDERS: Registry[Callable[..., nn.Module]] = Registry(
-    "model builder", {ChainSpace.name: build_chain, Nb201Space.name: build_nb201}
+    "model builder",
+    {
+        ChainSpace.name: build_chain,
+        Nb201Space.name: build_nb201,
+        ImagenetSpace.name: build_imagenet,
+        UnetSpace.name: build_unet,
+    },
 )

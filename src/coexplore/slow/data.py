@@ -79,7 +79,10 @@ def load_dataset(
     ((1, 8, 8), 10)
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ValueError("val_fraction and test_fraction must be in [0, 1) and sum below 1")
+        raise ValueError(
+            f"val_fraction must be in (0, 1) and test_fraction in [0, 1), summing below 1; "
+            f"got {val_fraction} and {test_fraction}"
+        )
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     return DATASETS[name](root, seed, val_fraction, test_fraction, limit)

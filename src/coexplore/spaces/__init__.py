@@ -9,10 +9,18 @@ from typing import Any
 
 from coexplore.spaces.base import Architecture, Registry, SearchSpace, TokenType, digest_of
 from coexplore.spaces.chain import ChainArch, ChainLayer, ChainSpace, scheduled_depth
+from coexplore.spaces.imagenet import ImagenetArch, ImagenetLayer, ImagenetSpace, ImagenetStage
 from coexplore.spaces.nb201 import Nb201Arch, Nb201Space
+from coexplore.spaces.unet import UnetArch, UnetLevel, UnetSpace
 
 SPACES: Registry[Any] = Registry(
-    "search space", {ChainSpace.name: ChainSpace, Nb201Space.name: Nb201Space}
+    "search space",
+    {
+        ChainSpace.name: ChainSpace,
+        Nb201Space.name: Nb201Space,
+        ImagenetSpace.name: ImagenetSpace,
+        UnetSpace.name: UnetSpace,
+    },
 )
 
 __all__ = [
@@ -21,11 +29,18 @@ __all__ = [
     "ChainArch",
     "ChainLayer",
     "ChainSpace",
+    "ImagenetArch",
+    "ImagenetLayer",
+    "ImagenetSpace",
+    "ImagenetStage",
     "Nb201Arch",
     "Nb201Space",
     "Registry",
     "SearchSpace",
     "TokenType",
+    "UnetArch",
+    "UnetLevel",
+    "UnetSpace",
     "digest_of",
     "scheduled_depth",
 ]

@@ -1,0 +1,214 @@
+"""The ImageNet space (SPEC §2): a stage-wise plain CNN of five stages, each opening with stride 2.
+
+Network for an input of C x H x W (224 x 224, or a proxy resolution such as 64 or 112):
+  stage s = 0..4 with width f_s (one filters token per stage; the choices widen with s), made of
+  `stage_depths[s]` layers; the first layer of a stage has stride 2, the others stride 1. Each
+  layer has its own kernel token k and op token:
+    "conv": Conv2d(k x k, padding k // 2, no bias) -> BatchNorm -> ReLU
+    "sep":  depthwise Conv2d(k x k, stride, groups = in) -> BN -> ReLU, then
+            pointwise Conv2d(1 x 1) -> BN -> ReLU (depthwise separable)
+  head: global average pooling (one POOL layer over the whole map) -> Linear(classes, bias).
+Five stride-2 stages shrink the map 32x: 224 -> 7, 64 -> 2, 32 -> 1 (an output of ceil(in / 2)).
+
+`depth` is the number of layers over all five stages (at least 5), shared out evenly with the
+remainder going to the deepest stages: 10 -> (2, 2, 2, 2, 2), 8 -> (1, 1, 2, 2, 2).
+
+Tokens, in order: per stage `stage{s}.filters` (kind `filters{s}`: each stage has its own
+choices, hence its own controller head), then per layer `stage{s}.layer{i}.kernel` (kind
+`kernel`) and, when more than one op is allowed, `stage{s}.layer{i}.op` (kind `op`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, ClassVar
+
+from coexplore.spaces.base import SearchSpace, TokenType, check_space_field, digest_of, json_field
+from coexplore.workload import Layer, LayerKind, Workload
+
+NUM_STAGES = 5
+OPS = ("conv", "sep")
+DEFAULT_STAGE_FILTERS = (
+    (16, 24, 32),
+    (24, 32, 48),
+    (40, 64, 96),
+    (80, 128, 192),
+    (160, 256, 384),
+)
+
+
+@dataclass(frozen=True)
+class ImagenetLayer:
+    kernel: int
+    op: str = "conv"
+
+
+@dataclass(frozen=True)
+class ImagenetStage:
+    filters: int
+    layers: tuple[ImagenetLayer, ...]
+
+
+@dataclass(frozen=True)
+class ImagenetArch:
+    """Five stages, each a width and its layers."""
+
+    stages: tuple[ImagenetStage, ...]
+
+    @property
+    def key(self) -> str:
+        """Canonical string, e.g. "imagenet:f16/conv3,sep5-f24/conv1-..."."""
+        stages = (
+            f"f{s.filters}/" + ",".join(f"{x.op}{x.kernel}" for x in s.layers) for s in self.stages
+        )
+        return "imagenet:" + "-".join(stages)
+
+    @property
+    def digest(self) -> str:
+        return digest_of(self.key)
+
+
+@dataclass(frozen=True)
+class ImagenetSpace(SearchSpace[ImagenetArch]):
+    """`depth` layers in five stride-2 stages; per-layer kernel and op, per-stage width."""
+
+    name: ClassVar[str] = "imagenet"
+
+    depth: int = 10
+    kernels: tuple[int, ...] = (1, 3, 5, 7)
+    stage_filters: tuple[tuple[int, ...], ...] = DEFAULT_STAGE_FILTERS
+    ops: tuple[str, ...] = OPS
+
+    def __post_init__(self) -> None:
+        if self.depth < NUM_STAGES:
+            raise ValueError(f"depth must be >= {NUM_STAGES} (one layer per stage), got {self.depth}")
+        if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
+            raise ValueError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
+        if len(self.stage_filters) != NUM_STAGES:
+            raise ValueError(f"stage_filters needs {NUM_STAGES} tuples, got {self.stage_filters}")
+        if any(not f or min(f) < 1 for f in self.stage_filters):
+            raise ValueError(f"stage_filters must be non-empty and >= 1, got {self.stage_filters}")
+        if not self.ops or not set(self.ops) <= set(OPS):
+            raise ValueError(f"ops must be a non-empty subset of {OPS}, got {self.ops}")
+
+    @classmethod
+    def for_json(cls, data: Mapping[str, Any]) -> ImagenetSpace:
+        """The default-choice space whose depth holds this architecture JSON."""
+        stages = json_field(data, "stages", list)
+        layers = [item.get("layers") if isinstance(item, Mapping) else None for item in stages]
+        return cls(depth=sum(len(x) if isinstance(x, list) else 0 for x in layers))
+
+    @property
+    def stage_depths(self) -> tuple[int, ...]:
+        base, extra = divmod(self.depth, NUM_STAGES)
+        return tuple(base + (s >= NUM_STAGES - extra) for s in range(NUM_STAGES))
+
+    @cached_property
+    def _tokens(self) -> tuple[TokenType, ...]:
+        tokens = []
+        for s, count in enumerate(self.stage_depths):
+            tokens.append(TokenType(f"stage{s}.filters", f"filters{s}", self.stage_filters[s]))
+            for i in range(count):
+                tokens.append(TokenType(f"stage{s}.layer{i}.kernel", "kernel", self.kernels))
+                if len(self.ops) > 1:
+                    tokens.append(TokenType(f"stage{s}.layer{i}.op", "op", self.ops))
+        return tuple(tokens)
+
+    def token_types(self) -> tuple[TokenType, ...]:
+        return self._tokens
+
+    def encode(self, arch: ImagenetArch) -> tuple[int, ...]:
+        if len(arch.stages) != NUM_STAGES:
+            raise ValueError(f"stages: expected {NUM_STAGES} stages, got {len(arch.stages)}")
+        indices: list[int] = []
+        for s, (stage, count) in enumerate(zip(arch.stages, self.stage_depths, strict=True)):
+            if len(stage.layers) != count:
+                raise ValueError(f"stages[{s}].layers: expected {count}, got {len(stage.layers)}")
+            indices.append(_index_of(stage.filters, self.stage_filters[s], f"stages[{s}].filters"))
+            for i, layer in enumerate(stage.layers):
+                where = f"stages[{s}].layers[{i}]"
+                indices.append(_index_of(layer.kernel, self.kernels, f"{where}.kernel"))
+                op = _index_of(layer.op, self.ops, f"{where}.op")
+                if len(self.ops) > 1:
+                    indices.append(op)
+        return tuple(indices)
+
+    def decode(self, indices: tuple[int, ...]) -> ImagenetArch:
+        self.check_indices(indices)
+        values = iter(t.choices[i] for t, i in zip(self.token_types(), indices, strict=True))
+        stages = []
+        for count in self.stage_depths:
+            filters = next(values)
+            layers = []
+            for _ in range(count):
+                kernel = next(values)
+                op = next(values) if len(self.ops) > 1 else self.ops[0]
+                layers.append(ImagenetLayer(kernel, op))
+            stages.append(ImagenetStage(filters, tuple(layers)))
+        return ImagenetArch(tuple(stages))
+
+    def workload(
+        self, arch: ImagenetArch, input_shape: tuple[int, int, int], num_classes: int
+    ) -> Workload:
+        channels, rows, cols = input_shape
+        layers: list[Layer] = []
+        for s, stage in enumerate(arch.stages):
+            for i, x in enumerate(stage.layers):
+                stride = 2 if i == 0 else 1  # every stage opens with a stride-2 layer
+                op = _op_layers(x, (channels, rows, cols), stage.filters, stride, f"stage{s}.layer{i}")
+                layers += op
+                channels, rows, cols = stage.filters, op[-1].out_rows, op[-1].out_cols
+        window = max(rows, cols)
+        layers.append(Layer(LayerKind.POOL, channels, channels, 1, 1, window, window, rows, cols,
+                            bias=False, name="global_avg_pool"))  # fmt: skip
+        layers.append(Layer(LayerKind.FC, channels, num_classes, 1, 1, name="fc"))
+        return Workload(tuple(layers), input_shape, name=arch.key)
+
+    def to_json(self, arch: ImagenetArch) -> dict[str, Any]:
+        stages = [
+            {"filters": s.filters, "layers": [{"kernel": x.kernel, "op": x.op} for x in s.layers]}
+            for s in arch.stages
+        ]
+        return {"space": self.name, "stages": stages}
+
+    def from_json(self, data: Mapping[str, Any]) -> ImagenetArch:
+        check_space_field(data, self.name)
+        stages = []
+        for s, item in enumerate(json_field(data, "stages", list)):
+            filters = json_field(item, "filters", int, f"stages[{s}].")
+            layers = []
+            for i, layer in enumerate(json_field(item, "layers", list, f"stages[{s}].")):
+                where = f"stages[{s}].layers[{i}]."
+                kernel = json_field(layer, "kernel", int, where)
+                op = json_field(layer, "op", str, where) if "op" in layer else "conv"
+                layers.append(ImagenetLayer(kernel, op))
+            stages.append(ImagenetStage(filters, tuple(layers)))
+        arch = ImagenetArch(tuple(stages))
+        self.encode(arch)  # membership check: raises ValueError naming the field
+        return arch
+
+
+def _op_layers(
+    x: ImagenetLayer, shape: tuple[int, int, int], filters: int, stride: int, name: str
+) -> list[Layer]:
+    """The workload layers of one op; in_rows/in_cols are the real (unpadded) input size."""
+    channels, rows, cols = shape
+    out_rows, out_cols = math.ceil(rows / stride), math.ceil(cols / stride)
+    first = LayerKind.CONV if x.op == "conv" else LayerKind.DWCONV
+    width = filters if x.op == "conv" else channels
+    window = Layer(first, channels, width, out_rows, out_cols, x.kernel, stride, rows, cols,
+                   bias=False, batchnorm=True, name=f"{name}.{x.op}")  # fmt: skip
+    if x.op == "conv":
+        return [window]
+    pointwise = Layer(LayerKind.CONV, channels, filters, out_rows, out_cols, 1, 1, out_rows,
+                      out_cols, bias=False, batchnorm=True, name=f"{name}.pointwise")  # fmt: skip
+    return [window, pointwise]
+
+
+def _index_of(value: Any, choices: tuple[Any, ...], field: str) -> int:
+    if value not in choices:
+        raise ValueError(f"{field}: {value!r} is not one of {choices}")
+    return choices.index(value)
