@@ -144,38 +144,26 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{summary['trials']} trials: {counts['pruned']} pruned "
             f"({summary['pruned_fraction']:.0%}), {summary['trained']} trained, "
             f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
-        )
+        ),
+        caption="\n".join(
+            f"{label}: {_arch_text(summary[label]['arch'])}"
+            for label in ("opt_sw", "opt_hw")
+            if summary[label] is not None
+        ),
+        caption_justify="left",
     )
-    for col in (
-        "pick",
-        "trial",
-        "val acc",
-        "test acc",
-        "FPS",
-        "GOPS/W",
-        "pipe eff",
-        "FPGAs",
-        "architecture",
-    ):
-        table.add_column(col, justify="left" if col in ("pick", "architecture") else "right")
+    for col in ("pick", "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs"):
+        table.add_column(col, justify="left" if col == "pick" else "right", no_wrap=True)
     for label in ("opt_sw", "opt_hw"):
         p = summary[label]
         if p is None:
-            table.add_row(label, "-", "-", "-", "-", "-", "-", "-", "no child met the spec")
+            table.add_row(label, "-", "-", "-", "-", "-", "-", "no child met the spec")
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
-        table.add_row(
-            label,
-            str(p["trial"]),
-            f"{m['accuracy']:.3f}",
-            test,
-            f"{m['fps']:,.0f}",
-            f"{m['gops_per_w']:.1f}",
-            f"{m['pipeline_efficiency']:.0%}",
-            f"{m['fpgas']:.0f}",
-            _arch_text(p["arch"]),
-        )
+        table.add_row(label, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
+                      f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
+                      f"{m['fpgas']:.0f}")  # fmt: skip
     return table
 
 

@@ -201,15 +201,19 @@ def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: f
         if points:
             ax.scatter(*zip(*points, strict=True), s=14, c="tab:blue", label="meets spec")
             front = [points[i] for i in pareto_front(points)]
-            ax.step(*zip(*front, strict=True), where="post", c="tab:blue", lw=1)
-        for t, marker, name in ((picks.opt_sw, "*", "OptSW"), (picks.opt_hw, "D", "OptHW")):
-            if t is not None:
+            ax.step(*zip(*front, strict=True), where="pre", c="tab:blue", lw=1)  # best acc. at >= x
+        for t, marker, size, name in (
+            (picks.opt_hw, "D", 130, "OptHW"),
+            (picks.opt_sw, "*", 90, "OptSW"),
+        ):
+            if t is not None:  # OptSW drawn last: it stays visible when both picks coincide
+                colour = "tab:red" if name == "OptSW" else "tab:orange"
                 ax.scatter(
                     [t.metrics[metric]],
                     [t.metrics["accuracy"]],
                     marker=marker,
-                    s=110,
-                    c="tab:red" if name == "OptSW" else "tab:orange",
+                    s=size,
+                    c=colour,
                     label=name,
                     zorder=3,
                 )
