@@ -126,3 +126,24 @@ def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monk
     finished_before = {str(t.seed) for t in before if t.state is TrialState.COMPLETE and t.attempts}
     assert not retrained & finished_before, "a trial finished before the kill was trained again"
     assert [t.number for t in after] == list(range(32))
+
+
+def test_controller_mode_resamples_hardware_then_prunes(tmp_path, monkeypatch):
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
+    impossible = quick_config(**{"fast.mode": "controller", "fast.hw_tries": 3,
+                                 "spec.fps": 1e9, "run.trials": 8})  # fmt: skip
+    trials = run_fake(impossible, tmp_path)
+    assert all(t.state is TrialState.PRUNED for t in trials)
+    assert all(t.timings["hw_tries"] == 3.0 for t in trials)
+    assert not log.exists(), "a pruned child was trained"
+
+
+def test_controller_mode_finds_usable_designs(tmp_path):
+    config = quick_config(**{"fast.mode": "controller", "spec.fps": 500.0, "run.trials": 16})
+    (tmp_path / "a").mkdir()
+    trials = run_fake(config, tmp_path / "a")
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert complete, "the controller should find designs that meet a loose spec"
+    for t in complete:
+        assert t.hardware is not None and t.metrics["fps"] >= 500.0
