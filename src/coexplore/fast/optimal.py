@@ -148,6 +148,7 @@ class OptimalExplorer:
         self._tables: dict[tuple[int, tuple[object, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._orders: dict[tuple[int, int, int], np.ndarray] = {}
+        self._lanes: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
         start = time.perf_counter()
@@ -197,7 +198,7 @@ class OptimalExplorer:
             picks[(k, i, j)] = pick
             return pick.power_w
 
-        least = self._least_power_bounds(windows)
+        least = self._least_power_bounds(workload, windows, ii.value)
         least[:, :, links > ii.value * _TIE] = np.inf
         least[np.maximum(loose, links) > ii.value * _TIE] = np.inf
         plan = _refine(least, (cheapest,), lambda v: dp.solve(v, counts, most, np.add))
@@ -211,19 +212,40 @@ class OptimalExplorer:
             design = self._design(ii, {}, searches)  # the fastest tilings meet the bound
         return design, ""
 
-    def _least_power_bounds(self, windows: np.ndarray) -> np.ndarray:
-        """[k, i, j]: least power of any block that fits stage i..j's buffers on kind k."""
+    def _least_power_bounds(self, workload: Workload, windows: np.ndarray, ii: float) -> np.ndarray:
+        """[k, i, j]: a lower bound on the power of stage i..j on kind k within time ii.
+
+        A stage's time on a block is at least its MACs / (Tm Tn clock) (every layer kind does at
+        most Tm x Tn MACs per cycle), so only blocks with enough lanes can qualify: the bound is
+        the least power among fitting blocks with Tm Tn >= MACs / (ii clock).
+        """
         n = windows.shape[0]
         out = np.full((len(self.grids), n, n), np.inf)
         first, last = np.triu_indices(n)
+        macs = np.concatenate([[0], np.cumsum([layer.macs for layer in workload.layers])])
+        stage_macs = (macs[last + 1] - macs[first]).astype(np.float64)
         staged = windows[first, last]
         for window in np.unique(staged, axis=0):
             rows = np.all(staged == window, axis=1)
             for k in range(len(self.grids)):
-                order = self._power_order(k, *window)
-                power = self._fit(k, *window)[1]
-                out[k, first[rows], last[rows]] = power[order[0]] if len(order) else np.inf
+                lanes, suffix_min = self._lanes_power(k, int(window[0]), int(window[1]))
+                need = stage_macs[rows] / (ii * self._hz[k] * _TIE)
+                at = np.searchsorted(lanes, need, side="left")
+                padded = np.append(suffix_min, np.inf)
+                out[k, first[rows], last[rows]] = padded[at]
         return out
+
+    def _lanes_power(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
+        """Fitting blocks' Tm x Tn, sorted, with the least power among blocks of >= that many."""
+        key = (k, kmax, smax)
+        if key not in self._lanes:
+            fits, power = self._fit(k, kmax, smax)
+            blocks = self.grids[k].blocks()
+            lanes = (blocks.tm * blocks.tn)[fits].astype(np.float64)
+            order = np.argsort(lanes, kind="stable")
+            suffix = np.minimum.accumulate(power[fits][order][::-1])[::-1]
+            self._lanes[key] = (lanes[order], suffix)
+        return self._lanes[key]
 
     def _best_ii_with_latency(
         self, searches, loose, links, limits: tuple[tuple[int, ...], int], spec
