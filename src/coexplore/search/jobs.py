@@ -21,6 +21,9 @@ class DataSpec:
     val_fraction: float
     test_fraction: float
     limit: int
+    resolution: int = 0  # folder datasets only (coexplore.slow.folders.FolderOptions)
+    max_classes: int = 0
+    max_per_class: int = 0
 
     def load(self) -> Any:
         return _load(self)
@@ -38,7 +41,12 @@ class TrainJob:
 @lru_cache(maxsize=4)
 def _load(spec: DataSpec) -> Any:
     from coexplore.slow.data import load_dataset
+    from coexplore.slow.folders import FOLDER_LOADERS, FolderOptions, load_folder
 
+    if spec.dataset in FOLDER_LOADERS:  # folder datasets also take resolution and subsetting
+        options = FolderOptions(spec.resolution, spec.max_classes, spec.max_per_class)
+        return load_folder(spec.dataset, spec.root or None, spec.seed, spec.val_fraction,
+                           spec.test_fraction, spec.limit or None, options)  # fmt: skip
     return load_dataset(
         spec.dataset,
         seed=spec.seed,

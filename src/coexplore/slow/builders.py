@@ -13,10 +13,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from coexplore.spaces.base import Registry, SearchSpace
-from coexplore.spaces.chain import ChainArch, ChainSpace
 from coexplore.slow.imagenet_model import build_imagenet
 from coexplore.slow.unet_model import build_unet
+from coexplore.spaces.base import Registry, SearchSpace
+from coexplore.spaces.chain import ChainArch, ChainSpace
 from coexplore.spaces.imagenet import ImagenetSpace
 from coexplore.spaces.nb201 import CONV_KERNELS, EDGES, Nb201Arch, Nb201Space
 from coexplore.spaces.unet import UnetSpace

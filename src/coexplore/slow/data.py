@@ -266,6 +266,31 @@ def crop_padding_px(input_shape: tuple[int, int, int]) -> int:
     return max(1, min(input_shape[1:]) // 8)
 
 
+def _from_folders(name: str) -> Callable[..., DataSplits]:
+    """A folder dataset with default options, imported on use (coexplore.slow.folders imports
+    this module; `coexplore.slow.folders.load_folder` takes resolution and subsetting)."""
+
+    def load(
+        root: str | os.PathLike[str] | None,
+        seed: int,
+        val_fraction: float,
+        test_fraction: float,
+        limit: int | None,
+    ) -> DataSplits:
+        from coexplore.slow.folders import FolderOptions, load_folder
+
+        return load_folder(name, root, seed, val_fraction, test_fraction, limit, FolderOptions())
+
+    return load
+
+
 DATASETS: Registry[Callable[..., DataSplits]] = Registry(
-    "dataset", {"digits": _load_digits, "mnist5k": _load_mnist5k, "cifar10": _load_cifar10}
+    "dataset",
+    {
+        "digits": _load_digits,
+        "mnist5k": _load_mnist5k,
+        "cifar10": _load_cifar10,
+        "imagenet_folder": _from_folders("imagenet_folder"),
+        "nuclei_folder": _from_folders("nuclei_folder"),
+    },
 )

@@ -2,19 +2,24 @@
 
 A child whose loss turns NaN/inf or passes `max_loss`, or that runs out of memory, comes back
 as `TrainResult(ok=False, reason=...)`: a failed trial, never a crash of the search.
+
+Segmentation sets (labels are (N, H, W) masks) train with the same per-pixel cross-entropy;
+their "accuracy" is the foreground IoU, and `val_metrics` adds IoU and Dice
+(`coexplore.slow.segmentation`). Their augmentation flips images and masks together.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from coexplore.slow.data import DataSplits, augment, crop_padding_px
+from coexplore.slow.segmentation import flip_pair, is_segmentation, segmentation_scores
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 LR_SCHEDULES = ("cosine", "constant")
@@ -70,6 +75,7 @@ class TrainResult:
     seconds: float
     epochs_run: int
     reason: str = ""
+    val_metrics: dict[str, float] = field(default_factory=dict)  # segmentation: iou, dice
 
 
 def train_child(model: nn.Module, data: DataSplits, config: TrainConfig, seed: int) -> TrainResult:
@@ -97,8 +103,13 @@ def train_child(model: nn.Module, data: DataSplits, config: TrainConfig, seed: i
         torch.set_num_threads(threads_before)  # the setting is process-wide: give it back
     ok = not reason
     accuracy = curve[-1] if ok else 0.0
+    extra: dict[str, float] = {}
+    if ok and is_segmentation(data.val_y):  # one more validation pass, for Dice next to IoU
+        extra = segmentation_scores(model, data.val_x, data.val_y, bf16=config.bf16).as_dict()
     seconds = time.perf_counter() - start
-    return TrainResult(ok, accuracy, tuple(curve), tuple(losses), seconds, len(curve), reason)
+    return TrainResult(
+        ok, accuracy, tuple(curve), tuple(losses), seconds, len(curve), reason, extra
+    )
 
 
 def _train(
@@ -123,6 +134,7 @@ def _train(
     optimizer = make_optimizer(model, config)
     scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs)
     pad_px = crop_padding_px(data.input_shape)
+    segmentation = is_segmentation(train_y)
     for epoch in range(1, config.epochs + 1):
         model.train()
         order = torch.randperm(len(train_y), generator=generator, device=device)
@@ -131,7 +143,9 @@ def _train(
         for step in range(steps_per_epoch):
             index = order[step * batch_size : (step + 1) * batch_size]
             x, y = train_x[index], train_y[index]
-            if config.augment:
+            if config.augment and segmentation:
+                x, y = flip_pair(x, y, generator)
+            elif config.augment:
                 x = augment(x, generator, pad_px=pad_px, hflip=data.hflip)
             x = x.contiguous(memory_format=memory_format)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
@@ -158,7 +172,12 @@ def evaluate(
     batch_size: int = 1024,
     bf16: bool = False,
 ) -> float:
-    """Accuracy of `model` on (x, y) in eval mode, on the model's device; 0.0 for no examples."""
+    """Accuracy of `model` on (x, y) in eval mode, on the model's device; 0.0 for no examples.
+
+    For masks y (N, H, W) it is the foreground IoU, the "accuracy" of a segmentation child.
+    """
+    if is_segmentation(y):
+        return segmentation_scores(model, x, y, bf16=bf16).iou
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     was_training = model.training
     model.eval()

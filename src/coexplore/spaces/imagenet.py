@@ -84,7 +84,9 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
 
     def __post_init__(self) -> None:
         if self.depth < NUM_STAGES:
-            raise ValueError(f"depth must be >= {NUM_STAGES} (one layer per stage), got {self.depth}")
+            raise ValueError(
+                f"depth must be >= {NUM_STAGES} (one layer per stage), got {self.depth}"
+            )
         if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
             raise ValueError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
         if len(self.stage_filters) != NUM_STAGES:
@@ -96,10 +98,14 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
 
     @classmethod
     def for_json(cls, data: Mapping[str, Any]) -> ImagenetSpace:
-        """The default-choice space whose depth holds this architecture JSON."""
+        """The default-choice space whose depth holds this architecture JSON.
+
+        A malformed JSON still gets a space, so that `from_json` names the bad field.
+        """
         stages = json_field(data, "stages", list)
         layers = [item.get("layers") if isinstance(item, Mapping) else None for item in stages]
-        return cls(depth=sum(len(x) if isinstance(x, list) else 0 for x in layers))
+        depth = sum(len(x) if isinstance(x, list) else 0 for x in layers)
+        return cls(depth=max(NUM_STAGES, depth))
 
     @property
     def stage_depths(self) -> tuple[int, ...]:
@@ -158,7 +164,9 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
         for s, stage in enumerate(arch.stages):
             for i, x in enumerate(stage.layers):
                 stride = 2 if i == 0 else 1  # every stage opens with a stride-2 layer
-                op = _op_layers(x, (channels, rows, cols), stage.filters, stride, f"stage{s}.layer{i}")
+                op = _op_layers(
+                    x, (channels, rows, cols), stage.filters, stride, f"stage{s}.layer{i}"
+                )
                 layers += op
                 channels, rows, cols = stage.filters, op[-1].out_rows, op[-1].out_cols
         window = max(rows, cols)

@@ -124,31 +124,30 @@ class UnetSpace(SearchSpace[UnetArch]):
         encoded: list[int] = []  # index of each encoder level's output layer
         for level, x in enumerate(arch.levels):
             if level:
-                layers.append(Layer(LayerKind.POOL, channels, channels, rows // 2, cols // 2, 2, 2,
-                                    bias=False, name=f"enc{level - 1}.pool"))  # fmt: skip
+                layers.append(_pool(channels, rows, cols, f"enc{level - 1}.pool"))
                 rows, cols = rows // 2, cols // 2
             layers += self._block(x, channels, (rows, cols), f"enc{level}")
             channels = x.filters
             encoded.append(len(layers) - 1)
         for level in reversed(range(self.levels - 1)):
-            x, skip = arch.levels[level], arch.levels[level].filters
-            layers.append(Layer(LayerKind.UPSAMPLE, channels, channels, 2 * rows, 2 * cols,
-                                in_rows=rows, in_cols=cols, bias=False, name=f"dec{level}.up"))  # fmt: skip
-            rows, cols, channels = 2 * rows, 2 * cols, channels + skip
-            skips.append((encoded[level], len(layers)))
+            layers.append(_upsample(channels, rows, cols, f"dec{level}.up"))
+            rows, cols, channels = 2 * rows, 2 * cols, channels + arch.levels[level].filters
+            skips.append((encoded[level], len(layers)))  # the concat reads far back
             layers.append(Layer(LayerKind.CONCAT, channels, channels, rows, cols, bias=False,
                                 name=f"dec{level}.concat"))  # fmt: skip
-            layers += self._block(x, channels, (rows, cols), f"dec{level}")
-            channels = x.filters
+            layers += self._block(arch.levels[level], channels, (rows, cols), f"dec{level}")
+            channels = arch.levels[level].filters
         layers.append(Layer(LayerKind.CONV, channels, num_classes, rows, cols, name="head"))
         return Workload(tuple(layers), input_shape, tuple(skips), arch.key)
 
     def _block(self, x: UnetLevel, channels: int, size: tuple[int, int], name: str) -> list[Layer]:
+        """`convs` convs k x k with BN, no bias; in_rows/in_cols are the unpadded input."""
         rows, cols = size
         block = []
         for i in range(self.convs):
-            block.append(Layer(LayerKind.CONV, channels, x.filters, rows, cols, x.kernel, 1, rows,
-                               cols, bias=False, batchnorm=True, name=f"{name}.conv{i}"))  # fmt: skip
+            conv = Layer(LayerKind.CONV, channels, x.filters, rows, cols, x.kernel, 1, rows, cols,
+                         bias=False, batchnorm=True, name=f"{name}.conv{i}")  # fmt: skip
+            block.append(conv)
             channels = x.filters
         return block
 
@@ -166,6 +165,18 @@ class UnetSpace(SearchSpace[UnetArch]):
         arch = UnetArch(tuple(levels))
         self.encode(arch)  # membership check: raises ValueError naming the field
         return arch
+
+
+def _pool(channels: int, rows: int, cols: int, name: str) -> Layer:
+    """2 x 2 max pooling with stride 2 (rows and cols are even)."""
+    return Layer(LayerKind.POOL, channels, channels, rows // 2, cols // 2, 2, 2, bias=False,
+                 name=name)  # fmt: skip
+
+
+def _upsample(channels: int, rows: int, cols: int, name: str) -> Layer:
+    """Nearest-neighbour 2x upsampling of a channels x rows x cols tensor."""
+    return Layer(LayerKind.UPSAMPLE, channels, channels, 2 * rows, 2 * cols, in_rows=rows,
+                 in_cols=cols, bias=False, name=name)  # fmt: skip
 
 
 def _index_of(value: int, choices: tuple[int, ...], field: str) -> int:

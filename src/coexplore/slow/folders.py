@@ -1,0 +1,140 @@
+"""Folder datasets (SPEC §8): ImageNet-style class folders, and nuclei images with masks.
+
+`imagenet_folder`: root/<class>/<image>, one folder per class (an ILSVRC-2012 `train` folder,
+or any such tree). Classes are the visible subfolders sorted by name (index = position);
+`max_classes` keeps the first N of them and `max_per_class` the first N images of each, by file
+name, so every seed sees the same images; `limit` then keeps a seeded stratified subset. Only
+kept images are decoded: each is read as RGB, resized so its shorter side is `resolution` and
+centre-cropped to a square (JPEGs are decoded at a reduced scale first, which is much faster).
+Splits are stratified by class and seeded, as for `digits`; left-right flips keep the label.
+
+`nuclei_folder`: see `coexplore.slow.nuclei_data` (images + masks, random crops).
+
+`resolution` 0 means the dataset's default proxy size (`DEFAULT_RESOLUTION`). Every missing or
+malformed folder or image is a ValueError of one line that names the path; a missing root is a
+ConfigError naming `data.root`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from coexplore.config import ConfigError, DataConfig
+from coexplore.slow.data import DataSplits, _Pool, _split_one_pool, _stratified_split
+from coexplore.slow.images import image_files, read_all, read_rgb, require_dir, subfolders
+from coexplore.slow.nuclei_data import find_samples, load_nuclei_folder
+from coexplore.spaces.base import Registry
+
+DEFAULT_RESOLUTION = {"imagenet_folder": 64, "nuclei_folder": 128}
+SUBSET_STREAM = 1  # the generator that picks `limit` images, apart from the split's
+
+
+@dataclass(frozen=True)
+class FolderOptions:
+    """The [data] keys only folder datasets read (0 means: the default / all)."""
+
+    resolution: int = 0
+    max_classes: int = 0
+    max_per_class: int = 0
+
+    def __post_init__(self) -> None:
+        for name, value in dataclasses.asdict(self).items():
+            if value < 0:
+                raise ValueError(f"FolderOptions.{name}: must be >= 0, got {value}")
+
+    def size(self, dataset: str) -> int:
+        return self.resolution or DEFAULT_RESOLUTION[dataset]
+
+
+def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
+    """((channels, rows, cols), classes) of a folder dataset, from folder listings only."""
+    root = dataset_root(data.dataset, data.root)
+    options = FolderOptions(data.resolution, data.max_classes, data.max_per_class)
+    size = options.size(data.dataset)
+    if data.dataset == "imagenet_folder":
+        return (3, size, size), len(class_folders(root, options.max_classes))
+    find_samples(root)  # fail now, not when the first child trains
+    return (3, size, size), 2
+
+
+def dataset_root(dataset: str, root: str | os.PathLike[str] | None) -> Path:
+    if dataset not in DEFAULT_RESOLUTION:
+        raise ValueError(f"unknown folder dataset {dataset!r}; valid: {', '.join(FOLDER_LOADERS)}")
+    if not root:
+        raise ConfigError(f"config: data.root: dataset {dataset} reads a folder; set data.root "
+                          "to it (e.g. --set data.root=/path/to/folder)")  # fmt: skip
+    return Path(root).expanduser()
+
+
+def class_folders(root: Path, max_classes: int = 0) -> list[Path]:
+    """The first `max_classes` (0: all) class folders of `root`; at least two."""
+    classes = subfolders(require_dir(root, "imagenet_folder"))[: max_classes or None]
+    if len(classes) < 2:
+        raise ValueError(f"imagenet_folder: {root} needs at least two class folders "
+                         f"(root/<class>/<image>), found {len(classes)}")  # fmt: skip
+    return classes
+
+
+def load_folder(
+    dataset: str,
+    root: str | os.PathLike[str] | None,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    limit: int | None,
+    options: FolderOptions,
+) -> DataSplits:
+    """Load a folder dataset with its options (`load_dataset` uses the default options)."""
+    return FOLDER_LOADERS[dataset](root, seed, val_fraction, test_fraction, limit, options)
+
+
+def load_imagenet_folder(
+    root: str | os.PathLike[str] | None,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    limit: int | None,
+    options: FolderOptions = FolderOptions(),  # frozen: safe to share
+) -> DataSplits:
+    classes = class_folders(dataset_root("imagenet_folder", root), options.max_classes)
+    files: list[Path] = []
+    labels: list[int] = []
+    for label, folder in enumerate(classes):
+        kept = image_files(folder, "imagenet_folder")[: options.max_per_class or None]
+        files += kept
+        labels += [label] * len(kept)
+    y = np.asarray(labels, dtype=np.int64)
+    if limit is not None and limit < len(y):  # pick before decoding: unkept images cost nothing
+        rng = np.random.default_rng([seed, SUBSET_STREAM])
+        _, chosen = _stratified_split(y, limit / len(y), rng)
+        files, y = [files[i] for i in chosen], y[chosen]
+    size = options.size("imagenet_folder")
+    x = np.stack(read_all(lambda path: read_rgb(path, size), files))
+    splits = _split_one_pool("imagenet_folder", _Pool(x, y), seed, val_fraction, test_fraction,
+                             None)  # fmt: skip
+    # Photos keep their label when mirrored; the head has a logit for every kept class.
+    return dataclasses.replace(splits, hflip=True, num_classes=len(classes))
+
+
+def _load_nuclei(
+    root: str | os.PathLike[str] | None,
+    seed: int,
+    val_fraction: float,
+    test_fraction: float,
+    limit: int | None,
+    options: FolderOptions = FolderOptions(),  # frozen: safe to share
+) -> DataSplits:
+    path = dataset_root("nuclei_folder", root)
+    size = options.size("nuclei_folder")
+    return load_nuclei_folder(path, seed, val_fraction, test_fraction, limit, size)
+
+
+FOLDER_LOADERS: Registry[Callable[..., DataSplits]] = Registry(
+    "folder dataset", {"imagenet_folder": load_imagenet_folder, "nuclei_folder": _load_nuclei}
+)

@@ -1,0 +1,139 @@
+"""The ImageNet space: its verbs, its workload, and a torch model that agrees with the workload."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from coexplore.archfile import parse_arch, space_for
+from coexplore.slow.builders import build_model
+from coexplore.spaces import SPACES, ImagenetArch, ImagenetLayer, ImagenetSpace, ImagenetStage
+from coexplore.workload import LayerKind
+
+SMALL = ImagenetSpace(depth=7, stage_filters=((4, 6), (6, 8), (8, 12), (12, 16), (16, 24)))
+SPACES_UNDER_TEST = [ImagenetSpace(), ImagenetSpace(depth=6, ops=("conv",)), SMALL]
+
+
+def indices(space: ImagenetSpace) -> st.SearchStrategy[tuple[int, ...]]:
+    return st.tuples(*(st.integers(0, len(t.choices) - 1) for t in space.token_types()))
+
+
+@pytest.mark.parametrize("space", SPACES_UNDER_TEST, ids=repr)
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_decode_encode_and_json_round_trip(space: ImagenetSpace, data: st.DataObject) -> None:
+    arch = space.decode(data.draw(indices(space)))
+    assert space.decode(space.encode(arch)) == arch
+    again = space.from_json(json.loads(json.dumps(space.to_json(arch))))
+    assert again == arch and again.digest == arch.digest
+
+
+@pytest.mark.parametrize("space", SPACES_UNDER_TEST, ids=repr)
+def test_tokens_verbs_and_size(space: ImagenetSpace) -> None:
+    tokens = space.token_types()
+    assert len({t.name for t in tokens}) == len(tokens)
+    for kind in {t.kind for t in tokens}:  # one controller head per kind
+        assert len({t.choices for t in tokens if t.kind == kind}) == 1
+    rng = np.random.default_rng(0)
+    arch = space.sample(rng)
+    assert space.sample(np.random.default_rng(0)) == arch
+    child = space.mutate(arch, rng)
+    assert sum(a != b for a, b in zip(space.encode(arch), space.encode(child), strict=True)) == 1
+    assert len(space.neighbours(arch)) == sum(len(t.choices) - 1 for t in tokens)
+    assert space.size() == int(np.prod([len(t.choices) for t in tokens]))
+
+
+def test_stage_layout_and_widening_filters() -> None:
+    space = ImagenetSpace(depth=8)
+    assert space.stage_depths == (1, 1, 2, 2, 2)
+    assert ImagenetSpace(depth=10).stage_depths == (2,) * 5
+    widths = [max(t.choices) for t in space.token_types() if t.kind.startswith("filters")]
+    assert widths == sorted(widths) and len(widths) == 5
+    with pytest.raises(ValueError, match="depth"):
+        ImagenetSpace(depth=4)
+
+
+def test_workload_downsamples_per_stage_and_ends_with_pool_and_fc() -> None:
+    space = ImagenetSpace(depth=5)
+    stages = tuple(ImagenetStage(f[0], (ImagenetLayer(3, "conv"),)) for f in space.stage_filters)
+    layers = space.workload(ImagenetArch(stages), (3, 224, 224), 1000).layers
+    assert [x.out_rows for x in layers[:5]] == [112, 56, 28, 14, 7]
+    assert all(x.stride == 2 and x.kind is LayerKind.CONV for x in layers[:5])
+    pool, fc = layers[-2:]
+    assert pool.kind is LayerKind.POOL and (pool.input_rows, pool.out_rows) == (7, 1)
+    assert fc.kind is LayerKind.FC and (fc.in_channels, fc.out_channels) == (160, 1000)
+
+
+def test_separable_layers_are_depthwise_then_pointwise() -> None:
+    space = ImagenetSpace(depth=5)
+    stages = tuple(ImagenetStage(f[-1], (ImagenetLayer(5, "sep"),)) for f in space.stage_filters)
+    layers = space.workload(ImagenetArch(stages), (3, 64, 64), 10).layers
+    dw, pw = layers[2], layers[3]
+    assert dw.kind is LayerKind.DWCONV and (dw.in_channels, dw.kernel, dw.stride) == (32, 5, 2)
+    assert pw.kind is LayerKind.CONV and (pw.in_channels, pw.out_channels, pw.kernel) == (32, 48, 1)
+
+
+def test_malformed_json_names_the_field() -> None:
+    space = ImagenetSpace(depth=5)
+    data = space.to_json(space.sample(np.random.default_rng(1)))
+    data["stages"][2]["layers"][0]["kernel"] = 4
+    with pytest.raises(ValueError, match=r"stages\[2\]\.layers\[0\]\.kernel: 4"):
+        space.from_json(data)
+    with pytest.raises(ValueError, match="space"):
+        space.from_json({**data, "space": "chain"})
+
+
+def test_architecture_files_find_the_space_by_name() -> None:
+    space = ImagenetSpace(depth=7)
+    arch = space.sample(np.random.default_rng(2))
+    data = space.to_json(arch)
+    assert SPACES["imagenet"] is ImagenetSpace and space_for(data) == space
+    loaded = parse_arch({**data, "input_shape": [3, 64, 64], "num_classes": 100})
+    assert loaded.arch == arch and loaded.workload == space.workload(arch, (3, 64, 64), 100)
+
+
+def trainable(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def conv_linear_macs(model: nn.Module, shape: tuple[int, int, int]) -> int:
+    total = 0
+
+    def hook(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        nonlocal total
+        if isinstance(module, nn.Linear):
+            total += module.in_features * module.out_features
+        elif isinstance(module, nn.Conv2d):
+            kernel = module.kernel_size[0] * module.kernel_size[1]
+            total += output[0].numel() * module.in_channels // module.groups * kernel
+
+    handles = [m.register_forward_hook(hook) for m in model.modules()]
+    model.eval()
+    with torch.no_grad():
+        model(torch.randn(1, *shape))
+    for handle in handles:
+        handle.remove()
+    return total
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    data=st.data(),
+    shape=st.sampled_from([(3, 32, 32), (1, 28, 28), (3, 23, 17)]),
+    classes=st.integers(2, 9),
+)
+def test_model_params_and_macs_match_the_workload(
+    data: st.DataObject, shape: tuple[int, int, int], classes: int
+) -> None:
+    arch = SMALL.decode(data.draw(indices(SMALL)))
+    model = build_model(SMALL, arch, shape, classes)
+    workload = SMALL.workload(arch, shape, classes)
+    assert trainable(model) == workload.params
+    assert conv_linear_macs(model, shape) == workload.macs
+    assert model(torch.randn(2, *shape)).shape == (2, classes)
