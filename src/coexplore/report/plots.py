@@ -14,13 +14,18 @@ from typing import Any
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from coexplore.search.picks import Picks, feasible_trials, pareto_front
 from coexplore.storage import TrialRecord, TrialState
 
 METRICS = (("fps", "throughput (FPS)"), ("gops_per_w", "energy efficiency (GOPS/W)"))
-STATE_COLOURS = {TrialState.COMPLETE: "tab:blue", TrialState.PRUNED: "tab:red",
-                 TrialState.FAILED: "black", TrialState.RUNNING: "0.5"}
+STATE_COLOURS = {
+    TrialState.COMPLETE: "tab:blue",
+    TrialState.PRUNED: "tab:red",
+    TrialState.FAILED: "black",
+    TrialState.RUNNING: "0.5",
+}
 EVOLUTION_SNAPSHOTS = 5
 
 
@@ -46,15 +51,21 @@ def pareto_figure(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> F
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy")
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="lower right")
+            ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
     return fig
 
 
 def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str) -> None:
     feasible = feasible_trials(trials)
-    misses = [t for t in trials if t.state is TrialState.COMPLETE and t not in feasible
-              and metric in t.metrics and "accuracy" in t.metrics]
+    misses = [
+        t
+        for t in trials
+        if t.state is TrialState.COMPLETE
+        and t not in feasible
+        and metric in t.metrics
+        and "accuracy" in t.metrics
+    ]
     if not feasible and not misses:
         _empty(ax, "no trained child with a design yet")
     if misses:
@@ -64,20 +75,44 @@ def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str
         _front_line(ax, feasible, metric, "tab:blue", "Pareto front")
     pruned = [t for t in trials if t.state is TrialState.PRUNED and metric in t.metrics]
     if pruned:  # pruned children have no accuracy: a rug on the x axis shows where they were
-        ax.scatter(_xs(pruned, metric), [0.02] * len(pruned), marker="x", s=22, c="tab:red",
-                   transform=ax.get_xaxis_transform(), label="pruned (not trained)")
-    for t, marker, name, colour in ((picks.opt_sw, "*", "OptSW", "tab:red"),
-                                    (picks.opt_hw, "D", "OptHW", "tab:orange")):
-        if t is not None:
-            ax.scatter([t.metrics[metric]], [t.metrics["accuracy"]], marker=marker, s=120,
-                       c=colour, edgecolors="k", linewidths=0.5, label=name, zorder=3)
+        ax.scatter(
+            _xs(pruned, metric),
+            [0.02] * len(pruned),
+            marker="x",
+            s=22,
+            c="tab:red",
+            transform=ax.get_xaxis_transform(),
+            label="pruned (not trained)",
+        )
+    for t, marker, name, colour in _pick_markers(picks):
+        ax.scatter(
+            [t.metrics[metric]],
+            [t.metrics["accuracy"]],
+            marker=marker,
+            s=130,
+            c=colour,
+            edgecolors="k",
+            linewidths=0.5,
+            label=name,
+            zorder=3,
+        )
+
+
+def _pick_markers(picks: Picks) -> list[tuple[TrialRecord, str, str, str]]:
+    """(trial, marker, label, colour) of OptSW and OptHW; one marker when they are one trial."""
+    sw, hw = picks.opt_sw, picks.opt_hw
+    if sw is not None and hw is not None and sw.number == hw.number:
+        return [(sw, "*", "OptSW = OptHW", "tab:red")]
+    marks = [(sw, "*", "OptSW", "tab:red"), (hw, "D", "OptHW", "tab:orange")]
+    return [(t, marker, name, colour) for t, marker, name, colour in marks if t is not None]
 
 
 def _front_line(ax: Axes, trials: list[TrialRecord], metric: str, colour: Any, label: str) -> None:
     points = list(zip(_xs(trials, metric), _ys(trials), strict=True))
     front = [points[i] for i in pareto_front(points)]
     xs, ys = zip(*front, strict=True)
-    ax.step(xs, ys, where="post", c=colour, lw=1.2, label=label)
+    # Maximising both: up to each front point's x, its accuracy is reachable ("pre" steps).
+    ax.step(xs, ys, where="pre", c=colour, lw=1.2, marker="o", ms=3, label=label)
 
 
 def _xs(trials: list[TrialRecord], metric: str) -> list[float]:
@@ -100,12 +135,12 @@ def evolution_figure(trials: list[TrialRecord]) -> Figure:
     for i, limit in enumerate(_snapshots(trials)):
         seen = [t for t in feasible if t.number < limit]
         if seen:
-            colour = cmap(i / max(1, EVOLUTION_SNAPSHOTS - 1))
+            colour = cmap(0.85 * i / max(1, EVOLUTION_SNAPSHOTS - 1))  # the top end is too pale
             _front_line(left, seen, "fps", colour, f"after {limit} trials")
     left.set_xlabel("throughput (FPS)")
     left.set_ylabel("validation accuracy")
     if feasible:
-        left.legend(fontsize=8, loc="lower right")
+        left.legend(fontsize=8, loc="best")
         _progress_panel(right, trials)
     left.set_title("Pareto front (meets spec) as the search went on", fontsize=10)
     fig.tight_layout()
@@ -117,29 +152,30 @@ def _snapshots(trials: list[TrialRecord]) -> list[int]:
     if not trials:
         return []
     total = trials[-1].number + 1
-    return sorted({max(1, round(total * (k + 1) / EVOLUTION_SNAPSHOTS))
-                   for k in range(EVOLUTION_SNAPSHOTS)})
+    return sorted(
+        {max(1, round(total * (k + 1) / EVOLUTION_SNAPSHOTS)) for k in range(EVOLUTION_SNAPSHOTS)}
+    )
 
 
 def _progress_panel(ax: Axes, trials: list[TrialRecord]) -> None:
     feasible = {t.number for t in feasible_trials(trials)}
     numbers, best, sizes = [], [], []
-    seen: list[TrialRecord] = []
+    front: list[tuple[float, float]] = []  # kept small: only the front is carried forward
     for t in trials:
         if t.number in feasible:
-            seen.append(t)
-        if seen:
+            points = [*front, (t.metrics["fps"], t.metrics["accuracy"])]
+            front = [points[i] for i in pareto_front(points)]
+        if front:
             numbers.append(t.number)
-            best.append(max(s.metrics["accuracy"] for s in seen))
-            points = [(s.metrics["fps"], s.metrics["accuracy"]) for s in seen]
-            sizes.append(len(pareto_front(points)))
+            best.append(max(accuracy for _, accuracy in front))
+            sizes.append(len(front))
     ax.step(numbers, best, where="post", c="tab:blue", label="best accuracy (meets spec)")
     ax.set_xlabel("trial")
     ax.set_ylabel("validation accuracy", color="tab:blue")
     twin = ax.twinx()
     twin.step(numbers, sizes, where="post", c="tab:orange", label="front size")
     twin.set_ylabel("points on the FPS front", color="tab:orange")
-    twin.yaxis.get_major_locator().set_params(integer=True)
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title("best accuracy and front size over trials", fontsize=10)
 
 
@@ -154,18 +190,21 @@ def funnel_counts(trials: list[TrialRecord]) -> list[tuple[str, int]]:
         ("trained", sum(t.attempts > 0 for t in complete)),
         ("reused (repeated architecture)", sum(t.attempts == 0 for t in complete)),
         ("failed", sum(t.state is TrialState.FAILED for t in trials)),
-        ("trained and meets spec", len(feasible_trials(trials))),
+        ("meets spec", len(feasible_trials(trials))),
     ]
 
 
+FUNNEL_COLOURS = ("0.55", "tab:red", "tab:cyan", "tab:blue", "tab:purple", "0.2", "tab:green")
+
+
 def funnel_figure(trials: list[TrialRecord]) -> Figure:
+    """Horizontal bars from sampled (top) down to trained children that meet the spec."""
     counts = funnel_counts(trials)
     fig = Figure(figsize=(12, 3.4))
     ax = fig.subplots()
-    labels = [name for name, _ in counts][::-1]
-    values = [n for _, n in counts][::-1]
-    colours = ["tab:green", "0.3", "tab:purple", "tab:blue", "tab:cyan", "tab:red", "0.55"]
-    ax.barh(labels, values, color=colours)
+    labels, values = zip(*counts, strict=True)
+    ax.barh(labels, values, color=FUNNEL_COLOURS)
+    ax.invert_yaxis()  # the funnel reads top to bottom
     total = max(1, len(trials))
     for y, value in enumerate(values):
         ax.text(value, y, f" {value} ({value / total:.0%})", va="center", fontsize=9)
@@ -179,18 +218,24 @@ def reward_figure(trials: list[TrialRecord], window: int) -> Figure:
     """Reward of every trial (coloured by state) and its trailing moving mean."""
     fig = Figure(figsize=(12, 3.8))
     ax = fig.subplots()
-    scored = [t for t in trials if t.reward is not None]
+    scored = [(t.number, t.reward, t.state) for t in trials if t.reward is not None]
     if not scored:
         _empty(ax, "no reward yet")
     for state in TrialState:
-        group = [t for t in scored if t.state is state]
+        group = [(number, reward) for number, reward, s in scored if s is state]
         if group:
-            ax.scatter([t.number for t in group], [t.reward for t in group], s=12,
-                       c=STATE_COLOURS[state], label=state.value, alpha=0.8)
+            xs, ys = zip(*group, strict=True)
+            ax.scatter(xs, ys, s=12, c=STATE_COLOURS[state], label=state.value, alpha=0.8)
     if scored:
-        ax.plot([t.number for t in scored], moving_mean([t.reward or 0.0 for t in scored], window),
-                c="tab:green", lw=2, label=f"moving mean ({window} trials)")
-        ax.legend(fontsize=8, loc="lower right")
+        mean = moving_mean([reward for _, reward, _ in scored], window)
+        ax.plot(
+            [n for n, _, _ in scored],
+            mean,
+            c="tab:green",
+            lw=2,
+            label=f"moving mean ({window} trials)",
+        )
+        ax.legend(fontsize=8, loc="best")
     ax.set_xlabel("trial")
     ax.set_ylabel("reward")
     fig.tight_layout()

@@ -59,14 +59,19 @@ class RunView:
         found = [t for t in self.trials if t.number == number]
         if not found:
             have = f"0..{self.trials[-1].number}" if self.trials else "none yet"
-            raise ValueError(f"{self.run_dir}: no trial {number} (trials stored: {have})")
+            raise ValueError(f"no trial {number} in {self.run_dir} (trials stored: {have})")
         return found[0]
 
     def workload(self, arch_json: dict[str, Any]) -> Workload:
         """The workload the search evaluated for this architecture (the run's space and data)."""
         space = search_run.make_space(self.config)
-        shape, classes = search_run.dataset_shape(self.config)
+        shape, classes = self.data_shape
         return space.workload(space.from_json(arch_json), shape, classes)
+
+    @cached_property
+    def data_shape(self) -> tuple[tuple[int, int, int], int]:
+        """(input shape, number of classes) of the run's dataset."""
+        return search_run.dataset_shape(self.config)
 
     def evaluation(self, trial: TrialRecord) -> Evaluation | None:
         """The stored design of ``trial`` evaluated again on the run's pool; None without one."""
@@ -85,8 +90,9 @@ def open_run(run_dir: Path) -> RunView:
     with storage:
         version = storage.get_meta("schema_version")
         if version != str(SCHEMA_VERSION):
-            raise StorageError(f"{path}: schema version {version}, this coexplore reads "
-                               f"{SCHEMA_VERSION}")
+            raise StorageError(
+                f"{path}: schema version {version}, this coexplore reads {SCHEMA_VERSION}"
+            )
         config = parse_config({name: dict(values) for name, values in storage.config().items()})
         trials = [t for t in storage.trials() if t.state is not TrialState.RUNNING]
         status = storage.get_meta("status") or "unknown"

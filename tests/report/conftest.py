@@ -1,0 +1,40 @@
+"""A small finished run made with a fake trainer (no torch training), shared by the report tests."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from coexplore.config import load_config, to_dict, to_toml
+from coexplore.search import run
+from coexplore.search.executors import LocalExecutor
+from coexplore.search.jobs import JobResult, TrainJob
+from coexplore.search.loop import run_search
+from coexplore.slow.trainer import TrainResult
+from coexplore.storage import RunStorage
+
+# spec 2600 FPS on the quick pool prunes some children and keeps others
+OVERRIDES = {"run.trials": 16, "run.batch": 4, "spec.fps": 2600.0}
+
+
+def fake_train(job: TrainJob) -> JobResult:
+    kernels = [layer["kernel"] for layer in job.arch_json["layers"]]
+    accuracy = min(0.99, 0.6 + 0.08 * kernels.count(3) + 0.01 * sum(kernels) / len(kernels))
+    return JobResult(TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, 1))
+
+
+def make_run(run_dir: Path, **overrides: object) -> Path:
+    config = load_config("quick", overrides={**OVERRIDES, **overrides})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.toml").write_text(to_toml(config))
+    with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
+        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        run_search(setup, storage, LocalExecutor())
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_run(tmp_path_factory.mktemp("report") / "finished")
