@@ -1,15 +1,68 @@
-"""`coexplore compare` (not built yet)."""
+"""`coexplore compare`: several search methods on one config, side by side (SPEC §6)."""
 
 from __future__ import annotations
 
-from typing import Any
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+DEFAULT_METHODS = "coexplore,random,nas,hwnas,hwnas_soft,nsga2"
 
 
 def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
-    """Add the command to the Typer app (a later change replaces this stub)."""
+    """Add the command to the Typer app."""
 
     @app.command(name="compare")
     @friendly
-    def command() -> None:
-        """Not built yet."""
-        raise user_error("`coexplore compare` is not built yet")
+    def command(
+        preset: Annotated[str | None, typer.Option(help="a shipped preset, e.g. nb201")] = None,
+        config: Annotated[Path | None, typer.Option(help="a TOML config file")] = None,
+        methods: Annotated[
+            str,
+            typer.Option(
+                help="comma-separated: coexplore, random, nas, hwnas, hwnas_soft, nsga2, exhaustive"
+            ),
+        ] = DEFAULT_METHODS,
+        seeds: Annotated[str, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = "0",
+        out: Annotated[
+            Path | None, typer.Option(help="output folder (default: runs/compare-<name>-<time>)")
+        ] = None,
+        csv: Annotated[
+            Path | None,
+            typer.Option(
+                help="NAS-Bench-201 accuracy CSV (else data.root or $COEXPLORE_NB201_CSV)"
+            ),
+        ] = None,
+        trained: Annotated[
+            int,
+            typer.Option(
+                help="stop each run after this many trained children (0: run.trials decides)"
+            ),
+        ] = 0,
+        workers: Annotated[int, typer.Option(help="processes that build the hardware table")] = 2,
+        set_: Annotated[
+            list[str] | None, typer.Option("--set", help="override: section.key=value")
+        ] = None,
+    ) -> None:
+        """Run each method on each seed, then write compare.md / compare.csv and the plots."""
+        from coexplore.cli import _overrides
+        from coexplore.compare.suite import parse_methods, parse_seeds, run_comparison
+        from coexplore.config import load_config
+
+        if trained < 0 or workers < 1:
+            raise user_error("--trained must be >= 0 and --workers >= 1")
+        overrides = _overrides(set_ or [])
+        if csv is not None:
+            overrides["data.root"] = str(csv)
+        cfg = load_config(preset, config, overrides)
+        name = preset or (config.stem if config else "default")
+        folder = out or Path("runs") / f"compare-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        result = run_comparison(
+            cfg, parse_methods(methods), parse_seeds(seeds), folder, trained, workers, say=print
+        )
+        print(result.markdown)
+        print(
+            f"comparison: {folder}  (compare.md, compare.csv, fronts.png, hypervolume.png, runs/)"
+        )

@@ -1,0 +1,146 @@
+"""Run one method with one seed through the normal loop and storage, into its own folder.
+
+A tabular config (NAS-Bench-201 table) runs training-free: the accuracy table is the train_fn
+and the hardware table answers the fast exploration (hardware-aware NAS keeps its own fixed-
+design explorer). A `trained` budget stops a run from the loop's progress hook once that many
+children have been trained; `run.trials` stays the cap on children sampled. Running a finished
+method again reads it back; an interrupted one, or one stopped by a smaller budget, continues
+where it stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coexplore.config import CHOICES, Config, to_dict, to_toml
+from coexplore.search.executors import Executor, LocalExecutor
+from coexplore.search.loop import SearchSetup, run_search
+from coexplore.search.run import DB_NAME, build_setup
+from coexplore.storage import RunStorage, TrialRecord, TrialState
+from coexplore.tabular.benchmark import Benchmark
+from coexplore.tabular.exhaustive import ExhaustiveStrategy
+
+METHODS = ("coexplore", "random", "nas", "hwnas", "hwnas_soft", "nsga2", "exhaustive")
+_CONFIG_ONLY = "random"  # what run.strategy says for a method the config cannot name
+
+
+@dataclass(frozen=True)
+class MethodRun:
+    method: str
+    seed: int
+    run_dir: Path
+    trials: tuple[TrialRecord, ...]
+    wall_seconds: float
+
+
+class _Enough(Exception):
+    """Raised from the progress hook once the trained budget is spent."""
+
+
+def is_trained(t: TrialRecord) -> bool:
+    """A child that was really trained (not pruned, not a reused repeat)."""
+    return t.state in (TrialState.COMPLETE, TrialState.FAILED) and t.attempts > 0
+
+
+def method_config(config: Config, method: str, seed: int) -> Config:
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+    strategy = method if method in CHOICES["run.strategy"] else _CONFIG_ONLY
+    return dataclasses.replace(
+        config, run=dataclasses.replace(config.run, strategy=strategy, seed=seed)
+    )
+
+
+def method_setup(config: Config, method: str, bench: Benchmark | None) -> SearchSetup:
+    """The loop's setup for `method` (config already carries its seed)."""
+    setup = build_setup(config)
+    if method == "exhaustive":  # the ground truth: every tabulated architecture once
+        if bench is None:
+            raise ValueError("method exhaustive needs a tabular config (data.dataset nb201_table)")
+        strategy = ExhaustiveStrategy(setup.space, config.run.seed, bench.accuracy.indices)
+        setup = dataclasses.replace(setup, strategy=strategy)
+    if bench is not None and setup.strategy.explorer is None:
+        setup = dataclasses.replace(setup, explorer=bench.explorer)
+    return setup
+
+
+def run_method(
+    config: Config,
+    method: str,
+    seed: int,
+    run_dir: Path,
+    trained: int = 0,
+    bench: Benchmark | None = None,
+    executor: Executor | None = None,
+    say: Callable[[str], None] | None = None,
+) -> MethodRun:
+    """Run (or continue, or read back) `method` with `seed` in `run_dir`."""
+    config = method_config(config, method, seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    db = run_dir / DB_NAME
+    with RunStorage.open(db) if db.exists() else RunStorage.create(db, to_dict(config)) as st:
+        if json.loads(json.dumps(to_dict(config))) != st.config():
+            raise ValueError(f"{run_dir} holds a run of another config; choose another --out")
+        if _unfinished(st, trained):
+            (run_dir / "config.toml").write_text(to_toml(config))
+            _search(method_setup(config, method, bench), st, executor or LocalExecutor(), trained)
+        result = MethodRun(
+            method, seed, run_dir, tuple(st.trials()), float(st.get_meta("wall_seconds") or 0.0)
+        )
+    if say:
+        done = sum(is_trained(t) for t in result.trials)
+        say(
+            f"{method} seed {seed}: {len(result.trials)} explored, {done} trained, "
+            f"{result.wall_seconds:.1f} s  ({run_dir})"
+        )
+    return result
+
+
+def _unfinished(storage: RunStorage, trained: int) -> bool:
+    """Not finished, or stopped by a trained budget smaller than this one."""
+    if storage.get_meta("status") != "finished":
+        return True
+    if storage.get_meta("stopped_by") != "budget":
+        return False
+    return trained <= 0 or sum(is_trained(t) for t in storage.trials()) < trained
+
+
+def _search(setup: SearchSetup, storage: RunStorage, executor: Executor, trained: int) -> None:
+    start, before = time.perf_counter(), float(storage.get_meta("wall_seconds") or 0.0)
+    try:
+        run_search(setup, storage, executor, _budget(storage, trained))
+    except _Enough:
+        storage.set_meta("status", "finished")
+        storage.set_meta("stopped_by", "budget")
+    else:
+        storage.set_meta("stopped_by", "trials")
+    storage.set_meta("wall_seconds", repr(before + time.perf_counter() - start))
+
+
+def _budget(storage: RunStorage, trained: int) -> Callable[[list[TrialRecord]], None] | None:
+    if trained <= 0:
+        return None
+    seen = {t.number for t in storage.trials() if is_trained(t)}
+
+    def hook(records: list[TrialRecord]) -> None:
+        seen.update(r.number for r in records if is_trained(r))
+        if len(seen) >= trained:
+            raise _Enough
+
+    return hook
+
+
+def outputs(run: MethodRun, config: Config, bench: Benchmark | None) -> dict[str, Any]:
+    """The run folder's picks.json, trials.csv and pareto.png (as `coexplore search` writes)."""
+    from coexplore.search.outputs import write_outputs
+
+    config = method_config(config, run.method, run.seed)
+    with RunStorage.open(run.run_dir / DB_NAME) as storage:
+        setup = method_setup(config, run.method, bench)
+        return write_outputs(run.run_dir, storage, config, setup, LocalExecutor(), None)

@@ -1,0 +1,104 @@
+"""A whole comparison: every method x seed on one config, then the table and the figures.
+
+Folder layout (`out`): runs/<method>-s<seed>/ (a normal run folder each), compare.md,
+compare.csv, fronts.png, hypervolume.png.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from coexplore.compare.plots import plot_fronts, plot_hypervolume
+from coexplore.compare.runs import METHODS, MethodRun, outputs, run_method
+from coexplore.compare.summary import (
+    RunSummary,
+    markdown_table,
+    references,
+    summarise,
+    true_front_row,
+    write_csv,
+)
+from coexplore.config import Config
+from coexplore.tabular.benchmark import Benchmark, is_tabular, load_benchmark
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    out: Path
+    runs: tuple[MethodRun, ...]
+    rows: tuple[RunSummary, ...]  # one per run, then the true front on a tabular space
+    markdown: str
+
+
+def parse_methods(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
+    unknown = [n for n in names if n not in METHODS]
+    if unknown or not names:
+        raise ValueError(
+            f"--methods: unknown {', '.join(unknown) or 'empty list'}; "
+            f"methods: {', '.join(METHODS)}"
+        )
+    return names
+
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() for p in parts):
+        raise ValueError(f"--seeds: expected seeds like 0,1,2, got {text!r}")
+    return tuple(dict.fromkeys(int(p) for p in parts))
+
+
+def run_comparison(
+    config: Config,
+    methods: Sequence[str],
+    seeds: Sequence[int],
+    out: Path,
+    trained: int = 0,
+    workers: int = 2,
+    say: Say | None = None,
+) -> Comparison:
+    """Run (or continue) every method and seed, then write the table and the figures."""
+    if "exhaustive" in methods and not is_tabular(config):
+        raise ValueError("--methods: exhaustive needs a tabular config (data.dataset nb201_table)")
+    bench = load_benchmark(config, workers, say=say) if is_tabular(config) else None
+    runs = tuple(
+        run_method(config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say)
+        for m in methods
+        for s in seeds
+    )
+    for run in runs:
+        outputs(run, config, bench)
+    rows = tuple(summarise(r, config, bench) for r in runs)
+    if bench is not None:
+        rows += (true_front_row(bench, config),)
+    return _write(out, config, runs, rows, bench)
+
+
+def _write(
+    out: Path,
+    config: Config,
+    runs: tuple[MethodRun, ...],
+    rows: tuple[RunSummary, ...],
+    bench: Benchmark | None,
+) -> Comparison:
+    markdown = markdown_table(rows)
+    (out / "compare.md").write_text(_heading(config, bench) + markdown)
+    write_csv(out / "compare.csv", rows)
+    plot_fronts(out / "fronts.png", runs, config.spec.fps, bench)
+    plot_hypervolume(out / "hypervolume.png", runs, references(config), bench)
+    return Comparison(out, runs, rows, markdown)
+
+
+def _heading(config: Config, bench: Benchmark | None) -> str:
+    refs = ", ".join(f"{m}: {r}" for m, r in references(config).items())
+    where = "tabular (NAS-Bench-201 table, true fronts known)" if bench else "trained children"
+    return (
+        f"# Comparison\n\nspace {config.space.name}, data {config.data.dataset} ({where}), "
+        f"pool {config.hardware.pool}, spec {config.spec.fps:g} FPS, reward metric "
+        f"{config.reward.metric}.\nHypervolume reference points (metric, accuracy): "
+        f"{refs}.\n\n"
+    )

@@ -1,0 +1,170 @@
+"""The paper-style comparison table: one row per run, aggregated per method over seeds.
+
+Per run: the best accuracy meeting the spec (OptSW) with its FPS, GOPS/W and pipeline
+efficiency; architectures explored / pruned / trained; wall time and training hours; the
+hypervolume of accuracy x FPS and of accuracy x GOPS/W (docs/baselines.md gives the reference
+points) and, on a tabular space, its ratio to the true front's.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from coexplore.compare.runs import MethodRun, is_trained
+from coexplore.config import Config
+from coexplore.search.picks import pick
+from coexplore.storage import TrialRecord, TrialState
+from coexplore.tabular.benchmark import HW_METRICS, Benchmark
+from coexplore.tabular.fronts import hypervolume, reference_point, trial_points
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    method: str
+    seed: int
+    best_accuracy: float  # OptSW: the best accuracy meeting the spec (nan: none meets it)
+    fps: float
+    gops_per_w: float
+    pipeline_efficiency: float
+    explored: int
+    pruned: int
+    trained: int
+    wall_seconds: float
+    training_hours: float
+    hv_fps: float
+    hv_gops_per_w: float
+    hv_ratio_fps: float  # nan unless the space is tabular
+    hv_ratio_gops_per_w: float
+
+
+def references(config: Config) -> dict[str, tuple[float, float]]:
+    floor = config.reward.acc_bounds[0]
+    return {m: reference_point(m, config.spec.fps, floor) for m in HW_METRICS}
+
+
+def summarise(run: MethodRun, config: Config, bench: Benchmark | None) -> RunSummary:
+    trials = list(run.trials)
+    best = pick(trials, config.reward.metric, config.picks.accuracy_gap).opt_sw
+    hv = {m: hypervolume(trial_points(trials, m), ref) for m, ref in references(config).items()}
+    true = {m: bench.front(m).hypervolume if bench else NAN for m in HW_METRICS}
+    metric = (lambda key: best.metrics[key]) if best else (lambda key: NAN)
+    return RunSummary(
+        method=run.method,
+        seed=run.seed,
+        best_accuracy=metric("accuracy"),
+        fps=metric("fps"),
+        gops_per_w=metric("gops_per_w"),
+        pipeline_efficiency=metric("pipeline_efficiency"),
+        explored=len(trials),
+        pruned=sum(t.state is TrialState.PRUNED for t in trials),
+        trained=sum(is_trained(t) for t in trials),
+        wall_seconds=run.wall_seconds,
+        training_hours=sum(t.timings.get("train_seconds", 0.0) for t in trials) / 3600,
+        hv_fps=hv["fps"],
+        hv_gops_per_w=hv["gops_per_w"],
+        hv_ratio_fps=_ratio(hv["fps"], true["fps"]),
+        hv_ratio_gops_per_w=_ratio(hv["gops_per_w"], true["gops_per_w"]),
+    )
+
+
+def _ratio(value: float, whole: float) -> float:
+    return value / whole if whole and math.isfinite(whole) else NAN
+
+
+def hypervolume_curve(
+    trials: Sequence[TrialRecord], metric: str, reference: tuple[float, float]
+) -> list[float]:
+    """Hypervolume of the trials up to and including the k-th trained child, k = 1, 2, ..."""
+    ordered = sorted(trials, key=lambda t: t.number)
+    curve: list[float] = []
+    for at, t in enumerate(ordered):
+        if is_trained(t):
+            curve.append(hypervolume(trial_points(ordered[: at + 1], metric), reference))
+    return curve
+
+
+def true_front_row(bench: Benchmark, config: Config) -> RunSummary:
+    """The exhaustive ground truth: every tabulated architecture, nothing trained."""
+    front = {m: bench.front(m) for m in HW_METRICS}
+    if not front["fps"].points:
+        raise ValueError(f"no tabulated architecture meets the spec of {config.spec.fps:g} FPS")
+    row = bench.hardware.row_of(front["fps"].indices[0])  # the front's most accurate point
+    assert row is not None
+    values = {m: float(bench.hardware.metrics[m][row]) for m in bench.hardware.metrics}
+    return RunSummary(
+        "true front",
+        -1,
+        front["fps"].points[0][1],
+        values["fps"],
+        values["gops_per_w"],
+        values["pipeline_efficiency"],
+        len(bench.accuracy.indices),
+        0,
+        0,
+        NAN,
+        NAN,
+        front["fps"].hypervolume,
+        front["gops_per_w"].hypervolume,
+        1.0,
+        1.0,
+    )
+
+
+# -- writing the table --------------------------------------------------------------------------
+
+_COLUMNS = (  # (header, field, format)
+    ("best acc (spec)", "best_accuracy", "{:.4f}"),
+    ("FPS", "fps", "{:,.1f}"),
+    ("GOPS/W", "gops_per_w", "{:.2f}"),
+    ("pipe. eff.", "pipeline_efficiency", "{:.3f}"),
+    ("explored", "explored", "{:.0f}"),
+    ("pruned", "pruned", "{:.0f}"),
+    ("trained", "trained", "{:.0f}"),
+    ("wall s", "wall_seconds", "{:.1f}"),
+    ("train h", "training_hours", "{:.3f}"),
+    ("HV acc x FPS", "hv_fps", "{:.4g}"),
+    ("HV acc x GOPS/W", "hv_gops_per_w", "{:.4g}"),
+    ("HV ratio FPS", "hv_ratio_fps", "{:.3f}"),
+    ("HV ratio GOPS/W", "hv_ratio_gops_per_w", "{:.3f}"),
+)
+
+
+def write_csv(path: Path, rows: Sequence[RunSummary]) -> None:
+    names = [f.name for f in fields(RunSummary)]
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=names)
+        writer.writeheader()
+        writer.writerows(asdict(r) for r in rows)
+
+
+def markdown_table(rows: Sequence[RunSummary]) -> str:
+    """One line per method: the mean over its seeds, with ± std where there are several."""
+    methods = list(dict.fromkeys(r.method for r in rows))
+    lines = [
+        "| method | seeds | " + " | ".join(h for h, _, _ in _COLUMNS) + " |",
+        "| --- | ---: |" + " ---: |" * len(_COLUMNS),
+    ]
+    for method in methods:
+        group = [r for r in rows if r.method == method]
+        seeds = "-" if group[0].seed < 0 else str(len(group))
+        cells = [_cell([getattr(r, name) for r in group], fmt) for _, name, fmt in _COLUMNS]
+        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(values: list[float], fmt: str) -> str:
+    finite = [v for v in values if math.isfinite(v)]
+    if not finite:
+        return "-"
+    text = fmt.format(float(np.mean(finite)))
+    if len(finite) > 1:
+        text += " ± " + fmt.format(float(np.std(finite)))
+    return text if len(finite) == len(values) else f"{text} ({len(finite)}/{len(values)})"

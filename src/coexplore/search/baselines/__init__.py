@@ -1,0 +1,179 @@
+"""The baselines the paper compares with (SPEC §6), behind the same ask/tell `Strategy`.
+
+- `nas`: Zoph-style NAS. The controller is rewarded on accuracy alone and nothing is pruned; the
+  loop designs the hardware afterwards and records whether it meets the spec.
+- `hwnas`: hardware-aware NAS. The hardware is fixed up front (the optimal design of a
+  reference architecture); per child only the layer partition over that pipeline adapts.
+  FNAS-style hard pruning and the run's reward.
+- `hwnas_soft`: the same fixed hardware, no pruning, MnasNet's soft reward.
+- `nsga2`: Optuna's NSGA-II over the tokens, maximising (accuracy, hardware metric).
+- `exhaustive`: every architecture of a finite (tabular) space once, in a seeded order.
+
+Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`; exhaustive
+enumeration lives with the tabular benchmark (`coexplore.tabular.exhaustive`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from coexplore.config import Config, to_dict
+from coexplore.fast.optimal import OptimalExplorer
+from coexplore.hardware.devices import Pool, Precision, Spec
+from coexplore.hardware.pipeline import HardwareDesign
+from coexplore.search.baselines.fixed import FixedPipelineExplorer
+from coexplore.search.baselines.nsga2 import Nsga2Strategy
+from coexplore.search.controller import ControllerSettings
+from coexplore.search.reward import PRUNED_REWARD
+from coexplore.search.strategy import ControllerStrategy, Strategy
+from coexplore.spaces.base import Registry, SearchSpace
+from coexplore.tabular.exhaustive import ExhaustiveStrategy
+from coexplore.workload import Workload
+
+__all__ = [
+    "BUILDERS",
+    "BaselineContext",
+    "ExhaustiveStrategy",
+    "FixedPipelineExplorer",
+    "HwNasStrategy",
+    "NasStrategy",
+    "Nsga2Strategy",
+    "SoftHwNasStrategy",
+    "fixed_design",
+    "make_baseline",
+    "reference_workload",
+]
+
+
+@dataclass(frozen=True)
+class BaselineContext:
+    """What a baseline is built from (the arguments of `make_baseline`)."""
+
+    config: Config
+    space: SearchSpace[Any]
+    pool: Pool
+    spec: Spec
+    precision: Precision
+    input_shape: tuple[int, int, int]
+    classes: int
+
+
+class NasStrategy(ControllerStrategy):
+    name = "nas"
+    accuracy_only = True
+    prunes = False
+
+
+def reference_workload(ctx: BaselineContext) -> Workload:
+    """`baseline.reference` (an architecture file), else the middle of the space: every token
+    at choice index len(choices) // 2 (NAS-Bench-201: nor_conv_1x1 on every edge)."""
+    if ctx.config.baseline.reference:
+        from coexplore.archfile import load_arch_file
+
+        path = Path(ctx.config.baseline.reference)
+        return load_arch_file(path, ctx.input_shape, ctx.classes).workload
+    middle = tuple(len(t.choices) // 2 for t in ctx.space.token_types())
+    return ctx.space.workload(ctx.space.decode(middle), ctx.input_shape, ctx.classes)
+
+
+def fixed_design(ctx: BaselineContext) -> HardwareDesign:
+    """The design hardware-aware NAS keeps: the fastest one for the reference architecture."""
+    result = OptimalExplorer(ctx.pool, Spec(), ctx.precision).explore(reference_workload(ctx))
+    if result.design is None:
+        raise ValueError(f"hwnas: the reference architecture fits no design: {result.reason}")
+    return result.design
+
+
+class HwNasStrategy(ControllerStrategy):
+    name = "hwnas"
+
+    def __init__(
+        self,
+        space: SearchSpace[Any],
+        settings: ControllerSettings,
+        seed: int,
+        explorer: FixedPipelineExplorer,
+    ) -> None:
+        super().__init__(space, settings, seed)
+        self.explorer = explorer
+
+
+class SoftHwNasStrategy(HwNasStrategy):
+    """MnasNet's soft constraint: reward = acc * (LAT / T) ** w = acc * (spec / fps) ** w with
+    w < 0: a child faster than the spec earns a little more, a slower one a little less."""
+
+    name = "hwnas_soft"
+    prunes = False
+
+    def __init__(
+        self,
+        space: SearchSpace[Any],
+        settings: ControllerSettings,
+        seed: int,
+        explorer: FixedPipelineExplorer,
+        spec_fps: float,
+        weight: float,
+    ) -> None:
+        if spec_fps <= 0:
+            raise ValueError(
+                "hwnas_soft: the soft reward acc * (spec / fps) ** w needs spec.fps > 0"
+            )
+        super().__init__(space, settings, seed, explorer)
+        self.spec_fps, self.weight = spec_fps, weight
+
+    def reward_override(self, accuracy: float, metrics: dict[str, float]) -> float | None:
+        fps = metrics.get("fps", 0.0)
+        if fps <= 0.0:
+            return PRUNED_REWARD  # the fixed hardware cannot run it at all
+        return accuracy * (self.spec_fps / fps) ** self.weight
+
+
+# -- the registry -------------------------------------------------------------------------------
+
+
+def _settings(ctx: BaselineContext) -> ControllerSettings:
+    return ControllerSettings(**to_dict(ctx.config)["controller"])
+
+
+def _fixed_explorer(ctx: BaselineContext) -> FixedPipelineExplorer:
+    return FixedPipelineExplorer(fixed_design(ctx), ctx.pool, ctx.spec)
+
+
+BUILDERS: Registry[Callable[[BaselineContext], Strategy]] = Registry(
+    "baseline strategy",
+    {
+        "nas": lambda c: NasStrategy(c.space, _settings(c), c.config.run.seed),
+        "hwnas": lambda c: HwNasStrategy(
+            c.space, _settings(c), c.config.run.seed, _fixed_explorer(c)
+        ),
+        "hwnas_soft": lambda c: SoftHwNasStrategy(
+            c.space,
+            _settings(c),
+            c.config.run.seed,
+            _fixed_explorer(c),
+            c.spec.fps,
+            c.config.baseline.soft_weight,
+        ),
+        "nsga2": lambda c: Nsga2Strategy(
+            c.space, c.config.reward.metric, c.config.baseline.population, c.config.run.seed
+        ),
+        "exhaustive": lambda c: ExhaustiveStrategy(c.space, c.config.run.seed),
+    },
+)
+
+
+def make_baseline(
+    name: str,
+    config: Config,
+    space: SearchSpace[Any],
+    pool: Pool,
+    spec: Spec,
+    precision: Precision,
+    shape: tuple[int, int, int],
+    classes: int,
+) -> Strategy:
+    """The baseline strategy `name` (KeyError listing the valid names otherwise)."""
+    return BUILDERS[name](BaselineContext(config, space, pool, spec, precision, shape, classes))

@@ -1,0 +1,121 @@
+"""The NAS-Bench-201 accuracy table (SPEC §8) and the training-free `train_fn` that reads it.
+
+The CSV (NATS-Bench topology search space, MIT) is read from a path the user gives: an explicit
+path (`--csv`), else `data.root` of the config, else $COEXPLORE_NB201_CSV. It is never copied
+into the project. Rows are matched to the space by their `ArchitectureString` (the file's row
+order is not the space's index order); accuracies are stored as fractions (the file has %).
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from coexplore.spaces.nb201 import Nb201Arch
+
+ENV_VAR = "COEXPLORE_NB201_CSV"
+ARCH_COLUMN = "ArchitectureString"
+COLUMNS = {
+    "cifar10": "CIFAR10TestAccuracy200Epochs",
+    "cifar100": "CIFAR100TestAccuracy200Epochs",
+    "imagenet16": "ImageNetTestAccuracy200Epochs",
+}
+
+
+@dataclass(frozen=True, eq=False)
+class AccuracyTable:
+    """Accuracy (a fraction) per architecture index; `indices` increasing."""
+
+    indices: np.ndarray
+    accuracy: np.ndarray
+    source: str
+
+    def lookup(self, index: int) -> float:
+        row = int(np.searchsorted(self.indices, index))
+        if row == len(self.indices) or self.indices[row] != index:
+            raise ValueError(f"{self.source}: no accuracy for architecture index {index}")
+        return float(self.accuracy[row])
+
+
+def csv_path(explicit: str | Path | None = None, root: str = "") -> Path:
+    """Where the table is: the explicit path, else `root`, else the environment variable."""
+    text = str(explicit or root or os.environ.get(ENV_VAR, ""))
+    if not text:
+        raise ValueError(f"NAS-Bench-201 table: give its CSV path (--csv, data.root or ${ENV_VAR})")
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"NAS-Bench-201 table: {path}: no such file")
+    return path
+
+
+def load_accuracy_table(path: Path, dataset: str = "cifar10") -> AccuracyTable:
+    if dataset not in COLUMNS:
+        raise ValueError(
+            f"NAS-Bench-201 table: unknown dataset {dataset!r}; valid: {', '.join(COLUMNS)}"
+        )
+    return _load(str(Path(path).resolve()), path.stat().st_mtime_ns, COLUMNS[dataset])
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
+        if missing:
+            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+        pairs = [_row(path, number, row, column) for number, row in enumerate(reader, start=2)]
+    if not pairs:
+        raise ValueError(f"{path}: no rows")
+    pairs.sort()
+    indices = np.array([p[0] for p in pairs], dtype=np.int64)
+    if len(np.unique(indices)) != len(indices):
+        raise ValueError(f"{path}: an architecture appears twice")
+    return AccuracyTable(indices, np.array([p[1] for p in pairs]), path)
+
+
+def _row(path: str, line: int, row: dict[str, str], column: str) -> tuple[int, float]:
+    try:
+        index = Nb201Arch.from_string(row[ARCH_COLUMN]).index
+        accuracy = float(row[column]) / 100.0
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{path}:{line}: {exc}") from None
+    if not 0.0 <= accuracy <= 1.0:
+        raise ValueError(f"{path}:{line}: accuracy {row[column]} is not a percentage")
+    return index, accuracy
+
+
+@dataclass(frozen=True)
+class TableTrainer:
+    """A `SearchSetup.train_fn` that looks the child's accuracy up instead of training it.
+
+    Picklable (a path, not the table), so any executor can run it."""
+
+    path: str
+    dataset: str = "cifar10"
+
+    def __call__(self, job: Any) -> Any:
+        from coexplore.search.jobs import JobResult
+        from coexplore.slow.trainer import TrainResult
+
+        start = time.perf_counter()
+        arch = Nb201Arch.from_string(job.arch_json["arch"])
+        acc = load_accuracy_table(Path(self.path), self.dataset).lookup(arch.index)
+        return JobResult(TrainResult(True, acc, (acc,), (0.0,), time.perf_counter() - start, 200))
+
+
+def table_trainer(config: Any) -> TableTrainer:
+    """The train_fn of a run whose `data.dataset` is "nb201_table" (checked now, one line)."""
+    if config.space.name != "nb201":
+        raise ValueError(
+            f"data.dataset nb201_table needs space.name 'nb201', not {config.space.name!r}"
+        )
+    path = csv_path(None, config.data.root)
+    load_accuracy_table(path)  # a bad file is reported before the search starts
+    return TableTrainer(str(path))
