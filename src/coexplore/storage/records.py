@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -103,6 +104,30 @@ class StorageError(Exception):
     """A run database could not be used; the message names the file and the cause in one line."""
 
 
+_SQLITE_CAUSES = {
+    sqlite3.SQLITE_NOTADB: "file is not a database",
+    sqlite3.SQLITE_CORRUPT: "database disk image is malformed (the file is corrupt)",
+    sqlite3.SQLITE_FULL: "database or disk is full",
+    sqlite3.SQLITE_READONLY: "database is read-only",
+    sqlite3.SQLITE_CANTOPEN: "unable to open database file",
+}
+
+
+def sqlite_cause(exc: sqlite3.Error | UnicodeDecodeError, busy_timeout_seconds: float) -> str:
+    """What went wrong, in one line a user can act on."""
+    if isinstance(exc, UnicodeDecodeError):  # SQLite handed back bytes that are not text
+        return "database disk image is malformed (text that is not UTF-8)"
+    code = getattr(exc, "sqlite_errorcode", None)
+    primary = None if code is None else code & 0xFF  # extended codes keep the primary in 8 bits
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return (
+            f"database is locked by another process or connection "
+            f"(waited the busy timeout of {busy_timeout_seconds:g} s)"
+        )
+    message = _SQLITE_CAUSES.get(primary, str(exc)) if primary is not None else str(exc)
+    return " ".join(message.split())  # one line, whatever SQLite said
+
+
 def row_from_record(record: TrialRecord) -> tuple[object, ...]:
     """The ``trials`` row of a record, in column order, with the JSON fields encoded."""
     if record.reward is not None and math.isnan(record.reward):
@@ -130,25 +155,43 @@ def row_from_record(record: TrialRecord) -> tuple[object, ...]:
 
 
 def record_from_row(row: tuple[Any, ...]) -> TrialRecord:
-    """The record of a ``trials`` row selected with SELECT_TRIALS."""
+    """The record of a ``trials`` row selected with SELECT_TRIALS.
+
+    ValueError naming the trial and the field when the row holds what no TrialRecord stored
+    (SQLite checks no JSON and stores any bytes a damaged file hands it).
+    """
     (number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason,
      seed, started_at, finished_at, timings, attempts, reused_from) = row  # fmt: skip
-    return TrialRecord(
-        number=number,
-        batch=batch,
-        slot=slot,
-        strategy=strategy,
-        state=TrialState(state),
-        arch_key=arch_key,
-        arch=json.loads(arch),
-        hardware=None if hardware is None else json.loads(hardware),
-        metrics=json.loads(metrics),
-        reward=reward,
-        reason=reason,
-        seed=seed,
-        started_at=started_at,
-        finished_at=finished_at,
-        timings=json.loads(timings),
-        attempts=attempts,
-        reused_from=reused_from,
-    )
+    try:
+        return TrialRecord(
+            number=number,
+            batch=batch,
+            slot=slot,
+            strategy=strategy,
+            state=TrialState(state),
+            arch_key=arch_key,
+            arch=json_object(arch, "arch"),
+            hardware=None if hardware is None else json_object(hardware, "hardware"),
+            metrics=json_object(metrics, "metrics"),
+            reward=reward,
+            reason=reason,
+            seed=seed,
+            started_at=started_at,
+            finished_at=finished_at,
+            timings=json_object(timings, "timings"),
+            attempts=attempts,
+            reused_from=reused_from,
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"trial {number!r}: {exc}") from None
+
+
+def json_object(text: Any, what: str) -> dict[str, Any]:
+    """The JSON object stored as ``text``; ValueError naming ``what`` if it is anything else."""
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):  # not JSON text, not even text (UTF-8 errors are ValueErrors)
+        value = None
+    if not isinstance(value, dict):
+        raise ValueError(f"{what} is not a JSON object")
+    return value

@@ -32,22 +32,16 @@ from coexplore.storage.records import (
     StorageError,
     TrialRecord,
     TrialState,
+    json_object,
     record_from_row,
     row_from_record,
+    sqlite_cause,
 )
 
 KEEP_CHECKPOINTS = 3
 """Controller checkpoints kept per run: the newest few, so one bad blob is not the only copy."""
 
 _RESERVED_META = ("schema_version", "config")
-
-_CAUSES = {
-    sqlite3.SQLITE_NOTADB: "file is not a database",
-    sqlite3.SQLITE_CORRUPT: "database disk image is malformed (the file is corrupt)",
-    sqlite3.SQLITE_FULL: "database or disk is full",
-    sqlite3.SQLITE_READONLY: "database is read-only",
-    sqlite3.SQLITE_CANTOPEN: "unable to open database file",
-}
 
 
 class RunStorage:
@@ -124,8 +118,10 @@ class RunStorage:
         stored = self._meta("config")
         if stored is None:
             raise StorageError(f"{self.path}: run database has no config")
-        config: dict[str, Any] = json.loads(stored)
-        return config
+        try:
+            return json_object(stored, "the stored config")
+        except ValueError as exc:
+            raise StorageError(f"{self.path}: run database is damaged: {exc}") from None
 
     def set_meta(self, key: str, value: str) -> None:
         """Store a free-form value such as ``status=running``; the schema's own keys are refused."""
@@ -204,7 +200,11 @@ class RunStorage:
         sql = "SELECT batch, blob FROM checkpoints ORDER BY batch DESC LIMIT 1"
         with self._reading("cannot read checkpoints") as conn:
             found = conn.execute(sql).fetchone()
-        return None if found is None else (int(found[0]), bytes(found[1]))
+        if found is None:
+            return None
+        if not isinstance(found[1], bytes):  # a damaged file can hand back text or a number
+            raise StorageError(f"{self.path}: run database is damaged: checkpoint is not bytes")
+        return int(found[0]), found[1]
 
     # --- helpers --------------------------------------------------------------------------
 
@@ -247,13 +247,16 @@ class RunStorage:
     def _select(self, where: str, *params: object) -> list[TrialRecord]:
         with self._reading("cannot read trials") as conn:
             rows = conn.execute(f"{SELECT_TRIALS} {where}", params).fetchall()
-        return [record_from_row(row) for row in rows]
+        try:
+            return [record_from_row(row) for row in rows]
+        except ValueError as exc:
+            raise StorageError(f"{self.path}: run database is damaged: {exc}") from None
 
     @contextlib.contextmanager
     def _reading(self, action: str) -> Iterator[sqlite3.Connection]:
         try:
             yield self._conn
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text: not UTF-8
             raise self._error(action, exc) from exc
 
     @contextlib.contextmanager
@@ -271,11 +274,13 @@ class RunStorage:
                     with contextlib.suppress(sqlite3.Error):
                         self._conn.execute("ROLLBACK")
                 raise
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text: not UTF-8
             raise self._error(action, exc) from exc
 
-    def _error(self, action: str, exc: sqlite3.Error) -> StorageError:
-        return StorageError(f"{self.path}: {action}: {_cause(exc, self._busy_timeout_seconds)}")
+    def _error(self, action: str, exc: sqlite3.Error | UnicodeDecodeError) -> StorageError:
+        return StorageError(
+            f"{self.path}: {action}: {sqlite_cause(exc, self._busy_timeout_seconds)}"
+        )
 
 
 def _connect(path: Path, busy_timeout_seconds: float) -> sqlite3.Connection:
@@ -284,31 +289,25 @@ def _connect(path: Path, busy_timeout_seconds: float) -> sqlite3.Connection:
         # mode=rw: never create a database by accident; isolation_level=None: we say BEGIN.
         uri = f"{path.resolve().as_uri()}?mode=rw"
         conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout_seconds, isolation_level=None)
-    except sqlite3.Error as exc:
-        raise StorageError(f"{path}: cannot open: {_cause(exc, busy_timeout_seconds)}") from exc
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text: not UTF-8
+        raise StorageError(
+            f"{path}: cannot open: {sqlite_cause(exc, busy_timeout_seconds)}"
+        ) from exc
+    # Text from a damaged file may not be UTF-8: decode leniently, the JSON checks then refuse it.
+    conn.text_factory = lambda raw: raw.decode("utf-8", errors="replace")
     try:
         conn.execute("PRAGMA foreign_keys = ON")
         (mode,) = conn.execute("PRAGMA journal_mode = WAL").fetchone()
         conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.Error as exc:
+    except (sqlite3.Error, UnicodeDecodeError) as exc:  # damaged text: not UTF-8
         conn.close()
-        raise StorageError(f"{path}: cannot open: {_cause(exc, busy_timeout_seconds)}") from exc
+        raise StorageError(
+            f"{path}: cannot open: {sqlite_cause(exc, busy_timeout_seconds)}"
+        ) from exc
     if mode != "wal":
         conn.close()
         raise StorageError(f"{path}: cannot open: WAL journal mode unavailable (got {mode!r})")
     return conn
-
-
-def _cause(exc: sqlite3.Error, busy_timeout_seconds: float) -> str:
-    code = getattr(exc, "sqlite_errorcode", None)
-    primary = None if code is None else code & 0xFF  # extended codes keep the primary in 8 bits
-    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
-        return (
-            f"database is locked by another process or connection "
-            f"(waited the busy timeout of {busy_timeout_seconds:g} s)"
-        )
-    message = _CAUSES.get(primary, str(exc)) if primary is not None else str(exc)
-    return " ".join(message.split())  # one line, whatever SQLite said
 
 
 def _first(records: list[TrialRecord]) -> TrialRecord | None:
