@@ -1,3 +1,3 @@
-"""coexplore: hardware/software co-exploration of neural architectures and multi-FPGA accelerators."""
+"""coexplore: co-exploring neural architectures and the multi-FPGA accelerators running them."""
 
 __version__ = "0.1.0"

@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from coexplore.spaces import SPACES, ChainSpace, SearchSpace
+from coexplore.spaces import SPACES, ChainSpace, ImagenetSpace, SearchSpace, UnetSpace
 from coexplore.workload import Layer, LayerKind, Workload
 
 DEFAULT_INPUT = (3, 32, 32)
@@ -42,6 +42,8 @@ def load_arch_file(
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise ValueError(f"{path}: no such file") from None
+    except OSError as exc:  # a folder, no permission
+        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not valid JSON ({exc})") from None
     try:
@@ -76,6 +78,8 @@ def space_for(data: Mapping[str, Any]) -> SearchSpace[Any]:
             raise ValueError("layers: expected a non-empty list")
         strided = any(isinstance(x, Mapping) and x.get("stride", 1) != 1 for x in layers)
         return ChainSpace(depth=len(layers), stride_mode="predictable" if strided else "fixed")
+    if factory in (ImagenetSpace, UnetSpace):  # depth / levels from the JSON itself
+        return factory.for_json(data)
     return factory()
 
 
@@ -97,21 +101,41 @@ def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workl
                 f"allowed: {', '.join(sorted(_LAYER_FIELDS))}"
             )
         kind = item.get("kind")
-        if kind not in {k.value for k in LayerKind}:
+        if not isinstance(kind, str) or kind not in {k.value for k in LayerKind}:  # [] unhashable
             raise ValueError(
                 f"layers[{i}].kind: {kind!r} is not one of {', '.join(k.value for k in LayerKind)}"
             )
         for key, value in item.items():
-            if key not in ("kind", "name", "bias", "batchnorm") and (
-                not isinstance(value, int) or isinstance(value, bool)
+            # Typed, not just present: "false" as a bias would count as true.
+            expected, wanted = _FIELD_TYPES.get(key, (int, "an integer"))
+            if key != "kind" and (
+                not isinstance(value, expected) or (expected is int and isinstance(value, bool))
             ):
-                raise ValueError(f"layers[{i}].{key}: expected an integer, got {value!r}")
+                raise ValueError(f"layers[{i}].{key}: expected {wanted}, got {value!r}")
         try:
             layers.append(Layer(**{**item, "kind": LayerKind(kind)}))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"layers[{i}]: {_message(exc)}") from None
-    skips = tuple(tuple(s) for s in data.get("skips", ()))
+    skips = _skips(data.get("skips", []))
     return Workload(tuple(layers), shape, skips=skips, name=str(data.get("name", "")))
+
+
+_FIELD_TYPES = {
+    "name": (str, "a string"),
+    "bias": (bool, "true or false"),
+    "batchnorm": (bool, "true or false"),
+}
+
+
+def _skips(value: object) -> tuple[tuple[int, int], ...]:
+    pairs = value if isinstance(value, list) else None
+    if pairs is None or not all(
+        isinstance(p, list) and len(p) == 2 and all(type(i) is int for i in p) for p in pairs
+    ):
+        raise ValueError(
+            f"skips: expected [[producer, consumer], ...] layer indices, got {value!r}"
+        )
+    return tuple((p[0], p[1]) for p in pairs)
 
 
 def _shape(value: object) -> tuple[int, int, int]:

@@ -36,8 +36,10 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (UserError, ValueError, KeyError, FileNotFoundError, StorageError) as exc:
-            text = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        except (UserError, ValueError, KeyError, OSError, StorageError) as exc:
+            text = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
+            # One line whatever the message quotes (a path or value holding a newline).
+            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
             print(f"error: {text}", file=sys.stderr)
             raise typer.Exit(2) from None
 

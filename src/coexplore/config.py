@@ -123,7 +123,7 @@ class ExecutorConfig:
 class BaselineConfig:
     reference: str = ""  # hwnas: architecture JSON whose optimal design is fixed up front ("" = a
     #                      middle-of-the-space architecture)
-    soft_weight: float = -0.07  # hwnas_soft: reward = acc * (fps / spec) ** w (MnasNet)
+    soft_weight: float = -0.07  # hwnas_soft: reward = acc * (spec / fps) ** w (MnasNet's (LAT/T)^w)
     population: int = 16  # nsga2: population size
 
 
@@ -208,7 +208,7 @@ def load_config(
         raise ConfigError("give a preset or a config file, not both")
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_toml(Path(path).read_text() if Path(path).exists() else None, str(path))
+        raw = _read_toml(_read_file(Path(path)), str(path))
     elif preset or path is None:
         name = preset or "default"
         if name not in preset_names():
@@ -217,8 +217,23 @@ def load_config(
         raw = _read_toml(text, f"preset {name}")
     for dotted, value in (overrides or {}).items():
         section, _, key = dotted.partition(".")
-        raw.setdefault(section, {})[key] = value
+        table = raw.setdefault(section, {})
+        if not isinstance(table, dict):  # the file set `run = 3`: no key to override
+            raise ConfigError(f"config: [{_name(section)}] must be a table of keys")
+        table[key] = value
     return parse_config(raw)
+
+
+def _read_file(path: Path) -> str | None:
+    """The file's text, None if there is no such file; a folder or non-UTF-8 file is refused."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file (not UTF-8)") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
 
 
 def _read_toml(text: str | None, origin: str) -> dict[str, Any]:
@@ -235,7 +250,9 @@ def parse_config(raw: dict[str, Any]) -> Config:
     built = {}
     for name, values in raw.items():
         if name not in sections:
-            raise ConfigError(f"config: unknown section [{name}]; sections: {', '.join(sections)}")
+            raise ConfigError(
+                f"config: unknown section [{_name(name)}]; sections: {', '.join(sections)}"
+            )
         if not isinstance(values, dict):
             raise ConfigError(f"config: [{name}] must be a table of keys")
         built[name] = _section(name, sections[name].type, values)
@@ -251,7 +268,7 @@ def _section(name: str, cls_name: str | type, values: dict[str, Any]) -> Any:
     for key, value in values.items():
         dotted = f"{name}.{key}"
         if key not in hints:
-            raise ConfigError(f"config: unknown key '{dotted}'; allowed: {', '.join(hints)}")
+            raise ConfigError(f"config: unknown key '{_name(dotted)}'; allowed: {', '.join(hints)}")
         out[key] = _check_value(dotted, hints[key], value)
     return cls(**out)
 
@@ -265,11 +282,11 @@ def _check_value(dotted: str, hint: Any, value: Any) -> Any:
             or not all(_is_number(v) for v in value)
         ):
             raise ConfigError(f"config: {dotted}: expected two numbers [low, high], got {value!r}")
-        return (float(value[0]), float(value[1]))
+        return (_finite(dotted, value[0]), _finite(dotted, value[1]))
     if expected is float and _is_number(value):
-        value = float(value)
-        if not math.isfinite(value):
-            raise ConfigError(f"config: {dotted}: expected a finite number, got {value!r}")
+        value = _finite(dotted, value)
+    elif expected is float:  # without this, a string or a bool would pass as a number
+        raise ConfigError(f"config: {dotted}: expected a number, got {value!r}")
     elif expected is int and not (isinstance(value, int) and not isinstance(value, bool)):
         raise ConfigError(f"config: {dotted}: expected an integer, got {value!r}")
     elif expected in (bool, str) and not isinstance(value, expected):
@@ -302,6 +319,21 @@ def _check_cross(config: Config) -> None:
         raise ConfigError("config: data.val_fraction + data.test_fraction must be below 1")
 
 
+def _finite(dotted: str, value: int | float) -> float:
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a float
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"config: {dotted}: expected a finite number, got {value!r}")
+    return number
+
+
+def _name(text: str) -> str:
+    """A user's key or section name for a one-line message (quoted if it holds a newline)."""
+    return text if text.isprintable() else repr(text)
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -324,11 +356,18 @@ def to_toml(config: Config) -> str:
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, str):  # a TOML basic string: escape what it cannot hold as is
+        return '"' + "".join(_TOML_ESCAPES.get(c) or _escape_control(c) for c in value) + '"'
     if isinstance(value, tuple | list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     return repr(value)
+
+
+_TOML_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _escape_control(char: str) -> str:
+    return f"\\u{ord(char):04x}" if ord(char) < 0x20 or ord(char) == 0x7F else char
 
 
 def to_dict(config: Config) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Strategy
 from coexplore.slow.trainer import TrainConfig
 from coexplore.spaces.base import SearchSpace
-from coexplore.storage import RunStorage, TrialRecord, TrialState
+from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 from coexplore.workload import Workload
 
 
@@ -61,6 +61,7 @@ def run_search(
         size = min(setup.batch, setup.trials - batch * setup.batch)
         candidates = setup.strategy.ask(size)
         records = evaluate_batch(setup, storage, executor, batch, candidates)
+        setup.strategy.observe(records)
         setup.strategy.tell(candidates, [r.reward or 0.0 for r in records])
         storage.save_checkpoint(batch, setup.strategy.state_bytes())
         if progress:
@@ -73,7 +74,13 @@ def _restore(setup: SearchSetup, storage: RunStorage) -> int:
     if checkpoint is None:
         return 0
     batch, blob = checkpoint
-    setup.strategy.load_state(blob)
+    try:
+        setup.strategy.load_state(blob)
+    except Exception as exc:  # bytes damaged on disk: any decoder error; say so in one line
+        raise StorageError(
+            f"{storage.path}: run database is damaged: checkpoint of batch {batch} does not load "
+            f"({type(exc).__name__})"
+        ) from exc
     return batch + 1
 
 
@@ -104,9 +111,10 @@ def evaluate_batch(
             done[slot] = record
     keys = list(waiting)
     jobs = [_job(setup, waiting[key][0]) for key in keys]
-    for key, result in zip(keys, executor.imap(setup.train_fn, jobs), strict=True):
+    outcomes = executor.imap_attempts(setup.train_fn, jobs)
+    for key, (result, attempts) in zip(keys, outcomes, strict=True):
         first, *repeats = waiting[key]
-        finished = _finish(setup, first, result)
+        finished = replace(_finish(setup, first, result), attempts=attempts)  # retries count
         storage.put_trial(finished)
         done[first.slot] = finished
         for record in repeats:
@@ -203,7 +211,12 @@ def _finish(setup: SearchSetup, record: TrialRecord, result: JobResult | JobFail
             finished_at=now,
             timings=timings,
         )
-    metrics = {**record.metrics, "accuracy": train.val_accuracy, "epochs": float(train.epochs_run)}
+    metrics = {
+        **record.metrics,
+        **train.val_metrics,  # e.g. iou and dice of a segmentation child
+        "accuracy": train.val_accuracy,
+        "epochs": float(train.epochs_run),
+    }
     return replace(
         record,
         state=TrialState.COMPLETE,

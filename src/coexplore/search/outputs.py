@@ -221,7 +221,8 @@ def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: f
             ax.axvline(spec_fps, ls="--", c="tab:red", lw=1, label="spec")
         ax.set_xlabel(label)
         ax.set_ylabel("validation accuracy")
-        ax.legend(fontsize=8, loc="lower right")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(f"{len(trials)} trials: accuracy vs hardware efficiency")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -6,6 +6,7 @@ OptHW), pareto.png (accuracy vs FPS and vs GOPS/W), trials.csv.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,12 +19,12 @@ from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec, load_catalog, parse_pool
 from coexplore.search.controller import ControllerSettings
 from coexplore.search.executors import Executor, make_executor
-from coexplore.search.jobs import DataSpec, TrainJob
+from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.search.strategy import ControllerStrategy, RandomStrategy, Strategy
 from coexplore.slow.trainer import TrainConfig
-from coexplore.spaces import ChainSpace, Nb201Space, SearchSpace
+from coexplore.spaces import ChainSpace, ImagenetSpace, Nb201Space, SearchSpace, UnetSpace
 from coexplore.storage import RunStorage
 
 DATASET_SHAPES = {
@@ -74,18 +75,35 @@ def build_setup(
             config.data.val_fraction,
             config.data.test_fraction,
             config.data.limit,
+            config.data.resolution,
+            config.data.max_classes,
+            config.data.max_per_class,
         ),
         train=TrainConfig(**to_dict(config)["train"]),
         workload=lambda arch: space.workload(arch, shape, classes),
         trials=config.run.trials,
         batch=config.run.batch,
         seed=config.run.seed,
+        train_fn=_train_fn(config),
     )
+
+
+def _train_fn(config: Config) -> Callable[[TrainJob], Any]:
+    """How children are trained; the NAS-Bench-201 table looks accuracies up instead."""
+    if config.data.dataset == "nb201_table":
+        from coexplore.tabular.accuracy import table_trainer
+
+        return table_trainer(config)
+    return run_train_job
 
 
 def make_space(config: Config) -> SearchSpace[Any]:
     if config.space.name == "nb201":
         return Nb201Space()
+    if config.space.name == "imagenet":  # depth: conv layers over the five stages
+        return ImagenetSpace(depth=config.space.depth)
+    if config.space.name == "unet":  # depth: levels, the bottleneck included
+        return UnetSpace(levels=config.space.depth)
     return ChainSpace(depth=config.space.depth, stride_mode=config.space.stride_mode)
 
 
@@ -150,10 +168,11 @@ def start(
 def resume(run_dir: Path, executor: Executor | None = None, progress: bool = True) -> RunResult:
     from coexplore.search.outputs import ProgressBar, write_outputs
 
-    with RunStorage.open(run_dir / DB_NAME) as storage:
+    with RunStorage.open(run_dir / DB_NAME) as storage, contextlib.ExitStack() as owned:
         config = parse_config(_sections(storage.config()))
         setup = build_setup(config)
-        executor = executor or make_executor(config)
+        # An executor made here is closed here (its worker processes or Ray cluster stop).
+        executor = executor or owned.enter_context(make_executor(config))
         with ProgressBar(setup.trials, config, storage.trials(), enabled=progress) as bar:
             run_search(setup, storage, executor, bar.update)
         summary = write_outputs(

@@ -36,6 +36,10 @@ class Strategy(ABC):
     accuracy_only: bool = False  # True: the reward is accuracy alone
     explorer: Any = None  # an OptimalExplorer of its own (e.g. a fixed design), else the run's
 
+    def observe(self, records: list[Any]) -> None:  # noqa: B027 - optional hook
+        """See every finished trial record of a batch before `tell` (multi-objective
+        strategies such as NSGA-II need the metrics, not just the scalar reward)."""
+
     def reward_override(self, accuracy: float, metrics: dict[str, float]) -> float | None:
         """A strategy-specific reward (e.g. MnasNet's soft one); None keeps the run's reward."""
         return None
