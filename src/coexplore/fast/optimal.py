@@ -16,13 +16,14 @@ How it stays fast (branch and bound, three levels, all bounds valid lower bounds
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from coexplore.fast import dp
 from coexplore.fast.grid import TilingGrid, TilingSpace
+from coexplore.fast.stages import TIE, Pick, Stages
 from coexplore.hardware.accelerator import layer_cycles, over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import (
@@ -35,7 +36,7 @@ from coexplore.hardware.pipeline import (
 )
 from coexplore.workload import Layer, Workload
 
-_TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
+_TIE = TIE
 
 
 @dataclass(frozen=True)
@@ -54,81 +55,6 @@ class FastResult:
     @property
     def pruned(self) -> bool:
         return bool(self.reason)
-
-
-_CHUNK = 16  # blocks evaluated exactly in the first step of the branch and bound; doubles
-
-
-def _chunks(order: np.ndarray) -> Iterator[np.ndarray]:
-    start, size = 0, _CHUNK
-    while start < len(order):
-        yield order[start : start + size]
-        start, size = start + size, size * 2
-
-
-@dataclass(frozen=True)
-class _Pick:
-    seconds: float
-    power_w: float
-    block: int
-    split: int
-
-
-class _Stages:
-    """Exact queries about stages (layers i..j) of one workload on one device kind.
-
-    Blocks are visited in order of a valid lower bound (Q1) or of power (Q2) and evaluated
-    exactly a chunk at a time, stopping as soon as no unvisited block can do better.
-    """
-
-    def __init__(
-        self, explorer: OptimalExplorer, k: int, workload: Workload, windows: np.ndarray
-    ) -> None:
-        self.ex, self.k, self.windows = explorer, k, windows
-        tables = [explorer._table(k, layer) for layer in workload.layers]
-        self.full = [t[0] for t in tables]
-        self.lows = np.cumsum([np.zeros_like(tables[0][1])] + [t[1] for t in tables], axis=0)
-        self.hz = explorer._hz[k]
-
-    def bounds(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
-        """(per-block lower bound in seconds, inf where the block does not fit; power per block)."""
-        fits, power = self.ex._fit(self.k, *self.windows[i, j])
-        low = (self.lows[j + 1] - self.lows[i]) / self.hz
-        return np.where(fits, low, np.inf), power
-
-    def exact(self, i: int, j: int, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cycles = self.full[i][blocks].copy()
-        for table in self.full[i + 1 : j + 1]:
-            cycles += table[blocks]
-        split = np.argmin(cycles, axis=1)
-        return cycles[np.arange(len(blocks)), split] / self.hz, split
-
-    def fastest(self, i: int, j: int) -> float:
-        """Q1: the stage's exact best time over all fitting tilings."""
-        low, _ = self.bounds(i, j)
-        order = np.argsort(low, kind="stable")
-        order = order[np.isfinite(low[order])]
-        best = np.inf
-        for chunk in _chunks(order):
-            if low[chunk[0]] > best * _TIE:
-                break
-            best = min(best, float(self.exact(i, j, chunk)[0].min()))
-        return best
-
-    def cheapest(self, i: int, j: int, limit: float) -> _Pick | None:
-        """Q2: the least-power tiling whose exact time is <= limit (ties: lowest block index)."""
-        low, power = self.bounds(i, j)
-        order = self.ex._power_order(self.k, *self.windows[i, j])
-        order = order[low[order] <= limit * _TIE]
-        for chunk in _chunks(order):
-            seconds, split = self.exact(i, j, chunk)
-            ok = np.flatnonzero(seconds <= limit * _TIE)
-            if len(ok):
-                at = ok[0]
-                return _Pick(
-                    float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), int(split[at])
-                )
-        return None
 
 
 class OptimalExplorer:
@@ -169,7 +95,7 @@ class OptimalExplorer:
             + [0.0]
         )
         counts, most = self.pool.counts, spec.max_fpgas or len(self.pool.devices)
-        searches = [_Stages(self, k, workload, windows) for k in range(len(self.grids))]
+        searches = [Stages(self, k, workload, windows) for k in range(len(self.grids))]
 
         loose = self._loose_bounds(workload)
         first = dp.solve(np.maximum(loose, links), counts, most, np.maximum)
@@ -189,7 +115,7 @@ class OptimalExplorer:
         if not np.isfinite(ii.value):
             return None, self._no_fit_reason(workload) or "no pipeline meets the latency spec"
 
-        picks: dict[tuple[int, int, int], _Pick] = {}
+        picks: dict[tuple[int, int, int], Pick] = {}
 
         def cheapest(k: int, i: int, j: int) -> float:
             pick = searches[k].cheapest(i, j, ii.value)
@@ -270,7 +196,7 @@ class OptimalExplorer:
         return best
 
     def _design(
-        self, plan: dp.Plan, picks: dict[tuple[int, int, int], _Pick], searches: list[_Stages]
+        self, plan: dp.Plan, picks: dict[tuple[int, int, int], Pick], searches: list[Stages]
     ) -> HardwareDesign:
         """Turn a plan into a design (stages without a pick: fastest, then least-power tiling)."""
         out = []
