@@ -21,12 +21,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from coexplore.archfile import space_for
 from coexplore.report.rundata import RunView
-from coexplore.search.jobs import run_train_job
+from coexplore.search.jobs import TrainJob, run_train_job, train_model
 from coexplore.search.run import build_setup
-from coexplore.slow.builders import build_model
-from coexplore.slow.trainer import train_child
 from coexplore.storage import TrialRecord
 
 ONNX_OPSET = 18
@@ -61,7 +58,7 @@ def training_source(view: RunView, trial: TrialRecord) -> TrialRecord:
 def retrain(view: RunView, trial: TrialRecord, epochs: int | None = None) -> TrainedChild:
     """Train the child of ``trial`` as the search did (or for ``epochs`` epochs instead).
 
-    Mirrors `coexplore.search.jobs.run_train_job`, which does not hand back the model.
+    Trains through `coexplore.search.jobs.train_model`, as the search's workers do.
     """
     source = training_source(view, trial)
     setup = build_setup(view.config)
@@ -71,12 +68,8 @@ def retrain(view: RunView, trial: TrialRecord, epochs: int | None = None) -> Tra
             f"from {getattr(setup.train_fn, '__name__', 'elsewhere')})"
         )
     train = setup.train if epochs is None else replace(setup.train, epochs=epochs)
-    data = setup.data.load()
-    space = space_for(source.arch)
-    arch = space.from_json(source.arch)
-    model = build_model(space, arch, data.input_shape, data.num_classes, seed=source.seed)
     start = time.perf_counter()
-    result = train_child(model, data, train, source.seed)
+    model, result, data = train_model(TrainJob(source.arch, setup.data, train, source.seed))
     if not result.ok:
         raise ExportError(f"trial {trial.number}: training the child again failed: {result.reason}")
     seconds = time.perf_counter() - start

@@ -63,16 +63,23 @@ class JobResult:
     test_accuracy: float | None = None
 
 
-def run_train_job(job: TrainJob) -> JobResult:
-    """Build the child, train it, and (for final retraining) score it on the test split."""
+def train_model(job: TrainJob) -> tuple[Any, TrainResult, Any]:
+    """Build the child of `job` and train it: (model, result, the data it trained on)."""
     from coexplore.slow.builders import build_model
-    from coexplore.slow.trainer import evaluate, train_child
+    from coexplore.slow.trainer import train_child
 
     data = job.data.load()
     space = space_for(job.arch_json)
     arch = space.from_json(job.arch_json)
     model = build_model(space, arch, data.input_shape, data.num_classes, seed=job.seed)
-    result = train_child(model, data, job.train, job.seed)
+    return model, train_child(model, data, job.train, job.seed), data
+
+
+def run_train_job(job: TrainJob) -> JobResult:
+    """Train the child and (for final retraining) score it on the test split."""
+    from coexplore.slow.trainer import evaluate
+
+    model, result, data = train_model(job)
     if not (job.test and result.ok):
         return JobResult(result)
     return JobResult(result, evaluate(model, data.test_x, data.test_y))

@@ -17,6 +17,7 @@ import numpy as np
 
 from coexplore.fast.optimal import FastResult, OptimalExplorer
 from coexplore.hardware.devices import Spec
+from coexplore.hardware.pipeline import spec_problem
 from coexplore.search.executors import Executor, JobFailure
 from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
@@ -174,8 +175,6 @@ def _fast(setup: SearchSetup, candidate: Candidate) -> FastResult:
 
 
 def _spec_miss(result: FastResult, spec: Spec) -> str:
-    from coexplore.hardware.pipeline import spec_problem
-
     assert result.evaluation is not None
     return spec_problem(result.evaluation, spec)
 

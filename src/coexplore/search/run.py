@@ -7,11 +7,12 @@ OptHW), pareto.png (accuracy vs FPS and vs GOPS/W), trials.csv.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from coexplore.config import Config, parse_config, to_dict, to_toml
 from coexplore.fast.controller_mode import hardware_tokens, judge_tokens
@@ -133,7 +134,7 @@ def make_strategy(
     settings = ControllerSettings(**to_dict(config)["controller"])
     if config.fast.mode == "optimal":
         return ControllerStrategy(space, settings, seed)
-    max_layers = len(space.workload(space.sample(_rng(seed)), shape, classes))
+    max_layers = len(space.workload(space.sample(np.random.default_rng(seed)), shape, classes))
 
     def judge(arch: Any, tokens: tuple[int, ...]) -> Any:
         return judge_tokens(tokens, space.workload(arch, shape, classes), pool, spec, precision)
@@ -141,12 +142,6 @@ def make_strategy(
     return ControllerStrategy(
         space, settings, seed, hardware_tokens(pool, max_layers), judge, config.fast.hw_tries
     )
-
-
-def _rng(seed: int) -> Any:
-    import numpy as np
-
-    return np.random.default_rng(seed)
 
 
 @dataclass(frozen=True)
@@ -193,7 +188,3 @@ def _final_job(
 def _sections(stored: dict[str, Any]) -> dict[str, Any]:
     """The stored config as parse_config input (tuples come back from JSON as lists)."""
     return {name: dict(values) for name, values in stored.items()}
-
-
-def summary_json(summary: dict[str, Any]) -> str:
-    return json.dumps(summary, indent=2)

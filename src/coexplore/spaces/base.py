@@ -140,6 +140,13 @@ class SearchSpace(ABC, Generic[A]):
                 raise ValueError(f"{self.name}: index {index} out of range for {token.name}")
 
 
+def choice_index(value: Any, choices: tuple[Any, ...], field: str) -> int:
+    """The index of `value` among `choices`; ValueError naming the field otherwise."""
+    if value not in choices:
+        raise ValueError(f"{field}: {value!r} is not one of {choices}")
+    return choices.index(value)
+
+
 def json_field(data: object, name: str, expected: type, where: str = "") -> Any:
     """`data[name]` checked to be of type `expected`; ValueError naming the field otherwise."""
     label = f"{where}{name}"

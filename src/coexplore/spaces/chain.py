@@ -17,7 +17,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from coexplore.spaces.base import SearchSpace, TokenType, check_space_field, digest_of, json_field
+from coexplore.spaces.base import (
+    SearchSpace,
+    TokenType,
+    check_space_field,
+    choice_index,
+    digest_of,
+    json_field,
+)
 from coexplore.workload import Layer, LayerKind, Workload
 
 STRIDE_MODES = ("fixed", "predictable")
@@ -97,9 +104,9 @@ class ChainSpace(SearchSpace[ChainArch]):
             raise ValueError(f"layers: expected {self.depth} layers, got {arch.depth}")
         indices: list[int] = []
         for i, layer in enumerate(arch.layers):
-            indices.append(_index_of(layer.kernel, self.kernels, f"layers[{i}].kernel"))
-            indices.append(_index_of(layer.filters, self.filters, f"layers[{i}].filters"))
-            stride = _index_of(layer.stride, self.strides, f"layers[{i}].stride")
+            indices.append(choice_index(layer.kernel, self.kernels, f"layers[{i}].kernel"))
+            indices.append(choice_index(layer.filters, self.filters, f"layers[{i}].filters"))
+            stride = choice_index(layer.stride, self.strides, f"layers[{i}].stride")
             if self.stride_mode == "predictable":
                 indices.append(stride)
         return tuple(indices)
@@ -165,9 +172,3 @@ def scheduled_depth(
     if samples_seen < 0 or every_samples < 1:
         raise ValueError("samples_seen must be >= 0 and every_samples >= 1")
     return min(start_depth + step * (samples_seen // every_samples), max_depth)
-
-
-def _index_of(value: int, choices: tuple[int, ...], field: str) -> int:
-    if value not in choices:
-        raise ValueError(f"{field}: {value!r} is not one of {choices}")
-    return choices.index(value)

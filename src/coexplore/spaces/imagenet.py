@@ -26,7 +26,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from coexplore.spaces.base import SearchSpace, TokenType, check_space_field, digest_of, json_field
+from coexplore.spaces.base import (
+    SearchSpace,
+    TokenType,
+    check_space_field,
+    choice_index,
+    digest_of,
+    json_field,
+)
 from coexplore.workload import Layer, LayerKind, Workload
 
 NUM_STAGES = 5
@@ -133,11 +140,13 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
         for s, (stage, count) in enumerate(zip(arch.stages, self.stage_depths, strict=True)):
             if len(stage.layers) != count:
                 raise ValueError(f"stages[{s}].layers: expected {count}, got {len(stage.layers)}")
-            indices.append(_index_of(stage.filters, self.stage_filters[s], f"stages[{s}].filters"))
+            indices.append(
+                choice_index(stage.filters, self.stage_filters[s], f"stages[{s}].filters")
+            )
             for i, layer in enumerate(stage.layers):
                 where = f"stages[{s}].layers[{i}]"
-                indices.append(_index_of(layer.kernel, self.kernels, f"{where}.kernel"))
-                op = _index_of(layer.op, self.ops, f"{where}.op")
+                indices.append(choice_index(layer.kernel, self.kernels, f"{where}.kernel"))
+                op = choice_index(layer.op, self.ops, f"{where}.op")
                 if len(self.ops) > 1:
                     indices.append(op)
         return tuple(indices)
@@ -214,9 +223,3 @@ def _op_layers(
     pointwise = Layer(LayerKind.CONV, channels, filters, out_rows, out_cols, 1, 1, out_rows,
                       out_cols, bias=False, batchnorm=True, name=f"{name}.pointwise")  # fmt: skip
     return [window, pointwise]
-
-
-def _index_of(value: Any, choices: tuple[Any, ...], field: str) -> int:
-    if value not in choices:
-        raise ValueError(f"{field}: {value!r} is not one of {choices}")
-    return choices.index(value)

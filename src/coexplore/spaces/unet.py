@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
-from coexplore.spaces.base import SearchSpace, TokenType, check_space_field, digest_of, json_field
+from coexplore.spaces.base import (
+    SearchSpace,
+    TokenType,
+    check_space_field,
+    choice_index,
+    digest_of,
+    json_field,
+)
 from coexplore.workload import Layer, LayerKind, Workload
 
 
@@ -100,8 +107,8 @@ class UnetSpace(SearchSpace[UnetArch]):
             raise ValueError(f"levels: expected {self.levels} levels, got {len(arch.levels)}")
         indices: list[int] = []
         for i, x in enumerate(arch.levels):
-            indices.append(_index_of(x.kernel, self.kernels, f"levels[{i}].kernel"))
-            indices.append(_index_of(x.filters, self.level_filters(i), f"levels[{i}].filters"))
+            indices.append(choice_index(x.kernel, self.kernels, f"levels[{i}].kernel"))
+            indices.append(choice_index(x.filters, self.level_filters(i), f"levels[{i}].filters"))
         return tuple(indices)
 
     def decode(self, indices: tuple[int, ...]) -> UnetArch:
@@ -177,9 +184,3 @@ def _upsample(channels: int, rows: int, cols: int, name: str) -> Layer:
     """Nearest-neighbour 2x upsampling of a channels x rows x cols tensor."""
     return Layer(LayerKind.UPSAMPLE, channels, channels, 2 * rows, 2 * cols, in_rows=rows,
                  in_cols=cols, bias=False, name=name)  # fmt: skip
-
-
-def _index_of(value: int, choices: tuple[int, ...], field: str) -> int:
-    if value not in choices:
-        raise ValueError(f"{field}: {value!r} is not one of {choices}")
-    return choices.index(value)
