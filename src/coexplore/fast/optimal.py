@@ -4,13 +4,16 @@ Best means: highest FPS; among equal FPS, lowest total power (so highest GOPS/W)
 the design space of `TilingSpace` (devices of the pool, contiguous partitions, per-FPGA tiling
 and port split); tests check it against brute force.
 
-How it stays fast (branch and bound, three levels, all bounds valid lower bounds):
+How it stays fast (lazy DP over valid lower bounds, see `_refine`, and branch and bound):
 - per-layer cycle tables over a device's whole tiling grid are memoised per (layer shape,
-  device), with their minimum over port splits per <Tm, Tn, T> block;
-- a stage's loose bound is the sum of its layers' own best times; a DP on those bounds gives a
-  plan whose exact evaluation is an upper bound U on the best initiation interval;
-- only stages whose loose bound is <= U get a block bound (sum over layers of the per-block
-  split minimum), and only blocks whose bound is <= U are evaluated exactly over their splits.
+  device), with their minimum over port splits per <Tm, Tn, T> block; a stage sums its tables
+  once per distinct shape (fast/stages.py);
+- every stage gets a group bound at once: the best over PE arrays (Tm, Tn) of the summed
+  per-layer best within that array; the DP solves on these, and only the stages of the best
+  plan are evaluated exactly (blocks in bound order, stopping when no block can do better),
+  until the best plan uses exact values only;
+- the least-power pass does the same with a per-stage power bound: the least power of a PE
+  array whose group bound meets the interval.
 """
 
 from __future__ import annotations
@@ -23,8 +26,9 @@ import numpy as np
 
 from coexplore.fast import dp
 from coexplore.fast.grid import TilingGrid, TilingSpace
-from coexplore.fast.stages import TIE, Pick, Stages
-from coexplore.hardware.accelerator import layer_cycles, over_budget, resources, window_limits
+from coexplore.fast.stages import TIE, LayerShapes, Pick, Stages, stage_windows
+from coexplore.fast.tables import CycleTables
+from coexplore.hardware.accelerator import over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import (
     Evaluation,
@@ -70,11 +74,13 @@ class OptimalExplorer:
         self.pool, self.spec, self.precision = pool, spec or Spec(), precision
         self.grids = [TilingGrid.build(d, precision, space or TilingSpace()) for d in pool.kinds]
         self._hz = [d.clock_mhz * 1e6 for d in pool.kinds]
-        self._factored = [g.factored() for g in self.grids]
+        self._cycles = [CycleTables(g) for g in self.grids]
         self._tables: dict[tuple[int, tuple[object, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._orders: dict[tuple[int, int, int], np.ndarray] = {}
-        self._lanes: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._undominated: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._mins: dict[tuple[object, ...], np.ndarray] = {}
 
     def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
         start = time.perf_counter()
@@ -89,15 +95,15 @@ class OptimalExplorer:
 
     def _solve(self, workload: Workload, spec: Spec) -> tuple[HardwareDesign | None, str]:
         n = len(workload)
-        windows = _group_windows(workload)
+        windows, shapes = stage_windows(workload), LayerShapes.of(workload)
         links = np.array(
             [link_seconds(workload, j, self.pool.link_gbps, self.precision) for j in range(n - 1)]
             + [0.0]
         )
         counts, most = self.pool.counts, spec.max_fpgas or len(self.pool.devices)
-        searches = [Stages(self, k, workload, windows) for k in range(len(self.grids))]
+        searches = [Stages(self, k, shapes, windows) for k in range(len(self.grids))]
 
-        loose = self._loose_bounds(workload)
+        loose = np.stack([s.group_bounds() for s in searches])
         first = dp.solve(np.maximum(loose, links), counts, most, np.maximum)
         if not np.isfinite(first.value):
             return None, self._no_fit_reason(workload) or "no pipeline over the pool fits"
@@ -124,9 +130,10 @@ class OptimalExplorer:
             picks[(k, i, j)] = pick
             return pick.power_w
 
-        least = self._least_power_bounds(workload, windows, ii.value)
-        least[:, :, links > ii.value * _TIE] = np.inf
-        least[np.maximum(loose, links) > ii.value * _TIE] = np.inf
+        wanted = np.maximum(loose, links) <= ii.value * _TIE
+        least = np.stack(
+            [s.least_power_bounds(ii.value, w) for s, w in zip(searches, wanted, strict=True)]
+        )
         plan = _refine(least, (cheapest,), lambda v: dp.solve(v, counts, most, np.add))
         design = self._design(plan if plan.stages else ii, picks, searches)
         too_slow = (
@@ -137,41 +144,6 @@ class OptimalExplorer:
         if too_slow:
             design = self._design(ii, {}, searches)  # the fastest tilings meet the bound
         return design, ""
-
-    def _least_power_bounds(self, workload: Workload, windows: np.ndarray, ii: float) -> np.ndarray:
-        """[k, i, j]: a lower bound on the power of stage i..j on kind k within time ii.
-
-        A stage's time on a block is at least its MACs / (Tm Tn clock) (every layer kind does at
-        most Tm x Tn MACs per cycle), so only blocks with enough lanes can qualify: the bound is
-        the least power among fitting blocks with Tm Tn >= MACs / (ii clock).
-        """
-        n = windows.shape[0]
-        out = np.full((len(self.grids), n, n), np.inf)
-        first, last = np.triu_indices(n)
-        macs = np.concatenate([[0], np.cumsum([layer.macs for layer in workload.layers])])
-        stage_macs = (macs[last + 1] - macs[first]).astype(np.float64)
-        staged = windows[first, last]
-        for window in np.unique(staged, axis=0):
-            rows = np.all(staged == window, axis=1)
-            for k in range(len(self.grids)):
-                lanes, suffix_min = self._lanes_power(k, int(window[0]), int(window[1]))
-                need = stage_macs[rows] / (ii * self._hz[k] * _TIE)
-                at = np.searchsorted(lanes, need, side="left")
-                padded = np.append(suffix_min, np.inf)
-                out[k, first[rows], last[rows]] = padded[at]
-        return out
-
-    def _lanes_power(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
-        """Fitting blocks' Tm x Tn, sorted, with the least power among blocks of >= that many."""
-        key = (k, kmax, smax)
-        if key not in self._lanes:
-            fits, power = self._fit(k, kmax, smax)
-            blocks = self.grids[k].blocks()
-            lanes = (blocks.tm * blocks.tn)[fits].astype(np.float64)
-            order = np.argsort(lanes, kind="stable")
-            suffix = np.minimum.accumulate(power[fits][order][::-1])[::-1]
-            self._lanes[key] = (lanes[order], suffix)
-        return self._lanes[key]
 
     def _best_ii_with_latency(
         self, searches, loose, links, limits: tuple[tuple[int, ...], int], spec
@@ -212,9 +184,7 @@ class OptimalExplorer:
         """(cycles per tiling as [block, split], cycles per block at its best split)."""
         key = (k, layer.shape_key())
         if key not in self._tables:
-            grid = self._factored[k]
-            cycles = np.asarray(layer_cycles(layer, grid), dtype=np.float64)
-            cycles = np.broadcast_to(cycles, (self.grids[k].n_blocks, self.grids[k].n_splits))
+            cycles = self._cycles[k].cycles(layer)
             self._tables[key] = (cycles, cycles.min(axis=1))
         return self._tables[key]
 
@@ -239,27 +209,46 @@ class OptimalExplorer:
             self._orders[key] = blocks[np.argsort(power[blocks], kind="stable")]
         return self._orders[key]
 
-    def _loose_bounds(self, workload: Workload) -> np.ndarray:
-        """loose[k, i, j]: sum over layers i..j of each layer's own best time on kind k."""
-        n = len(workload)
-        loose = np.full((len(self.grids), n, n), np.inf)
-        for k in range(len(self.grids)):
-            best = (
-                np.array(
-                    [
-                        _masked_min(
-                            self._table(k, layer)[1], self._fit(k, *window_limits((layer,)))[0]
-                        )
-                        for layer in workload.layers
-                    ]
-                )
-                / self._hz[k]
-            )
-            finite = np.concatenate([[0.0], np.cumsum(np.where(np.isinf(best), 0.0, best))])
-            misfits = np.concatenate([[0], np.cumsum(np.isinf(best))])
-            sums = finite[None, 1:] - finite[:n, None]
-            loose[k] = np.where(misfits[None, 1:] > misfits[:n, None], np.inf, sums)
-        return dp.upper_triangle(loose)
+    def _group_mins(
+        self, k: int, window: tuple[int, int], shapes: LayerShapes, stages: int
+    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+        """Per PE array (Tm, Tn) that has a block fitting `window`: each shape's least cycles
+        over the array's fitting blocks at their best split, as [shape, array]; for the time
+        bound, and with the arrays' least power for the power bound. Arrays another one beats
+        on every shape (and on power) cannot change either bound: they are dropped, once per
+        set of shapes, when the bound is wanted for more stages than the check costs."""
+        least = np.stack([self._array_mins(k, key, layer, window) for key, layer in shapes])
+        watts = self._arrays(k, window)[2]
+        pruned = (k, *window, shapes.key_set)
+        if pruned not in self._undominated and stages > least.size:
+            fast = _undominated(least)
+            self._undominated[pruned] = (fast, _undominated(np.vstack([least, watts])))
+        if pruned not in self._undominated:
+            return least, (least, watts)
+        fast, cheap = self._undominated[pruned]
+        return least[:, fast], (least[:, cheap], watts[cheap])
+
+    def _array_mins(
+        self, k: int, key: tuple[object, ...], layer: Layer, window: tuple[int, int]
+    ) -> np.ndarray:
+        memo = (k, key, window)
+        if memo not in self._mins:
+            fits, keep, _ = self._arrays(k, window)
+            low = self._table(k, layer)[1].reshape(len(keep), -1)[keep]
+            self._mins[memo] = np.where(fits, low, np.inf).min(axis=1)
+        return self._mins[memo]
+
+    def _arrays(self, k: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(fits as [array, tile] and which arrays have a fitting block, their least power)."""
+        key = (k, *window)
+        if key not in self._groups:
+            fits, power = self._fit(k, *window)
+            arrays = self._cycles[k].arrays
+            by_array = fits.reshape(arrays, -1)  # blocks are array-major (fast/grid.py)
+            keep = np.asarray(by_array.any(axis=1))
+            watts = np.where(by_array, power.reshape(arrays, -1), np.inf).min(axis=1)
+            self._groups[key] = (by_array[keep], keep, watts[keep])
+        return self._groups[key]
 
     def _no_fit_reason(self, workload: Workload) -> str:
         for index, layer in enumerate(workload.layers):
@@ -275,8 +264,12 @@ class OptimalExplorer:
         return ""
 
 
-def _masked_min(values: np.ndarray, mask: np.ndarray) -> float:
-    return float(np.min(values, where=mask, initial=np.inf))
+def _undominated(values: np.ndarray) -> np.ndarray:
+    """Columns of `values` ([criterion, item]) that no other column beats: <= everywhere, <
+    somewhere."""
+    no_worse = np.all(values[:, :, None] <= values[:, None, :], axis=0)
+    better = np.any(values[:, :, None] < values[:, None, :], axis=0)
+    return ~(no_worse & better).any(axis=0)
 
 
 def _refine(
@@ -296,17 +289,3 @@ def _refine(
         for k, i, j in todo:
             values[k, i, j] = max(values[k, i, j], levels[level[k, i, j]](k, i, j))
             level[k, i, j] += 1
-
-
-def _group_windows(workload: Workload) -> np.ndarray:
-    """windows[i, j] = (Kmax, Smax) of the buffer-sizing layers among layers i..j."""
-    n = len(workload)
-    out = np.ones((n, n, 2), dtype=np.int64)
-    for i in range(n):
-        kmax = smax = 1
-        for j in range(i, n):
-            layer = workload.layers[j]
-            if layer.uses_window_buffers:
-                kmax, smax = max(kmax, layer.kernel), max(smax, layer.stride)
-            out[i, j] = (kmax, smax)
-    return out

@@ -1,8 +1,17 @@
-"""Exact queries about one stage (layers i..j on one device kind) for the optimiser.
+"""Exact queries about the stages (layers i..j on one device kind) of one workload.
 
-Blocks (one <Tm, Tn, T> each) are visited in the order of a valid lower bound (fastest) or of
-power (cheapest) and evaluated exactly a chunk at a time, stopping as soon as no unvisited block
-can do better.
+A stage's cycles on a tiling are the sum of its layers' cycles, and the model's cost of a layer
+depends on its shape only, so a stage is a vector of counts per distinct shape: summing its
+tables costs one step per distinct shape, however long the stage. All sums are of whole numbers
+of cycles held exactly in float64 (below 2**53), so the order of summation never changes a value.
+
+Three levels per stage, each a valid lower bound of the next:
+- `group_bounds`: for all stages at once, the best over PE arrays (Tm, Tn) of the summed
+  per-layer best cycles within that array (tile and port split free per layer);
+- `bounds`: per block <Tm, Tn, T>, the summed per-layer best over port splits;
+- `exact`: per block, the best common port split.
+`fastest` and `cheapest` visit blocks in order of their bound (time) or of power, evaluate them
+exactly a chunk at a time and stop as soon as no unvisited block can do better.
 """
 
 from __future__ import annotations
@@ -13,15 +22,62 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from coexplore.workload import Workload
+from coexplore.workload import Layer, Workload
 
 if TYPE_CHECKING:
     from coexplore.fast.optimal import OptimalExplorer
 
 TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
-
-
+Window = tuple[int, int]  # (Kmax, Smax) that size a stage's buffers
 _CHUNK = 16  # blocks evaluated exactly in the first step of the branch and bound; doubles
+
+
+@dataclass(frozen=True, eq=False)
+class LayerShapes:
+    """A workload's layers by distinct shape (first-seen order), with prefix counts."""
+
+    keys: tuple[tuple[object, ...], ...]  # the distinct shape keys, first seen first
+    layers: tuple[Layer, ...]  # one layer of each
+    counts: np.ndarray  # [n + 1, shapes] float64: layers of each shape among layers 0..i-1
+
+    @classmethod
+    def of(cls, workload: Workload) -> LayerShapes:
+        slots: dict[tuple[object, ...], int] = {}
+        reps: list[Layer] = []
+        slot = np.empty(len(workload), dtype=np.int64)
+        for index, layer in enumerate(workload.layers):
+            key = layer.shape_key()
+            if key not in slots:
+                slots[key] = len(reps)
+                reps.append(layer)
+            slot[index] = slots[key]
+        onehot = np.zeros((len(workload) + 1, len(reps)))
+        onehot[np.arange(1, len(workload) + 1), slot] = 1.0
+        return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0))
+
+    @property
+    def key_set(self) -> frozenset[tuple[object, ...]]:
+        return frozenset(self.keys)
+
+    def __iter__(self) -> Iterator[tuple[tuple[object, ...], Layer]]:
+        return zip(self.keys, self.layers, strict=True)
+
+    def between(self, i: int, j: int) -> np.ndarray:
+        """Layers of each shape among layers i..j."""
+        return self.counts[j + 1] - self.counts[i]
+
+
+def stage_windows(workload: Workload) -> np.ndarray:
+    """windows[i, j] = (Kmax, Smax) of the buffer-sizing layers among layers i..j (1, 1 if none)."""
+    n = len(workload)
+    sized = np.array([layer.uses_window_buffers for layer in workload.layers])
+    kernel = np.where(sized, [layer.kernel for layer in workload.layers], 1)
+    stride = np.where(sized, [layer.stride for layer in workload.layers], 1)
+    later = np.triu(np.ones((n, n), dtype=bool))  # [i, j]: layer j is in stage i..j
+    return np.stack(
+        [np.maximum.accumulate(np.where(later, v[None, :], 1), axis=1) for v in (kernel, stride)],
+        axis=2,
+    )
 
 
 def _chunks(order: np.ndarray) -> Iterator[np.ndarray]:
@@ -40,41 +96,81 @@ class Pick:
 
 
 class Stages:
-    """Exact queries about stages (layers i..j) of one workload on one device kind.
-
-    Blocks are visited in order of a valid lower bound (Q1) or of power (Q2) and evaluated
-    exactly a chunk at a time, stopping as soon as no unvisited block can do better.
-    """
+    """Exact queries about stages of one workload on device kind k."""
 
     def __init__(
-        self, explorer: OptimalExplorer, k: int, workload: Workload, windows: np.ndarray
+        self, explorer: OptimalExplorer, k: int, shapes: LayerShapes, windows: np.ndarray
     ) -> None:
-        self.ex, self.k, self.windows = explorer, k, windows
-        tables = [explorer._table(k, layer) for layer in workload.layers]
-        self.full = [t[0] for t in tables]
-        self.lows = np.cumsum([np.zeros_like(tables[0][1])] + [t[1] for t in tables], axis=0)
+        self.ex, self.k, self.shapes, self.windows = explorer, k, shapes, windows
+        tables = [explorer._table(k, layer) for layer in shapes.layers]
+        self.full = [t[0] for t in tables]  # per shape: cycles [block, split]
+        self.lows = np.stack([t[1] for t in tables])  # per shape: cycles [block], best split
         self.hz = explorer._hz[k]
+        self._groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    # -- all stages at once --------------------------------------------------------------------
+
+    def group_bounds(self) -> np.ndarray:
+        """[i, j]: a lower bound on the stage's time (inf where no block fits its window)."""
+        n = len(self.shapes.counts) - 1
+        out = np.full((n, n), np.inf)
+        for window, first, last in self._by_window(np.ones((n, n), dtype=bool)):
+            least, _ = self.ex._group_mins(self.k, window, self.shapes, len(first))
+            sums = self.shapes.counts @ least  # [n + 1, array]: exact whole-cycle sums
+            if sums.shape[1]:
+                out[first, last] = (sums[last + 1] - sums[first]).min(axis=1) / self.hz
+        return out
+
+    def least_power_bounds(self, ii: float, wanted: np.ndarray) -> np.ndarray:
+        """[i, j] where `wanted`: a lower bound on the stage's power within time ii, the least
+        power of a PE array whose group bound meets ii; inf elsewhere."""
+        n = len(self.shapes.counts) - 1
+        out = np.full((n, n), np.inf)
+        for window, first, last in self._by_window(wanted):
+            _, (least, power) = self.ex._group_mins(self.k, window, self.shapes, len(first))
+            sums = self.shapes.counts @ least
+            if sums.shape[1]:
+                ok = (sums[last + 1] - sums[first]) / self.hz <= ii * TIE
+                out[first, last] = np.min(np.where(ok, power, np.inf), axis=1)
+        return out
+
+    def _by_window(self, wanted: np.ndarray) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
+        """The wanted stages (i <= j) grouped by buffer window: (window, firsts, lasts)."""
+        first, last = np.nonzero(np.triu(wanted))
+        code = self.windows[first, last] @ np.array([1 << 20, 1])
+        for value in np.unique(code):
+            rows = code == value
+            yield (int(value >> 20), int(value & ((1 << 20) - 1))), first[rows], last[rows]
+
+    # -- one stage -----------------------------------------------------------------------------
 
     def bounds(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(per-block lower bound in seconds, inf where the block does not fit; power per block)."""
         fits, power = self.ex._fit(self.k, *self.windows[i, j])
-        low = (self.lows[j + 1] - self.lows[i]) / self.hz
+        low = (self.shapes.between(i, j) @ self.lows) / self.hz
         return np.where(fits, low, np.inf), power
 
     def exact(self, i: int, j: int, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cycles = self.full[i][blocks].copy()
-        for table in self.full[i + 1 : j + 1]:
-            cycles += table[blocks]
+        """(exact seconds at the best port split, that split) of the given blocks."""
+        counts = self.shapes.between(i, j)
+        cycles = np.zeros((len(blocks), self.full[0].shape[1]))
+        for shape in np.flatnonzero(counts):
+            cycles += counts[shape] * self.full[shape][blocks]
         split = np.argmin(cycles, axis=1)
         return cycles[np.arange(len(blocks)), split] / self.hz, split
 
     def fastest(self, i: int, j: int) -> float:
         """Q1: the stage's exact best time over all fitting tilings."""
         low, _ = self.bounds(i, j)
-        order = np.argsort(low, kind="stable")
-        order = order[np.isfinite(low[order])]
-        best = np.inf
-        for chunk in _chunks(order):
+        finite = np.flatnonzero(np.isfinite(low))
+        if not len(finite):
+            return np.inf
+        if len(finite) > _CHUNK:  # the lowest bounds first: usually they hold the best
+            finite = finite[np.argpartition(low[finite], _CHUNK)]
+        best = float(self.exact(i, j, finite[:_CHUNK])[0].min())
+        rest = finite[_CHUNK:]
+        rest = rest[low[rest] <= best * TIE]
+        for chunk in _chunks(rest[np.argsort(low[rest], kind="stable")]):
             if low[chunk[0]] > best * TIE:
                 break
             best = min(best, float(self.exact(i, j, chunk)[0].min()))
