@@ -125,7 +125,7 @@ def test_hardware_rows_are_the_exact_explorers_answers(some_table):
 
 
 def test_hardware_table_is_cached_by_what_it_depends_on(some_table, tmp_path, monkeypatch):
-    monkeypatch.setattr(hardware, "build_table", lambda problem, indices, workers, say: some_table)
+    monkeypatch.setattr(hardware, "build_table", lambda problem, indices, *args: some_table)
     first = hardware.load_or_build(PROBLEM, SOME, tmp_path, workers=1)
 
     def refuse(*args):

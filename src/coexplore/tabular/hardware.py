@@ -16,10 +16,10 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
-import multiprocessing
 import os
+import shutil
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import as_completed
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign
 from coexplore.spaces.base import SearchSpace
 from coexplore.tabular.indexing import arch_at
+from coexplore.tabular.workers import workers_pool
 
 MODEL_VERSION = "1"  # bump for a change of meaning the sources below do not show
 # The model's sources are part of the cache key, so editing the model invalidates old tables.
@@ -41,6 +42,7 @@ METRICS = ("fps", "gops_per_w", "pipeline_efficiency", "power_w", "latency_ms")
 _TILING = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
 _STAGE_COLUMNS = 3 + len(_TILING)  # device kind, first layer, last layer, then the tiling
 Say = Callable[[str], None]
+CHUNK_ROWS = 200  # rows per task: a few seconds of work, saved as soon as it is done
 
 
 def cache_dir() -> Path:
@@ -114,33 +116,51 @@ class HardwareTable:
 
 
 def table_rows(problem: HardwareProblem, indices: np.ndarray) -> HardwareTable:
-    """Compute the rows for `indices` in this process."""
-    explorer = OptimalExplorer(problem.pool, Spec(), problem.precision)
+    """Compute the rows for `indices` in this process.
+
+    One explorer per problem is kept for the life of the process (its memo tables serve every
+    later chunk), and architectures whose workloads are the same layer shapes and skips (NB201
+    has about 10,900 distinct ones among 15,625 cells) are solved once."""
+    explorer, solved = _explorer_for(problem)
     kinds = [d.name for d in problem.pool.kinds]
     metrics = {m: np.zeros(len(indices)) for m in METRICS}
     stages = np.full((len(indices), len(problem.pool.devices), _STAGE_COLUMNS), -1, np.int64)
     for row, index in enumerate(indices):
         arch = arch_at(problem.space, int(index))
         workload = problem.space.workload(arch, problem.input_shape, problem.classes)
-        _store(explorer.explore(workload), kinds, row, metrics, stages)
+        signature = (tuple(layer.shape_key() for layer in workload.layers), workload.skips)
+        if signature not in solved:
+            solved[signature] = _row(explorer.explore(workload), kinds, len(problem.pool.devices))
+        values, design = solved[signature]
+        for name, value in zip(METRICS, values, strict=True):
+            metrics[name][row] = value
+        stages[row] = design
     return HardwareTable(np.asarray(indices, np.int64), metrics, stages)
 
 
-def _store(
-    result: FastResult,
-    kinds: list[str],
-    row: int,
-    metrics: dict[str, np.ndarray],
-    stages: np.ndarray,
-) -> None:
+_EXPLORERS: dict[str, tuple[OptimalExplorer, dict[object, tuple[tuple[float, ...], Any]]]] = {}
+
+
+def _explorer_for(
+    problem: HardwareProblem,
+) -> tuple[OptimalExplorer, dict[object, tuple[tuple[float, ...], Any]]]:
+    key = repr((problem.pool, problem.precision, problem.input_shape, problem.classes))
+    if key not in _EXPLORERS:
+        _EXPLORERS.clear()  # one problem at a time: memo tables are large
+        _EXPLORERS[key] = (OptimalExplorer(problem.pool, Spec(), problem.precision), {})
+    return _EXPLORERS[key]
+
+
+def _row(result: FastResult, kinds: list[str], slots: int) -> tuple[tuple[float, ...], Any]:
+    """(metrics in METRICS order, stages rows) of one result; zeros and -1 when no design."""
+    stages = np.full((slots, _STAGE_COLUMNS), -1, np.int64)
     if result.design is None or result.evaluation is None:
-        return
+        return tuple(0.0 for _ in METRICS), stages
     values = result.evaluation.metrics()
-    for name in METRICS:
-        metrics[name][row] = values[name]
     for slot, s in enumerate(result.design.stages):
         tiling = [getattr(s.tiling, name) for name in _TILING]
-        stages[row, slot] = (kinds.index(s.device), s.first_layer, s.last_layer, *tiling)
+        stages[slot] = (kinds.index(s.device), s.first_layer, s.last_layer, *tiling)
+    return tuple(values[name] for name in METRICS), stages
 
 
 def _chunk_rows(args: tuple[HardwareProblem, np.ndarray]) -> HardwareTable:
@@ -148,31 +168,58 @@ def _chunk_rows(args: tuple[HardwareProblem, np.ndarray]) -> HardwareTable:
 
 
 def build_table(
-    problem: HardwareProblem, indices: np.ndarray, workers: int = 2, say: Say | None = None
+    problem: HardwareProblem,
+    indices: np.ndarray,
+    workers: int = 2,
+    say: Say | None = None,
+    progress: Path | None = None,
 ) -> HardwareTable:
-    """All rows, computed by `workers` processes (1: in this process), reporting progress."""
-    size = max(1, min(500, math.ceil(len(indices) / (4 * max(1, workers)))))
-    jobs = [(problem, indices[i : i + size]) for i in range(0, len(indices), size)]
+    """All rows, computed by `workers` processes (1: in this process), reporting progress.
+
+    With a `progress` folder, every finished chunk is saved there at once and rows already
+    there are not computed again: a build that was stopped continues where it stopped."""
+    done = _load_parts(progress, indices) if progress else []
+    computed = np.concatenate([p.indices for p in done]) if done else np.zeros(0, np.int64)
+    todo = np.setdiff1d(indices, computed)
+    if say and done:
+        say(f"hardware table: {len(computed):,} rows kept from an earlier build in {progress}")
+    size = max(1, min(CHUNK_ROWS, math.ceil(len(todo) / (4 * max(1, workers)))))
+    jobs = [(problem, todo[i : i + size]) for i in range(0, len(todo), size)]
+
+    def keep(part: HardwareTable) -> None:
+        if progress:
+            digest = hashlib.sha1(part.indices.tobytes()).hexdigest()[:12]
+            part.save(progress / f"rows-{int(part.indices[0])}-{digest}.npz")
+        done.append(part)
+        if say:
+            say(f"hardware table: {sum(len(p.indices) for p in done):,}/{len(indices):,} designs")
+
     if workers <= 1:
-        parts = _collect(map(_chunk_rows, jobs), len(indices), say)
+        for job in jobs:
+            keep(_chunk_rows(job))
     else:
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding torch
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            parts = _collect(pool.map(_chunk_rows, jobs), len(indices), say)
+        with workers_pool(workers) as pool:
+            for future in as_completed([pool.submit(_chunk_rows, job) for job in jobs]):
+                keep(future.result())
+    order = np.argsort(np.concatenate([p.indices for p in done]), kind="stable")
     return HardwareTable(
-        np.concatenate([p.indices for p in parts]),
-        {m: np.concatenate([p.metrics[m] for p in parts]) for m in METRICS},
-        np.concatenate([p.stages for p in parts]),
+        np.concatenate([p.indices for p in done])[order],
+        {m: np.concatenate([p.metrics[m] for p in done])[order] for m in METRICS},
+        np.concatenate([p.stages for p in done])[order],
     )
 
 
-def _collect(parts: Any, total: int, say: Say | None) -> list[HardwareTable]:
-    out: list[HardwareTable] = []
-    for part in parts:
-        out.append(part)
-        if say:
-            say(f"hardware table: {sum(len(p.indices) for p in out):,}/{total:,} architectures")
-    return out
+def _load_parts(folder: Path, wanted: np.ndarray) -> list[HardwareTable]:
+    """Saved chunks of an earlier build (a part that cannot be read is computed again)."""
+    parts = []
+    for path in sorted(folder.glob("rows-*.npz")):
+        try:
+            part = HardwareTable.load(path)
+        except (OSError, ValueError, KeyError):
+            continue
+        if np.isin(part.indices, wanted).all():
+            parts.append(part)
+    return parts
 
 
 def load_or_build(
@@ -194,6 +241,8 @@ def load_or_build(
             f"hardware table: computing {len(wanted):,} designs with {workers} process(es) "
             f"into {path}"
         )
-    table = build_table(problem, wanted, workers, say)
+    progress = path.with_suffix(".parts")
+    table = build_table(problem, wanted, workers, say, progress)
     table.save(path)
+    shutil.rmtree(progress, ignore_errors=True)
     return table
