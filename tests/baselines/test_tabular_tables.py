@@ -2,6 +2,8 @@
 and the explorer that reads it."""
 
 import dataclasses
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -158,3 +160,14 @@ def test_table_explorer_answers_like_the_exact_explorer(some_table, spec_fps):
         if index != 12:  # a tabulated design comes back even when it misses the spec
             assert got.design == want.design
             assert got.evaluation.fps == pytest.approx(want.evaluation.fps)
+
+
+def test_rows_equal_those_the_optimiser_gave_before_its_speed_up():
+    """Golden rows written by the optimiser as it was before issue 15 (same model, same pool):
+    a faster optimiser must give the same designs and the same metrics, to the last bit."""
+    golden = json.loads((Path(__file__).parent / "data/nb201_rows_before_issue15.json").read_text())
+    indices = np.array(golden["indices"])
+    table = hardware.table_rows(PROBLEM, indices)
+    assert np.array_equal(table.stages, np.array(golden["stages"]))
+    for name in hardware.METRICS:
+        assert table.metrics[name].tolist() == golden["metrics"][name], name

@@ -1,0 +1,78 @@
+"""The optimiser's shortcuts equal the model: cycle tables, stage windows, and every bound is
+below the exact value it stands for."""
+
+import dataclasses
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coexplore.fast.grid import TilingGrid, TilingSpace
+from coexplore.fast.optimal import OptimalExplorer
+from coexplore.fast.stages import LayerShapes, Stages, stage_windows
+from coexplore.fast.tables import CycleTables
+from coexplore.hardware.accelerator import layer_cycles, window_limits
+from coexplore.hardware.devices import Pool, Precision, get_device
+from coexplore.workload import Layer, LayerKind, Workload
+
+SPACE = TilingSpace(tm_values=(1, 2, 3, 8), tn_values=(1, 4, 6), t_values=(1, 2, 3, 5, 7, 16))
+
+
+@st.composite
+def layers(draw):
+    kind = draw(st.sampled_from(list(LayerKind)))
+    n, m = draw(st.integers(1, 40)), draw(st.integers(1, 40))
+    r, c = draw(st.integers(1, 20)), draw(st.integers(1, 20))
+    k, s = draw(st.sampled_from([1, 3, 5])), draw(st.integers(1, 3))
+    if kind is LayerKind.FC:
+        return Layer(kind, n, m, 1, 1)
+    if kind in (LayerKind.DWCONV, LayerKind.POOL):
+        return Layer(kind, m, m, r, c, k, s)
+    if kind is LayerKind.UPSAMPLE:
+        return Layer(kind, m, m, 2 * r, 2 * c, 1, 1, in_rows=r, in_cols=c)
+    return Layer(kind, n, m, r, c, k, s)
+
+
+@settings(max_examples=60, deadline=None)
+@given(layers(), st.sampled_from(["XC7A50T", "XCZU3EG"]))
+def test_cycle_tables_equal_the_model_on_every_tiling(layer, device):
+    grid = TilingGrid.build(get_device(device), Precision.FIXED16, SPACE)
+    flat = np.broadcast_to(np.asarray(layer_cycles(layer, grid), dtype=np.float64), (len(grid),))
+    table = CycleTables(grid).cycles(layer)
+    assert np.array_equal(table.reshape(-1), flat)
+
+
+def workloads():
+    return st.lists(layers(), min_size=1, max_size=7).map(lambda ls: Workload(tuple(ls), (3, 8, 8)))
+
+
+@settings(max_examples=40, deadline=None)
+@given(workloads())
+def test_stage_windows_and_shape_counts_follow_the_layers(work):
+    windows, shapes = stage_windows(work), LayerShapes.of(work)
+    keys = [layer.shape_key() for layer in work.layers]
+    for i in range(len(work)):
+        for j in range(i, len(work)):
+            assert tuple(windows[i, j]) == window_limits(work.layers[i : j + 1])
+            counted = dict(zip(shapes.keys, shapes.between(i, j), strict=True))
+            assert all(counted[key] == keys[i : j + 1].count(key) for key in counted)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(workloads(), st.integers(1, 8), st.integers(3000, 3400))
+def test_bounds_are_below_the_exact_values(work, dsp, luts):
+    device = dataclasses.replace(get_device("XC7Z020"), name="D", dsp=dsp, luts=luts)
+    explorer = OptimalExplorer(Pool((device,)), precision=Precision.FIXED16, space=SPACE)
+    stages = Stages(explorer, 0, LayerShapes.of(work), stage_windows(work))
+    loose = stages.group_bounds()
+    for i in range(len(work)):
+        for j in range(i, len(work)):
+            exact = stages.fastest(i, j)
+            assert loose[i, j] <= exact
+            if not np.isfinite(exact):
+                assert np.isinf(loose[i, j])  # no block fits: both say so
+                continue
+            for limit in (exact, 2 * exact):
+                power = stages.least_power_bounds(limit, np.ones((len(work),) * 2, bool))
+                pick = stages.cheapest(i, j, limit)
+                assert pick is not None and power[i, j] <= pick.power_w
