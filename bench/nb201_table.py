@@ -1,7 +1,9 @@
 """Time to build the whole NAS-Bench-201 hardware table (15,625 cells) from nothing.
 
 Builds the table of the `nb201` preset (its pool and precision, CIFAR input) into a fresh cache
-folder with `--workers` processes (default 2) and prints `table: 15,625 designs in S s`.
+folder with `--workers` processes (default 2) and prints `table: 15,625 designs in S s`, then
+the CPU seconds its processes used (on a busy machine, CPU seconds / workers is the wall time the
+build would take with the cores to itself).
 `--against PATH` then compares it with another table file of the same problem (e.g. one built by
 an earlier version, in ~/.cache/coexplore) and prints how many rows differ in any metric or in
 the design.
@@ -12,6 +14,7 @@ Usage: .venv/bin/python bench/nb201_table.py [--workers 2] [--keep DIR] [--again
 from __future__ import annotations
 
 import argparse
+import resource
 import tempfile
 import time
 from pathlib import Path
@@ -55,6 +58,12 @@ def main() -> None:
         table = load_or_build(problem, None, folder, workers=args.workers)
         seconds = time.perf_counter() - start
     print(f"table: {len(table.indices):,} designs in {seconds:.0f} s")
+    cpu = sum(
+        getattr(resource.getrusage(who), field)
+        for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        for field in ("ru_utime", "ru_stime")
+    )
+    print(f"cpu: {cpu:.0f} s in all processes ({cpu / max(1, args.workers):.0f} s per worker)")
     if args.against:
         other = HardwareTable.load(args.against)
         print(f"against {args.against}: {differing_rows(table, other)} rows differ")

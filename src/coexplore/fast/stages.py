@@ -106,7 +106,7 @@ class Stages:
         self.full = [t[0] for t in tables]  # per shape: cycles [block, split]
         self.lows = np.stack([t[1] for t in tables])  # per shape: cycles [block], best split
         self.hz = explorer._hz[k]
-        self._groups: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._fastest: dict[tuple[int, int], float] = {}
 
     # -- all stages at once --------------------------------------------------------------------
 
@@ -161,6 +161,11 @@ class Stages:
 
     def fastest(self, i: int, j: int) -> float:
         """Q1: the stage's exact best time over all fitting tilings."""
+        if (i, j) not in self._fastest:
+            self._fastest[(i, j)] = self._fastest_now(i, j)
+        return self._fastest[(i, j)]
+
+    def _fastest_now(self, i: int, j: int) -> float:
         low, _ = self.bounds(i, j)
         finite = np.flatnonzero(np.isfinite(low))
         if not len(finite):
