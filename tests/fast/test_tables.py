@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from coexplore.fast.grid import TilingGrid, TilingSpace
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.fast.stages import LayerShapes, Stages, stage_windows
+from coexplore.fast.stages import LayerShapes, Stages, skyline, stage_windows
 from coexplore.fast.tables import CycleTables
 from coexplore.hardware.accelerator import layer_cycles, window_limits
 from coexplore.hardware.devices import Pool, Precision, get_device
@@ -76,3 +76,38 @@ def test_bounds_are_below_the_exact_values(work, dsp, luts):
                 power = stages.least_power_bounds(limit, np.ones((len(work),) * 2, bool))
                 pick = stages.cheapest(i, j, limit)
                 assert pick is not None and power[i, j] <= pick.power_w
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 4).flatmap(
+        lambda dims: st.tuples(
+            st.lists(
+                st.lists(st.integers(0, 6), min_size=dims, max_size=dims), min_size=1, max_size=40
+            ),
+            st.lists(st.integers(0, 5), min_size=dims, max_size=dims),
+        )
+    )
+)
+def test_skyline_keeps_the_least_of_every_weighted_sum(case):
+    columns, weights = case
+    values = np.array(columns, dtype=float).T  # [criterion, column]
+    kept = skyline(values, chunk=3)
+    assert len(set(kept.tolist())) == len(kept)
+    sums = np.array(weights) @ values
+    assert sums[kept].min() == sums.min()
+
+
+def test_a_workload_met_again_is_solved_on_exact_stage_times_with_the_same_answer():
+    from coexplore.hardware.devices import load_catalog, parse_pool
+    from coexplore.spaces import Nb201Space
+    from coexplore.tabular.indexing import arch_at
+
+    space = Nb201Space()
+    explorer = OptimalExplorer(parse_pool("2xXC7Z020+1xXC7A50T", 10.0, load_catalog(None)))
+    work = space.workload(arch_at(space, 9000), (3, 32, 32), 10)
+    first = explorer.explore(work)
+    assert not explorer._skylines
+    again = explorer.explore(work)
+    assert explorer._skylines  # the second time, every stage's time is exact
+    assert (again.design, again.evaluation) == (first.design, first.evaluation)

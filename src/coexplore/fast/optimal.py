@@ -26,7 +26,7 @@ import numpy as np
 
 from coexplore.fast import dp
 from coexplore.fast.grid import TilingGrid, TilingSpace
-from coexplore.fast.stages import TIE, LayerShapes, Pick, Stages, stage_windows
+from coexplore.fast.stages import TIE, LayerShapes, Pick, Stages, skyline, stage_windows
 from coexplore.fast.tables import CycleTables
 from coexplore.hardware.accelerator import over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
@@ -79,7 +79,8 @@ class OptimalExplorer:
         self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._orders: dict[tuple[int, int, int], np.ndarray] = {}
         self._groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._undominated: dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._seen: dict[tuple[object, ...], int] = {}
+        self._skylines: dict[tuple[object, ...], np.ndarray] = {}
         self._mins: dict[tuple[object, ...], np.ndarray] = {}
 
     def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
@@ -209,24 +210,42 @@ class OptimalExplorer:
             self._orders[key] = blocks[np.argsort(power[blocks], kind="stable")]
         return self._orders[key]
 
-    def _group_mins(
+    def _time_columns(
         self, k: int, window: tuple[int, int], shapes: LayerShapes, stages: int
-    ) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
-        """Per PE array (Tm, Tn) that has a block fitting `window`: each shape's least cycles
-        over the array's fitting blocks at their best split, as [shape, array]; for the time
-        bound, and with the arrays' least power for the power bound. Arrays another one beats
-        on every shape (and on power) cannot change either bound: they are dropped, once per
-        set of shapes, when the bound is wanted for more stages than the check costs."""
+    ) -> np.ndarray:
+        """The columns a stage's time bound is the least sum over, as [shape, column] cycles.
+
+        By default one column per PE array (Tm, Tn) with a block that fits `window` (see
+        `_power_columns`). When a set of shapes comes again (a tabular space has few) and the
+        bound is wanted for many stages, one column per fitting tiling instead, less those
+        another tiling matches or beats on every shape: the bound is then every stage's exact
+        time and the lazy DP needs no refinement. The skyline is computed once per set."""
+        memo = (k, *window, shapes.key_set)
+        self._seen[memo] = self._seen.get(memo, 0) + 1
+        many = 4 * stages > int(self._fit(k, *window)[0].sum())  # repays a skyline of the blocks
+        if memo not in self._skylines and self._seen[memo] > 1 and many:
+            self._skylines[memo] = self._skyline_rows(k, window, shapes)
+        if memo in self._skylines:
+            return self._row_cycles(k, shapes, self._skylines[memo])
+        return self._power_columns(k, window, shapes)[0]
+
+    def _power_columns(
+        self, k: int, window: tuple[int, int], shapes: LayerShapes
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per PE array (Tm, Tn) with a block that fits `window`: each shape's least cycles over
+        the array's fitting blocks at their best split ([shape, array]), and their least power."""
         least = np.stack([self._array_mins(k, key, layer, window) for key, layer in shapes])
-        watts = self._arrays(k, window)[2]
-        pruned = (k, *window, shapes.key_set)
-        if pruned not in self._undominated and stages > least.size:
-            fast = _undominated(least)
-            self._undominated[pruned] = (fast, _undominated(np.vstack([least, watts])))
-        if pruned not in self._undominated:
-            return least, (least, watts)
-        fast, cheap = self._undominated[pruned]
-        return least[:, fast], (least[:, cheap], watts[cheap])
+        return least, self._arrays(k, window)[2]
+
+    def _skyline_rows(self, k: int, window: tuple[int, int], shapes: LayerShapes) -> np.ndarray:
+        """Tilings (rows block * splits + split) that fit and that no other fitting tiling
+        beats on every shape."""
+        fits, _ = self._fit(k, *window)
+        rows = np.flatnonzero(np.repeat(fits, self.grids[k].n_splits))
+        return rows[skyline(self._row_cycles(k, shapes, rows))]
+
+    def _row_cycles(self, k: int, shapes: LayerShapes, rows: np.ndarray) -> np.ndarray:
+        return np.stack([self._table(k, layer)[0].reshape(-1)[rows] for layer in shapes.layers])
 
     def _array_mins(
         self, k: int, key: tuple[object, ...], layer: Layer, window: tuple[int, int]
@@ -262,14 +281,6 @@ class OptimalExplorer:
                 )
                 return f"layer {index} ({layer.kind}, K={layer.kernel}) fits no device: {why}"
         return ""
-
-
-def _undominated(values: np.ndarray) -> np.ndarray:
-    """Columns of `values` ([criterion, item]) that no other column beats: <= everywhere, <
-    somewhere."""
-    no_worse = np.all(values[:, :, None] <= values[:, None, :], axis=0)
-    better = np.any(values[:, :, None] < values[:, None, :], axis=0)
-    return ~(no_worse & better).any(axis=0)
 
 
 def _refine(

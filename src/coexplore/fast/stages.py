@@ -80,6 +80,24 @@ def stage_windows(workload: Workload) -> np.ndarray:
     )
 
 
+def skyline(values: np.ndarray, chunk: int = 256) -> np.ndarray:
+    """Indices of the columns of `values` ([criterion, column]) that no other column matches
+    or beats on every criterion (of equal columns the first is kept), in order of their sums:
+    the least of any non-negative weighted sum is found among them."""
+    order = np.argsort(values.sum(axis=0), kind="stable")
+    columns = values[:, order].T
+    kept = np.zeros(0, dtype=np.int64)
+    for start in range(0, len(columns), chunk):  # a column is only beaten by earlier ones
+        part = np.arange(start, min(start + chunk, len(columns)))
+        mine = columns[part]
+        earlier = np.tril(np.all(mine[None, :, :] <= mine[:, None, :], axis=2), k=-1)
+        beaten = earlier.any(axis=1)
+        if len(kept):
+            beaten |= np.all(columns[kept][None, :, :] <= mine[:, None, :], axis=2).any(axis=1)
+        kept = np.concatenate([kept, part[~beaten]])
+    return order[kept]
+
+
 def _chunks(order: np.ndarray) -> Iterator[np.ndarray]:
     start, size = 0, _CHUNK
     while start < len(order):
@@ -115,7 +133,7 @@ class Stages:
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
         for window, first, last in self._by_window(np.ones((n, n), dtype=bool)):
-            least, _ = self.ex._group_mins(self.k, window, self.shapes, len(first))
+            least = self.ex._time_columns(self.k, window, self.shapes, len(first))
             sums = self.shapes.counts @ least  # [n + 1, array]: exact whole-cycle sums
             if sums.shape[1]:
                 out[first, last] = (sums[last + 1] - sums[first]).min(axis=1) / self.hz
@@ -127,7 +145,7 @@ class Stages:
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
         for window, first, last in self._by_window(wanted):
-            _, (least, power) = self.ex._group_mins(self.k, window, self.shapes, len(first))
+            least, power = self.ex._power_columns(self.k, window, self.shapes)
             sums = self.shapes.counts @ least
             if sums.shape[1]:
                 ok = (sums[last + 1] - sums[first]) / self.hz <= ii * TIE
