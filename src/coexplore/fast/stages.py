@@ -6,8 +6,9 @@ tables costs one step per distinct shape, however long the stage. All sums are o
 of cycles held exactly in float64 (below 2**53), so the order of summation never changes a value.
 
 Three levels per stage, each a valid lower bound of the next:
-- `group_bounds`: for all stages at once, the best over PE arrays (Tm, Tn) of the summed
-  per-layer best cycles within that array (tile and port split free per layer);
+- `group_bounds`: for all stages at once, the least summed cycles over the explorer's time
+  columns (PE arrays, or the skyline of tilings, which makes it exact: see
+  `OptimalExplorer._time_columns`);
 - `bounds`: per block <Tm, Tn, T>, the summed per-layer best over port splits;
 - `exact`: per block, the best common port split.
 `fastest` and `cheapest` visit blocks in order of their bound (time) or of power, evaluate them

@@ -1,11 +1,12 @@
 """The hardware table: the best design of every architecture of a tabular space on one pool.
 
-Profile (NAS-Bench-201 at 3x32x32 on 2xXC7Z020+1xXC7A50T, one core): the workloads have 73-148
-layers and the exact explorer takes about 0.07 s per cell once its memo tables are warm, so the
-15,625 cells take about 19 CPU-minutes. Decided: no coarsening. Pipeline cuts stay allowed after
-every layer, so the table equals what `coexplore estimate` and a search compute; instead the
-table is built once with a process pool and cached in an .npz under `cache_dir()` (default
-~/.cache/coexplore, or $COEXPLORE_CACHE), named by a digest of everything the result depends on.
+NAS-Bench-201 at 3x32x32 on 2xXC7Z020+1xXC7A50T: the workloads have 43-148 layers; the exact
+explorer takes about 20 ms of CPU per cell once its memo tables are warm (see docs/hardware.md).
+Decided: no coarsening. Pipeline cuts stay allowed after every layer, so the table equals what
+`coexplore estimate` and a search compute; the table is built once with worker processes
+(tabular/workers.py), saved chunk by chunk so that a stopped build continues, and cached in an
+.npz under `cache_dir()` (default ~/.cache/coexplore, or $COEXPLORE_CACHE), named by a digest of
+everything the result depends on.
 
 Designs are computed without a spec: the explorer maximises FPS whatever the spec, so the design
 for any throughput-only spec is the same and only the verdict (meets it or not) changes.
