@@ -221,10 +221,11 @@ class OptimalExplorer:
         another tiling matches or beats on every shape: the bound is then every stage's exact
         time and the lazy DP needs no refinement. The skyline is computed once per set."""
         memo = (k, *window, shapes.key_set)
-        self._seen[memo] = self._seen.get(memo, 0) + 1
         many = 4 * stages > int(self._fit(k, *window)[0].sum())  # repays a skyline of the blocks
-        if memo not in self._skylines and self._seen[memo] > 1 and many:
-            self._skylines[memo] = self._skyline_rows(k, window, shapes)
+        if many and memo not in self._skylines:
+            self._seen[memo] = self._seen.get(memo, 0) + 1
+            if self._seen[memo] > 1:
+                self._skylines[memo] = self._skyline_rows(k, window, shapes)
         if memo in self._skylines:
             return self._row_cycles(k, shapes, self._skylines[memo])
         return self._power_columns(k, window, shapes)[0]
