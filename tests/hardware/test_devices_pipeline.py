@@ -8,6 +8,7 @@ from coexplore.hardware.devices import (
     Precision,
     Spec,
     builtin_catalog,
+    builtin_families,
     get_device,
     parse_catalog,
     parse_pool,
@@ -49,11 +50,16 @@ def test_pool_parsing_and_errors():
 def test_catalog_errors_name_device_and_field():
     with pytest.raises(ValueError, match="device X: unknown field"):
         parse_catalog("[X]\ndsp = 1\nbogus = 2\n")
+    device = (
+        '[X]\nfamily="Zynq-7000"\ndsp=0\nbram18k=1\nluts=1\nffs=1\nport_bits=64\n'
+        "clock_mhz=100.0\nstatic_w=0.1\nboard_w=1.0\n"
+    )
     with pytest.raises(ValueError, match="device X: dsp must be > 0"):
-        parse_catalog(
-            '[X]\nfamily="f"\ndsp=0\nbram18k=1\nluts=1\nport_bits=64\nclock_mhz=100.0\n'
-            "static_w=0.1\nbase_dynamic_w=0.1\ndsp_mw=1.0\nbram18k_mw=1.0\n"
-        )
+        parse_catalog(device, families=builtin_families())
+    with pytest.raises(ValueError, match=r"device X: family 'Zynq-7000' has no \[families\]"):
+        parse_catalog(device)
+    with pytest.raises(ValueError, match="family F: unknown field"):
+        parse_catalog("[families.F]\ndsp_watts = 1\n")
     with pytest.raises(ValueError, match="not valid TOML"):
         parse_catalog("[X\n")
 

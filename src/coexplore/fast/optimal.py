@@ -213,7 +213,7 @@ class OptimalExplorer:
         key = (k, layer.shape_key())
         if key not in self._tables:
             grid = self._factored[k]
-            cycles = np.asarray(layer_cycles(layer, grid), dtype=np.float64)
+            cycles = np.asarray(layer_cycles(layer, grid, self.pool.fill), dtype=np.float64)
             cycles = np.broadcast_to(cycles, (self.grids[k].n_blocks, self.grids[k].n_splits))
             self._tables[key] = (cycles, cycles.min(axis=1))
         return self._tables[key]
@@ -224,9 +224,10 @@ class OptimalExplorer:
         if key not in self._fits:
             blocks = self.grids[k].blocks()
             device = blocks.device
-            res = resources(blocks, kmax, smax, self.precision)
-            fits = np.asarray((res.bram18k <= device.bram18k) & (res.luts <= device.luts), bool)
-            power = np.asarray(device.power_w(res.dsp, res.bram18k), dtype=np.float64)
+            res = resources(blocks, kmax, smax, self.precision, device)
+            fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
+            fits = np.asarray(fits & (res.luts <= device.luts) & (res.ffs <= device.ffs), bool)
+            power = np.asarray(device.power_w(res), dtype=np.float64)
             self._fits[key] = (fits, power)
         return self._fits[key]
 
@@ -267,7 +268,7 @@ class OptimalExplorer:
             if not any(self._fit(k, kmax, smax)[0].any() for k in range(len(self.grids))):
                 grid = self.grids[0]
                 why = over_budget(
-                    resources(grid.tiling(0), kmax, smax, self.precision),
+                    resources(grid.tiling(0), kmax, smax, self.precision, grid.device),
                     grid.device,
                     self.precision,
                 )
