@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coexplore.fast.optimal import FastResult
-from coexplore.hardware.devices import Device, Pool
+from coexplore.hardware.devices import POWER_COVERS, Device, Pool, model_note
 
 
 def devices_table(catalog: dict[str, Device]) -> Table:
@@ -105,6 +105,8 @@ def print_estimate(console: Console, result: FastResult, pool: Pool, show_layers
         f"{ev.pipeline_efficiency:.1%} | power {ev.power_w:.2f} W | {ev.gops_per_w:.2f} GOPS/W | "
         f"links {', '.join(f'{x * 1e3:.3f} ms' for x in ev.link_seconds) or 'none'}\n{status}"
     )
+    if result.design is not None:
+        console.print(model_note(result.design.precision, pool), highlight=False)
 
 
 def _layer_table(result: FastResult) -> Table:
@@ -124,6 +126,10 @@ def estimate_json(result: FastResult, pool: Pool) -> dict[str, Any]:
     ev = result.evaluation
     return {
         "pool": pool.describe(),
+        "precision": result.design.precision.value if result.design else None,
+        "clock_mhz": {d.name: d.clock_mhz for d in pool.kinds},
+        "fill": pool.fill,
+        "power_covers": POWER_COVERS,
         "pruned": result.pruned,
         "reason": result.reason,
         "search_ms": result.seconds * 1e3,

@@ -24,6 +24,13 @@ INT8_MACS_PER_DSP = {"DSP48E1": 2, "DSP48E2": 2}
 REGULATOR_EFFICIENCY = 0.85
 
 
+# What every power figure covers (the estimate output and the report say it).
+POWER_COVERS = (
+    f"board, per FPGA: FPGA static + dynamic through {REGULATOR_EFFICIENCY:.0%} regulators, "
+    "plus the board's PS, memory and peripherals"
+)
+
+
 class Precision(StrEnum):
     """Arithmetic of the engine: word width and DSP slices per multiply-accumulate lane."""
 
@@ -178,6 +185,18 @@ def load_catalog(path: Path | None = None) -> dict[str, Device]:
     if path is not None:
         catalog.update(parse_catalog(Path(path).read_text(), str(path), builtin_families()))
     return catalog
+
+
+def model_note(precision: Precision, pool: Pool) -> str:
+    """One line on the assumptions behind a pool's figures: precision, DSP packing, clocks,
+    fill, and what the power covers."""
+    packing = ", ".join(f"{d.name} {d.macs_per_dsp(precision)} MAC/DSP" for d in pool.kinds)
+    clocks = ", ".join(f"{d.name} {d.clock_mhz:g} MHz" for d in pool.kinds)
+    fill = "fill/drain counted" if pool.fill else "steady state (no fill/drain)"
+    return (
+        f"precision {precision.value} ({precision.word_bits}-bit words; {packing}) | {clocks} | "
+        f"{fill} | power: {POWER_COVERS}"
+    )
 
 
 def get_device(name: str, catalog: dict[str, Device] | None = None) -> Device:
