@@ -89,6 +89,56 @@ def test_optimal_equals_brute_force(instance):
         assert abs(got.evaluation.gops_per_w - expected.gops_per_w) <= 1e-9 * expected.gops_per_w
 
 
+MEMORY_SPACE = TilingSpace(tm_values=(1, 2, 3), tn_values=(1, 2), t_values=(4, 12))
+
+
+@st.composite
+def memory_instances(draw):
+    """Big tiles on devices short of block RAM: buffers spill to UltraRAM or misfit, so the
+    aspect-ratio, packing and URAM rules decide which designs exist."""
+    precision = draw(st.sampled_from([Precision.FIXED8, Precision.FIXED16, Precision.FP32]))
+    base = get_device("XCZU7EV")
+    kinds = [
+        dataclasses.replace(
+            base,
+            name=name,
+            dsp=draw(st.integers(1, 4)) * precision.dsp_per_mac,
+            bram18k=draw(st.integers(0, 4)),
+            uram=draw(st.integers(0, 8)),
+            port_bits=3 * precision.word_bits,
+            clock_mhz=draw(st.sampled_from([100.0, 200.0])),
+        )
+        for name in ("A", "B")
+    ]
+    layers = tuple(
+        Layer(LayerKind.CONV, draw(st.integers(1, 4)), draw(st.integers(1, 4)),
+              draw(st.integers(4, 12)), draw(st.integers(4, 12)),
+              draw(st.sampled_from([3, 5])), draw(st.integers(1, 2)))
+        for _ in range(draw(st.integers(1, 3)))
+    )  # fmt: skip
+    picks = draw(st.lists(st.sampled_from(kinds), min_size=1, max_size=2))
+    pool = Pool(tuple(picks), link_gbps=10.0, fill=draw(st.booleans()))
+    return Workload(layers, (4, 24, 24)), pool, precision
+
+
+@settings(
+    max_examples=int(__import__("os").environ.get("BRUTE_EXAMPLES", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(memory_instances())
+def test_optimal_equals_brute_force_when_memory_binds(instance):
+    work, pool, precision = instance
+    expected = brute_force(work, pool, Spec(), precision, MEMORY_SPACE)
+    got = OptimalExplorer(pool, Spec(), precision, MEMORY_SPACE).explore(work)
+    if expected is None:
+        assert got.pruned
+        return
+    assert got.evaluation is not None and got.evaluation.feasible, got.reason
+    assert abs(got.evaluation.fps - expected.fps) <= 1e-9 * expected.fps
+    assert abs(got.evaluation.gops_per_w - expected.gops_per_w) <= 1e-9 * expected.gops_per_w
+
+
 def chain(depth=6):
     out, c, h = [], 3, 32
     for i in range(depth):
