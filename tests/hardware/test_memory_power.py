@@ -47,6 +47,12 @@ def test_a_bank_of_one_bram36_shape_takes_two_bram18_units(depth, width):
     assert bram18k_for(1, depth + 1, width) == (4 if width == 72 else 3)
 
 
+@given(st.integers(1, 300), st.integers(1, 70000), st.sampled_from([1, 2, 4, 8, 9, 16, 18, 32]))
+def test_bram18_shapes_alone_find_the_cheapest_of_the_whole_table(banks, depth, word_bits):
+    everything = bram18k_for(banks, depth, word_bits, shapes=BRAM_SHAPES)
+    assert bram18k_for(banks, depth, word_bits) == everything
+
+
 def test_parity_bits_hold_no_data_for_16_and_32_bit_words():
     # 1,025 words of 16 bits are 16,400 bits: under 18,432, but only 1,024 fit a 1K x 18 block
     assert bram18k_for(1, 1024, 16) == 1

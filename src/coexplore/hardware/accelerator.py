@@ -176,10 +176,28 @@ def _blocks(banks: Any, depth: Any, word_bits: int, depth_per: int, width: int) 
     return _cdiv(banks * word_bits, _data_bits(width, word_bits)) * _cdiv(depth, depth_per)
 
 
-def bram18k_for(banks: Any, depth: Any, word_bits: int) -> Any:
+# A BRAM36 shape is a BRAM18 shape twice as deep (or, at x72, twice as wide) at twice the cost,
+# so it never costs less than BRAM18 blocks of the half shape: the cheapest shape is always
+# among these (a test checks it against the whole table).
+_BRAM18_SHAPES = tuple((d, w) for d, w, units in BRAM_SHAPES if units == 1)
+
+
+def bram18k_for(banks: Any, depth: Any, word_bits: int, shapes: Any = None) -> Any:
     """BRAM18 units for `banks` banks of `depth` words side by side, in the cheapest shape."""
-    costs = (units * _blocks(banks, depth, word_bits, d, w) for d, w, units in BRAM_SHAPES)
-    return functools.reduce(np.minimum, costs)
+    shapes = shapes or [(d, w, 1) for d, w in _BRAM18_SHAPES]
+    costs = [units * _blocks(banks, depth, word_bits, d, w) for d, w, units in shapes]
+    return functools.reduce(np.minimum, costs) if _is_array(costs[0]) else min(costs)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _where(condition: Any, yes: Any, no: Any) -> Any:
+    """np.where for grids; a plain choice for one tiling (many times faster there)."""
+    if _is_array(condition):
+        return np.where(condition, yes, no)
+    return yes if condition else no
 
 
 def uram_for(banks: Any, depth: Any, word_bits: int) -> Any:
@@ -194,9 +212,9 @@ def _buffer(banks: Any, depth: Any, word_bits: int) -> tuple[Any, Any, Any]:
     wide block rows, each bank written through its own byte enables.
     """
     small = depth * word_bits <= LUTRAM_MAX_BITS
-    bram = np.where(small, 0, 2 * bram18k_for(banks, depth, word_bits))
-    uram = np.where(small, 0, 2 * uram_for(banks, depth, word_bits))
-    luts = np.where(small, 2 * banks * _cdiv(depth * word_bits, LUTRAM_BITS_PER_LUT), 0)
+    bram = _where(small, 0, 2 * bram18k_for(banks, depth, word_bits))
+    uram = _where(small, 0, 2 * uram_for(banks, depth, word_bits))
+    luts = _where(small, 2 * banks * _cdiv(depth * word_bits, LUTRAM_BITS_PER_LUT), 0)
     return bram, uram, luts
 
 
@@ -229,7 +247,7 @@ def resources(t: Any, kmax: int, smax: int, precision: Precision, device: Device
     bram, uram = options[0]  # also what is reported when no option fits
     for option_bram, option_uram in reversed(options) if device.uram else ():
         use = (option_bram <= device.bram18k) & (option_uram <= device.uram)
-        bram, uram = np.where(use, option_bram, bram), np.where(use, option_uram, uram)
+        bram, uram = _where(use, option_bram, bram), _where(use, option_uram, uram)
     lanes = t.tm * t.tn
     res = Resources(
         dsp=dsp_slices(t.tm, t.tn, precision, device),
@@ -239,7 +257,7 @@ def resources(t: Any, kmax: int, smax: int, precision: Precision, device: Device
         uram=uram,
         ffs=FF_BASE + lanes * FF_PER_LANE[precision],
     )
-    return res if isinstance(bram, np.ndarray) and bram.ndim else _scalar(res)
+    return res if _is_array(bram) and bram.ndim else _scalar(res)
 
 
 def _scalar(res: Resources) -> Resources:
