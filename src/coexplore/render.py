@@ -21,12 +21,15 @@ def devices_table(catalog: dict[str, Device]) -> Table:
         "board",
         "DSP",
         "BRAM18K",
+        "URAM",
         "LUTs",
+        "FFs",
         "port bits",
         "MHz",
         "static W",
+        "board W",
     ):
-        right = col[0].isupper() or col[0] in "psM"
+        right = col[0].isupper() or col[0] in "psM" or col == "board W"
         table.add_column(
             col,
             justify="right" if right else "left",
@@ -40,10 +43,13 @@ def devices_table(catalog: dict[str, Device]) -> Table:
             d.board,
             str(d.dsp),
             str(d.bram18k),
+            str(d.uram),
             f"{d.luts:,}",
+            f"{d.ffs:,}",
             str(d.port_bits),
             f"{d.clock_mhz:g}",
             f"{d.static_w:.2f}",
+            f"{d.board_w:.1f}",
         )
     return table
 

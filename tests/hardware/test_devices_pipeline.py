@@ -28,6 +28,31 @@ SPEC_FIGURES = {
 }
 
 
+# Devices added with the power model (DS190, DS890): DSP, BRAM18, URAM, LUT, FF.
+ADDED_FIGURES = {
+    "XC7Z045": (900, 1090, 0, 218600, 437200),
+    "XCKU060": (2760, 2160, 0, 331680, 663360),
+    "XCZU7EV": (1728, 624, 96, 230400, 460800),
+}
+
+
+def test_added_devices_and_uram_follow_the_data_sheets():
+    catalog = builtin_catalog()
+    for name, figures in ADDED_FIGURES.items():
+        d = catalog[name]
+        assert (d.dsp, d.bram18k, d.uram, d.luts, d.ffs) == figures
+    assert catalog["XCKU060"].power.dsp_kind == "DSP48E2"
+    assert catalog["XC7Z045"].power.dsp_kind == "DSP48E1"
+
+
+def test_a_user_clock_overrides_the_catalogs():
+    pool = parse_pool("1xXCZU3EG+1xXC7Z020", clock_mhz=150)
+    assert [d.clock_mhz for d in pool.devices] == [150.0, 150.0]
+    assert [d.clock_mhz for d in parse_pool("1xXCZU3EG+1xXC7Z020").devices] == [200.0, 100.0]
+    with pytest.raises(ValueError, match="clock_mhz must be > 0"):
+        parse_pool("XC7Z020", clock_mhz=-1)
+
+
 def test_catalog_holds_the_spec_devices_with_sources():
     catalog = builtin_catalog()
     for name, (dsp, bram) in SPEC_FIGURES.items():
