@@ -41,6 +41,7 @@ BAD = [
     (["estimate", "{d}/good.json", "--pool", "3xFOO"], "unknown device 'FOO'"),
     (["estimate", "{d}/good.json", "--input-shape", "3x32"], "--input-shape"),
     (["estimate", "{d}/good.json", "--spec-fps", "-1"], "fps"),
+    (["estimate", "{d}/good.json", "--clock-mhz", "-5"], "--clock-mhz must be >= 0"),
     (["resume", "{d}/nowhere"], "no run database"),
 ]
 
@@ -62,6 +63,21 @@ def test_estimate_json_and_prune_exit_status(files):
     assert not data["pruned"] and data["metrics"]["fps"] > 0 and data["stages"]
     pruned = runner.invoke(app, ["estimate", str(files / "good.json"), "--spec-fps", "1e9"])
     assert pruned.exit_code == 1 and "PRUNED" in pruned.stdout
+
+
+def test_estimate_states_precision_clock_fill_and_power_scope(files):
+    args = ["estimate", str(files / "good.json"), "--pool", "1xXC7Z020"]
+    eight = json.loads(runner.invoke(app, [*args, "--precision", "fixed8", "--json"]).stdout)
+    sixteen = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert eight["precision"] == "fixed8" and sixteen["precision"] == "fixed16"
+    assert eight["design"]["precision"] == "fixed8" and eight["fill"] is True
+    assert eight["power_covers"].startswith("board")
+    assert eight["metrics"]["fps"] >= sixteen["metrics"]["fps"]  # twice the lanes per DSP
+    slow = runner.invoke(app, [*args, "--clock-mhz", "50", "--no-fill", "--json"])
+    data = json.loads(slow.stdout)
+    assert data["clock_mhz"] == {"XC7Z020": 50.0} and data["fill"] is False
+    text = runner.invoke(app, [*args, "--precision", "fixed8"], env={"COLUMNS": "200"}).stdout
+    assert "precision fixed8" in text and "XC7Z020 2 MAC/DSP" in text and "power: board" in text
 
 
 def test_devices_lists_the_catalog():

@@ -78,6 +78,12 @@ def estimate(
     max_fpgas: Annotated[int | None, typer.Option(help="optional limit on FPGAs used")] = None,
     link_gbps: Annotated[float, typer.Option(help="inter-FPGA link bandwidth (Gb/s)")] = 10.0,
     precision: Annotated[Precision, typer.Option(help="arithmetic")] = Precision.FIXED16,
+    clock_mhz: Annotated[
+        float, typer.Option(help="run every device at this clock (0: catalog clocks)")
+    ] = 0.0,
+    fill: Annotated[
+        bool, typer.Option(help="count pipeline fill/drain (--no-fill: steady state)")
+    ] = True,
     input_shape: Annotated[str | None, typer.Option(help="override input CxHxW")] = None,
     classes: Annotated[int | None, typer.Option(help="override number of classes")] = None,
     devices_file: Annotated[Path | None, typer.Option(help="extra device catalog (TOML)")] = None,
@@ -91,7 +97,10 @@ def estimate(
     from coexplore.fast.optimal import OptimalExplorer
     from coexplore.render import estimate_json, print_estimate
 
-    the_pool = parse_pool(pool, link_gbps, load_catalog(devices_file))
+    if clock_mhz < 0:
+        raise UserError(f"--clock-mhz must be >= 0, got {clock_mhz:g}")
+    catalog = load_catalog(devices_file)
+    the_pool = parse_pool(pool, link_gbps, catalog, fill=fill, clock_mhz=clock_mhz)
     spec = Spec(fps=spec_fps, latency_ms=latency_ms, max_fpgas=max_fpgas)
     arch = load_arch_file(arch_file, _shape(input_shape), classes)
     result = OptimalExplorer(the_pool, spec, precision).explore(arch.workload)

@@ -35,6 +35,7 @@ class SpaceConfig:
     name: str = "chain"
     depth: int = 6
     stride_mode: str = "fixed"
+    hardware_resolution: int = 224  # imagenet: hardware costed at this square size (0: training's)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class HardwareConfig:
     link_gbps: float = 10.0
     precision: str = "fixed16"
     devices_file: str = ""
+    fill: bool = True  # count each layer's pipeline fill and drain (false: steady-state bound)
+    clock_mhz: float = 0.0  # run every device at this clock (0: each device's catalog clock)
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,7 @@ CHOICES = {
     "train.optimizer": ("sgd", "adam", "adamw"),
     "train.lr_schedule": ("cosine", "constant"),
     "train.device": ("auto", "cpu", "cuda"),
-    "hardware.precision": ("fixed16", "fp32"),
+    "hardware.precision": ("fixed8", "fixed16", "fp32"),
     "fast.mode": ("optimal", "controller"),
     "reward.metric": ("fps", "gops_per_w", "pipeline_efficiency"),
     "executor.kind": ("local", "pool", "ray"),

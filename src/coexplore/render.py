@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coexplore.fast.optimal import FastResult
-from coexplore.hardware.devices import Device, Pool
+from coexplore.hardware.devices import POWER_COVERS, Device, Pool, model_note
 
 
 def devices_table(catalog: dict[str, Device]) -> Table:
@@ -21,12 +21,15 @@ def devices_table(catalog: dict[str, Device]) -> Table:
         "board",
         "DSP",
         "BRAM18K",
+        "URAM",
         "LUTs",
+        "FFs",
         "port bits",
         "MHz",
         "static W",
+        "board W",
     ):
-        right = col[0].isupper() or col[0] in "psM"
+        right = col[0].isupper() or col[0] in "psM" or col == "board W"
         table.add_column(
             col,
             justify="right" if right else "left",
@@ -40,10 +43,13 @@ def devices_table(catalog: dict[str, Device]) -> Table:
             d.board,
             str(d.dsp),
             str(d.bram18k),
+            str(d.uram),
             f"{d.luts:,}",
+            f"{d.ffs:,}",
             str(d.port_bits),
             f"{d.clock_mhz:g}",
             f"{d.static_w:.2f}",
+            f"{d.board_w:.1f}",
         )
     return table
 
@@ -105,6 +111,8 @@ def print_estimate(console: Console, result: FastResult, pool: Pool, show_layers
         f"{ev.pipeline_efficiency:.1%} | power {ev.power_w:.2f} W | {ev.gops_per_w:.2f} GOPS/W | "
         f"links {', '.join(f'{x * 1e3:.3f} ms' for x in ev.link_seconds) or 'none'}\n{status}"
     )
+    if result.design is not None:
+        console.print(model_note(result.design.precision, pool), highlight=False)
 
 
 def _layer_table(result: FastResult) -> Table:
@@ -124,6 +132,10 @@ def estimate_json(result: FastResult, pool: Pool) -> dict[str, Any]:
     ev = result.evaluation
     return {
         "pool": pool.describe(),
+        "precision": result.design.precision.value if result.design else None,
+        "clock_mhz": {d.name: d.clock_mhz for d in pool.kinds},
+        "fill": pool.fill,
+        "power_covers": POWER_COVERS,
         "pruned": result.pruned,
         "reason": result.reason,
         "search_ms": result.seconds * 1e3,

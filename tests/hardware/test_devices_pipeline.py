@@ -8,6 +8,7 @@ from coexplore.hardware.devices import (
     Precision,
     Spec,
     builtin_catalog,
+    builtin_families,
     get_device,
     parse_catalog,
     parse_pool,
@@ -25,6 +26,31 @@ SPEC_FIGURES = {
     "XCZU9EG": (2520, 1824),
     "XC7VX485T": (2800, 2060),
 }
+
+
+# Devices added with the power model (DS190, DS890): DSP, BRAM18, URAM, LUT, FF.
+ADDED_FIGURES = {
+    "XC7Z045": (900, 1090, 0, 218600, 437200),
+    "XCKU060": (2760, 2160, 0, 331680, 663360),
+    "XCZU7EV": (1728, 624, 96, 230400, 460800),
+}
+
+
+def test_added_devices_and_uram_follow_the_data_sheets():
+    catalog = builtin_catalog()
+    for name, figures in ADDED_FIGURES.items():
+        d = catalog[name]
+        assert (d.dsp, d.bram18k, d.uram, d.luts, d.ffs) == figures
+    assert catalog["XCKU060"].power.dsp_kind == "DSP48E2"
+    assert catalog["XC7Z045"].power.dsp_kind == "DSP48E1"
+
+
+def test_a_user_clock_overrides_the_catalogs():
+    pool = parse_pool("1xXCZU3EG+1xXC7Z020", clock_mhz=150)
+    assert [d.clock_mhz for d in pool.devices] == [150.0, 150.0]
+    assert [d.clock_mhz for d in parse_pool("1xXCZU3EG+1xXC7Z020").devices] == [200.0, 100.0]
+    with pytest.raises(ValueError, match="clock_mhz must be > 0"):
+        parse_pool("XC7Z020", clock_mhz=-1)
 
 
 def test_catalog_holds_the_spec_devices_with_sources():
@@ -49,11 +75,16 @@ def test_pool_parsing_and_errors():
 def test_catalog_errors_name_device_and_field():
     with pytest.raises(ValueError, match="device X: unknown field"):
         parse_catalog("[X]\ndsp = 1\nbogus = 2\n")
+    device = (
+        '[X]\nfamily="Zynq-7000"\ndsp=0\nbram18k=1\nluts=1\nffs=1\nport_bits=64\n'
+        "clock_mhz=100.0\nstatic_w=0.1\nboard_w=1.0\n"
+    )
     with pytest.raises(ValueError, match="device X: dsp must be > 0"):
-        parse_catalog(
-            '[X]\nfamily="f"\ndsp=0\nbram18k=1\nluts=1\nport_bits=64\nclock_mhz=100.0\n'
-            "static_w=0.1\nbase_dynamic_w=0.1\ndsp_mw=1.0\nbram18k_mw=1.0\n"
-        )
+        parse_catalog(device, families=builtin_families())
+    with pytest.raises(ValueError, match=r"device X: family 'Zynq-7000' has no \[families\]"):
+        parse_catalog(device)
+    with pytest.raises(ValueError, match="family F: unknown field"):
+        parse_catalog("[families.F]\ndsp_watts = 1\n")
     with pytest.raises(ValueError, match="not valid TOML"):
         parse_catalog("[X\n")
 

@@ -137,3 +137,25 @@ def test_model_params_and_macs_match_the_workload(
     assert trainable(model) == workload.params
     assert conv_linear_macs(model, shape) == workload.macs
     assert model(torch.randn(2, *shape)).shape == (2, classes)
+
+
+def test_hardware_is_costed_at_the_deployment_resolution() -> None:
+    from coexplore.config import parse_config
+    from coexplore.search.run import make_pool, make_space
+
+    spec = {"spec": {"fps": 100.0}}
+    config = parse_config({**spec, "space": {"name": "imagenet", "depth": 5}})
+    space = make_space(config)  # space.hardware_resolution defaults to 224
+    arch = space.sample(np.random.default_rng(0))
+    deployed = space.workload(arch, (3, 64, 64), 100)  # trained at the 64 x 64 proxy
+    proxy = ImagenetSpace(depth=5).workload(arch, (3, 64, 64), 100)
+    full = ImagenetSpace(depth=5).workload(arch, (3, 224, 224), 100)
+    assert deployed.layers == full.layers and deployed.macs > 10 * proxy.macs
+    off = parse_config(
+        {**spec, "space": {"name": "imagenet", "depth": 5, "hardware_resolution": 0}}
+    )
+    assert make_space(off).workload(arch, (3, 64, 64), 100).layers == proxy.layers
+    with pytest.raises(ValueError, match="hardware_resolution"):
+        ImagenetSpace(hardware_resolution=-1)
+    pool = make_pool(parse_config({**spec, "hardware": {"clock_mhz": 150.0, "fill": False}}))
+    assert {d.clock_mhz for d in pool.devices} == {150.0} and not pool.fill

@@ -54,6 +54,7 @@ def test_report_shows_the_picks_designs_and_top_trials(finished_run: Path) -> No
         assert f"<td>{t.tm},{t.tn},{t.tr},{t.tc}</td>" in html
         assert f"{stage.dsp:,} / " in html
     assert abs(evaluation.fps - sw.metrics["fps"]) < 1e-6 * sw.metrics["fps"]
+    assert f"precision {view.precision.value}" in html and "power: board, per FPGA" in html
     top = html[html.index('<section id="top">') :]
     assert f"<td>{sw.number}</td>" in top and "OptSW" in top
 

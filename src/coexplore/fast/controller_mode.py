@@ -92,6 +92,7 @@ def decode(
             PE_CHOICES[tn],
             TILE_CHOICES[tile],
             device.port_words(precision),
+            pool.fill,
         )
         stages.append(StageDesign(device.name, first, last, tiling))
         first = last + 1
@@ -99,7 +100,14 @@ def decode(
 
 
 def _best_split(
-    workload: Workload, first: int, last: int, tm: int, tn: int, tile: int, port_words: int
+    workload: Workload,
+    first: int,
+    last: int,
+    tm: int,
+    tn: int,
+    tile: int,
+    port_words: int,
+    fill: bool,
 ) -> Tiling:
     splits = port_splits(max(port_words, 3))
     grid = type(
@@ -116,7 +124,7 @@ def _best_split(
         },
     )
     total = sum(
-        np.broadcast_to(layer_cycles(layer, grid), (len(splits),))
+        np.broadcast_to(layer_cycles(layer, grid, fill), (len(splits),))
         for layer in workload.layers[first : last + 1]
     )
     ip, wp, op = splits[int(np.argmin(total))]

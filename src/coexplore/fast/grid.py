@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coexplore.hardware.accelerator import Tiling
+from coexplore.hardware.accelerator import Tiling, dsp_slices
 from coexplore.hardware.devices import Device, Precision
 
 PE_VALUES = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
@@ -70,9 +70,8 @@ class TilingGrid:
                 f"{device.name}: a {device.port_bits}-bit port cannot carry three "
                 f"{precision.word_bits}-bit streams"
             )
-        lanes_max = device.dsp // precision.dsp_per_mac
         tm, tn = np.meshgrid(space.tm_values, space.tn_values, indexing="ij")
-        keep = (tm * tn <= lanes_max).ravel()
+        keep = (dsp_slices(tm, tn, precision, device) <= device.dsp).ravel()
         pe = np.stack([tm.ravel()[keep], tn.ravel()[keep]], axis=1)
         splits = np.array(port_splits(port), dtype=np.int64)
         tiles = np.array(space.t_values, dtype=np.int64)

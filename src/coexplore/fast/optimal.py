@@ -74,7 +74,7 @@ class OptimalExplorer:
         self.pool, self.spec, self.precision = pool, spec or Spec(), precision
         self.grids = [TilingGrid.build(d, precision, space or TilingSpace()) for d in pool.kinds]
         self._hz = [d.clock_mhz * 1e6 for d in pool.kinds]
-        self._cycles = [CycleTables(g) for g in self.grids]
+        self._cycles = [CycleTables(g, self.pool.fill) for g in self.grids]
         self._tables: dict[tuple[int, tuple[object, ...]], tuple[np.ndarray, np.ndarray]] = {}
         self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._orders: dict[tuple[int, int, int], np.ndarray] = {}
@@ -195,9 +195,10 @@ class OptimalExplorer:
         if key not in self._fits:
             blocks = self.grids[k].blocks()
             device = blocks.device
-            res = resources(blocks, kmax, smax, self.precision)
-            fits = np.asarray((res.bram18k <= device.bram18k) & (res.luts <= device.luts), bool)
-            power = np.asarray(device.power_w(res.dsp, res.bram18k), dtype=np.float64)
+            res = resources(blocks, kmax, smax, self.precision, device)
+            fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
+            fits = np.asarray(fits & (res.luts <= device.luts) & (res.ffs <= device.ffs), bool)
+            power = np.asarray(device.power_w(res), dtype=np.float64)
             self._fits[key] = (fits, power)
         return self._fits[key]
 
@@ -276,7 +277,7 @@ class OptimalExplorer:
             if not any(self._fit(k, kmax, smax)[0].any() for k in range(len(self.grids))):
                 grid = self.grids[0]
                 why = over_budget(
-                    resources(grid.tiling(0), kmax, smax, self.precision),
+                    resources(grid.tiling(0), kmax, smax, self.precision, grid.device),
                     grid.device,
                     self.precision,
                 )

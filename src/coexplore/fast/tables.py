@@ -36,7 +36,8 @@ class _Factors:
 class CycleTables:
     """Cycle tables of layers on one device's grid."""
 
-    def __init__(self, grid: TilingGrid) -> None:
+    def __init__(self, grid: TilingGrid, fill: bool = True) -> None:
+        self.fill = fill  # pipeline fill/drain counted per layer (hardware/accelerator.py)
         blocks = grid.blocks()
         self.arrays = len(np.unique(blocks.tm * (int(blocks.tn.max()) + 1) + blocks.tn))
         tm, tn, tiles = (a.reshape(self.arrays, -1) for a in (blocks.tm, blocks.tn, blocks.tr))
@@ -58,6 +59,6 @@ class CycleTables:
         firsts = np.unique(which, return_index=True)[1]
         tiles = self.tiles[firsts][None, :, None]
         factors = _Factors(self.tm, self.tn, tiles, tiles, self.ip, self.wp, self.op)
-        values = np.asarray(layer_cycles(layer, factors), dtype=np.float64)
+        values = np.asarray(layer_cycles(layer, factors, self.fill), dtype=np.float64)
         values = np.broadcast_to(values, (self.tm.shape[0], len(firsts), self.ip.shape[2]))
         return np.take(values, which, axis=1).reshape(self.shape)

@@ -7,6 +7,7 @@ the very same code. All times are in clock cycles of the device.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,11 +20,15 @@ BOUNDS = ("compute", "input", "weight", "output")
 
 # A bank this small (in bits) lives in LUT-RAM (64 bits per LUT6) instead of a BRAM18 block.
 LUTRAM_MAX_BITS = 1024
-BRAM18K_BITS = 18432
 LUTRAM_BITS_PER_LUT = 64
-# Engine control, address generators and the AXI interface, plus per-lane adder-tree logic.
+# Engine control, address generators and the AXI interface, plus per-lane multiplier and
+# adder-tree logic (fp32: the floating-point adder's alignment and normalisation in fabric).
 LUT_BASE = 3000
-LUT_PER_LANE = {Precision.FIXED16: 20, Precision.FP32: 350}
+LUT_PER_LANE = {Precision.FIXED8: 12, Precision.FIXED16: 20, Precision.FP32: 350}
+# Flip-flops: control and interface, plus per-lane pipeline registers (an fp32 multiply-add
+# is some twenty stages deep; Zhang et al. FPGA'15 report 205,704 FFs for 448 fp32 lanes).
+FF_BASE = 4000
+FF_PER_LANE = {Precision.FIXED8: 24, Precision.FIXED16: 40, Precision.FP32: 450}
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,14 @@ class Tiling:
 
 @dataclass(frozen=True)
 class Resources:
-    dsp: int
-    bram18k: int
-    luts: int
-    port_words: int
+    """What an engine uses (ints for one tiling, arrays over a grid)."""
+
+    dsp: Any
+    bram18k: Any
+    luts: Any
+    port_words: Any
+    uram: Any = 0
+    ffs: Any = 0
 
 
 def _cdiv(a: Any, b: Any) -> Any:
@@ -59,9 +68,21 @@ def _cdiv(a: Any, b: Any) -> Any:
     return -(-a // b)
 
 
-def layer_cycles(layer: Layer, t: Any) -> Any:
-    """Cycles of one layer under tiling `t` (a Tiling, or a grid of array attributes)."""
-    return _terms(layer, t)[0]
+def layer_cycles(layer: Layer, t: Any, fill: bool = True) -> Any:
+    """Cycles of one layer under tiling `t` (a Tiling, or a grid of array attributes).
+
+    With `fill`, the layer also waits for its first tile's load (input and weights come in
+    parallel on their own port shares) and for its last tile's write-back: the steady-state
+    formula overlaps both with computing a neighbouring tile, which a layer's first and last
+    tiles do not have. Layers that stream (add, upsample, concat) have no tile to fill.
+    """
+    cycles, (_, t_in, t_w, t_out, _) = _terms(layer, t)
+    if not fill or layer.kind in _STREAMING:
+        return cycles
+    return cycles + np.maximum(t_in, t_w) + t_out
+
+
+_STREAMING = (LayerKind.ADD, LayerKind.UPSAMPLE, LayerKind.CONCAT)
 
 
 def layer_bound(layer: Layer, t: Tiling) -> str:
@@ -129,36 +150,118 @@ def _stream_terms(t_in: Any, t_comp: Any, t_out: Any) -> tuple[Any, Terms]:
     return np.maximum(loop, t_out), (t_comp, t_in, t_in * 0, t_out, loop)
 
 
-def _bank(words: Any, word_bits: int) -> tuple[Any, Any]:
-    """(BRAM18 blocks, LUTs) of one bank of `words` words."""
-    bits = words * word_bits
-    in_lutram = bits <= LUTRAM_MAX_BITS
-    bram = np.where(in_lutram, 0, _cdiv(bits, BRAM18K_BITS))
-    luts = np.where(in_lutram, _cdiv(bits, LUTRAM_BITS_PER_LUT), 0)
-    return bram, luts
+# Block RAM aspect ratios (depth x width) and their cost in BRAM18 units: UG473 (7 series)
+# Tables 1-3 and UG573 (UltraScale) Tables 1-1/1-2 list the same ones. Widths 1, 2, 4 have one
+# write enable per block; 9, 18, 36, 72 have one per 9-bit byte, whose ninth (parity) bit holds
+# data only for words whose width is a multiple of 9. x36 in a BRAM18 and x72 in a BRAM36 are
+# simple dual port only, which is how the engine's buffers are used (loader writes, array reads).
+BRAM_SHAPES = (
+    (16384, 1, 1), (8192, 2, 1), (4096, 4, 1), (2048, 9, 1), (1024, 18, 1), (512, 36, 1),
+    (32768, 1, 2), (16384, 2, 2), (8192, 4, 2), (4096, 9, 2), (2048, 18, 2), (1024, 36, 2),
+    (512, 72, 2),
+)  # fmt: skip
+# UltraRAM (UG573, URAM288): one shape, 4K x 72 with 9-bit byte write enables.
+URAM_SHAPE = (4096, 72)
 
 
-def resources(t: Any, kmax: int, smax: int, precision: Precision) -> Resources | Any:
-    """DSP, BRAM18 and LUTs of an engine sized for kernels up to kmax and strides up to smax.
+def _data_bits(width: int, word_bits: int) -> int:
+    """Data bits a block row of `width` holds for words of `word_bits` (parity rule above)."""
+    if width % 9 or word_bits % 9 == 0:
+        return width
+    return width // 9 * 8
+
+
+def _blocks(banks: Any, depth: Any, word_bits: int, depth_per: int, width: int) -> Any:
+    """Blocks of one shape for `banks` banks read at the same address: they share each row."""
+    return _cdiv(banks * word_bits, _data_bits(width, word_bits)) * _cdiv(depth, depth_per)
+
+
+# A BRAM36 shape is a BRAM18 shape twice as deep (or, at x72, twice as wide) at twice the cost,
+# so it never costs less than BRAM18 blocks of the half shape: the cheapest shape is always
+# among these (a test checks it against the whole table).
+_BRAM18_SHAPES = tuple((d, w) for d, w, units in BRAM_SHAPES if units == 1)
+
+
+def bram18k_for(banks: Any, depth: Any, word_bits: int, shapes: Any = None) -> Any:
+    """BRAM18 units for `banks` banks of `depth` words side by side, in the cheapest shape."""
+    shapes = shapes or [(d, w, 1) for d, w in _BRAM18_SHAPES]
+    costs = [units * _blocks(banks, depth, word_bits, d, w) for d, w, units in shapes]
+    return functools.reduce(np.minimum, costs) if _is_array(costs[0]) else min(costs)
+
+
+def _is_array(value: Any) -> bool:
+    return isinstance(value, np.ndarray)
+
+
+def _where(condition: Any, yes: Any, no: Any) -> Any:
+    """np.where for grids; a plain choice for one tiling (many times faster there)."""
+    if _is_array(condition):
+        return np.where(condition, yes, no)
+    return yes if condition else no
+
+
+def uram_for(banks: Any, depth: Any, word_bits: int) -> Any:
+    return _blocks(banks, depth, word_bits, *URAM_SHAPE)
+
+
+def _buffer(banks: Any, depth: Any, word_bits: int) -> tuple[Any, Any, Any]:
+    """(BRAM18, URAM, LUTs) of one double-buffered buffer of `banks` banks of `depth` words.
+
+    A bank of at most LUTRAM_MAX_BITS lives in LUT-RAM; larger banks are read at the same
+    address every cycle (the array consumes one word of every bank at once), so they share
+    wide block rows, each bank written through its own byte enables.
+    """
+    small = depth * word_bits <= LUTRAM_MAX_BITS
+    bram = _where(small, 0, 2 * bram18k_for(banks, depth, word_bits))
+    uram = _where(small, 0, 2 * uram_for(banks, depth, word_bits))
+    luts = _where(small, 2 * banks * _cdiv(depth * word_bits, LUTRAM_BITS_PER_LUT), 0)
+    return bram, uram, luts
+
+
+def dsp_slices(tm: Any, tn: Any, precision: Precision, device: Device) -> Any:
+    """DSP slices of a Tm x Tn array: packed 8-bit lanes pair up along Tm, where the two
+    multiplies share their input pixel (the operand the packing shares)."""
+    pack = device.macs_per_dsp(precision)
+    return _cdiv(tm, pack) * tn * precision.dsp_per_mac
+
+
+def resources(t: Any, kmax: int, smax: int, precision: Precision, device: Device) -> Any:
+    """DSP, BRAM18, URAM, LUTs and FFs of an engine sized for kernels up to kmax and strides
+    up to smax on `device`.
 
     Buffers are banked and double-buffered: Tn input banks holding a tile with its halo,
-    Tm output banks of Tr x Tc words, Tm x Tn weight banks of kmax^2 words.
+    Tm output banks of Tr x Tc words, Tm x Tn weight banks of kmax^2 words. On a device with
+    UltraRAM the feature-map buffers move there only when block RAM alone would not fit:
+    first the input buffer, then the output buffer too.
     """
     bits = precision.word_bits
     in_words = ((t.tr - 1) * smax + kmax) * ((t.tc - 1) * smax + kmax)
-    in_b, in_l = _bank(in_words, bits)
-    out_b, out_l = _bank(t.tr * t.tc, bits)
-    w_b, w_l = _bank(t.tm * 0 + kmax * kmax, bits)
-    bram = 2 * (t.tn * in_b + t.tm * out_b + t.tm * t.tn * w_b)
-    lutram = 2 * (t.tn * in_l + t.tm * out_l + t.tm * t.tn * w_l)
+    in_b, in_u, in_l = _buffer(t.tn, in_words, bits)
+    out_b, out_u, out_l = _buffer(t.tm, t.tr * t.tc, bits)
+    w_b, _, w_l = _buffer(t.tm * t.tn, t.tm * 0 + kmax * kmax, bits)
+    options = [  # (BRAM18, URAM): all in BRAM; input in URAM; input and output in URAM
+        (in_b + out_b + w_b, in_b * 0),
+        (out_b + w_b, in_u),
+        (w_b, in_u + out_u),
+    ]
+    bram, uram = options[0]  # also what is reported when no option fits
+    for option_bram, option_uram in reversed(options) if device.uram else ():
+        use = (option_bram <= device.bram18k) & (option_uram <= device.uram)
+        bram, uram = _where(use, option_bram, bram), _where(use, option_uram, uram)
     lanes = t.tm * t.tn
-    luts = LUT_BASE + lanes * LUT_PER_LANE[precision] + lutram
-    return Resources(
-        dsp=lanes * precision.dsp_per_mac,
+    res = Resources(
+        dsp=dsp_slices(t.tm, t.tn, precision, device),
         bram18k=bram,
-        luts=luts,
+        luts=LUT_BASE + lanes * LUT_PER_LANE[precision] + in_l + out_l + w_l,
         port_words=t.ip + t.wp + t.op,
+        uram=uram,
+        ffs=FF_BASE + lanes * FF_PER_LANE[precision],
     )
+    return res if _is_array(bram) and bram.ndim else _scalar(res)
+
+
+def _scalar(res: Resources) -> Resources:
+    return Resources(*(int(v) for v in vars(res).values()))
 
 
 def over_budget(res: Resources, device: Device, precision: Precision) -> str:
@@ -166,7 +269,9 @@ def over_budget(res: Resources, device: Device, precision: Precision) -> str:
     limits = (
         ("DSP", res.dsp, device.dsp),
         ("BRAM18K", res.bram18k, device.bram18k),
+        ("URAM", res.uram, device.uram),
         ("LUT", res.luts, device.luts),
+        ("FF", res.ffs, device.ffs),
         ("memory port words", res.port_words, device.port_words(precision)),
     )
     for what, used, budget in limits:

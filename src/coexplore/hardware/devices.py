@@ -4,26 +4,64 @@ from __future__ import annotations
 
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from coexplore.hardware.accelerator import Resources
+
+# Two 8-bit multiplies sharing one operand fit one DSP slice in these families (the other
+# operand pair packed into the wide multiplier input): DSP48E1 per WP487 (7 series),
+# DSP48E2 per WP486 (UltraScale, UltraScale+). A family not listed takes one slice per MAC.
+INT8_MACS_PER_DSP = {"DSP48E1": 2, "DSP48E2": 2}
+
+# Board regulators deliver the FPGA's rails at this efficiency, so the board draws the FPGA's
+# power divided by it (typical of the switching regulators on these boards at a few amperes).
+REGULATOR_EFFICIENCY = 0.85
+
+
+# What every power figure covers (the estimate output and the report say it).
+POWER_COVERS = (
+    f"board, per FPGA: FPGA static + dynamic through {REGULATOR_EFFICIENCY:.0%} regulators, "
+    "plus the board's PS, memory and peripherals"
+)
 
 
 class Precision(StrEnum):
     """Arithmetic of the engine: word width and DSP slices per multiply-accumulate lane."""
 
+    FIXED8 = "fixed8"
     FIXED16 = "fixed16"
     FP32 = "fp32"
 
     @property
     def word_bits(self) -> int:
-        return 16 if self is Precision.FIXED16 else 32
+        return {"fixed8": 8, "fixed16": 16, "fp32": 32}[self.value]
 
     @property
     def dsp_per_mac(self) -> int:
-        return 1 if self is Precision.FIXED16 else 5
+        """Slices per lane without packing (fp32: three for the mantissa product, two for the
+        adder's alignment and normalisation, as in the floating-point operator cores)."""
+        return 5 if self is Precision.FP32 else 1
+
+
+@dataclass(frozen=True)
+class FamilyPower:
+    """Dynamic power coefficients of a device family, in mW at 100 MHz per used unit (scaled
+    linearly with the clock); see the sources in devices.toml."""
+
+    dsp_mw: float
+    bram18k_mw: float
+    uram_mw: float
+    lut_mw_per_k: float  # logic and its routing, per 1,000 LUTs
+    ff_mw_per_k: float  # flip-flop data and the clock tree that feeds them, per 1,000 FFs
+    clock_base_mw: float  # global clock buffers and the clock manager
+    dsp_kind: str  # DSP48E1 / DSP48E2: decides 8-bit packing
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -33,51 +71,105 @@ class Device:
     dsp: int
     bram18k: int
     luts: int
+    ffs: int
     port_bits: int
     clock_mhz: float
-    static_w: float
-    base_dynamic_w: float
-    dsp_mw: float
-    bram18k_mw: float
+    static_w: float  # programmable-logic static power at the operating temperature
+    board_w: float  # the rest of the board: processor system, DDR, fan, peripherals
+    power: FamilyPower
+    uram: int = 0
     board: str = ""
     source: str = ""
 
     def port_words(self, precision: Precision) -> int:
         return self.port_bits // precision.word_bits
 
-    def power_w(self, dsp_used: int | float, bram18k_used: int | float) -> float:
-        """Static plus dynamic power; dynamic coefficients are given at 100 MHz."""
-        scale = self.clock_mhz / 100.0
-        dynamic_mw = dsp_used * self.dsp_mw + bram18k_used * self.bram18k_mw
-        return self.static_w + scale * (self.base_dynamic_w + dynamic_mw / 1000.0)
+    def macs_per_dsp(self, precision: Precision) -> int:
+        if precision is Precision.FIXED8:
+            return INT8_MACS_PER_DSP.get(self.power.dsp_kind, 1)
+        return 1
+
+    def pl_power_w(self, res: Resources) -> Any:
+        """FPGA power: static plus dynamic of the used DSP, BRAM, URAM, LUT, FF and clock tree
+        at the device's clock (element-wise over arrays of resources)."""
+        p = self.power
+        dynamic_mw = (
+            res.dsp * p.dsp_mw
+            + res.bram18k * p.bram18k_mw
+            + res.uram * p.uram_mw
+            + res.luts * p.lut_mw_per_k / 1000
+            + res.ffs * p.ff_mw_per_k / 1000
+            + p.clock_base_mw
+        )
+        return self.static_w + self.clock_mhz / 100.0 * dynamic_mw / 1000.0
+
+    def power_w(self, res: Resources) -> Any:
+        """Board power: the FPGA's power through the regulators, plus the rest of the board."""
+        return self.pl_power_w(res) / REGULATOR_EFFICIENCY + self.board_w
 
 
-_FIELDS = {
-    "family", "dsp", "bram18k", "luts", "port_bits", "clock_mhz", "static_w",
-    "base_dynamic_w", "dsp_mw", "bram18k_mw", "board", "source",
-}  # fmt: skip
+def with_clock(device: Device, clock_mhz: float) -> Device:
+    """The device run at another clock (the user's override of the catalog's clock)."""
+    if not clock_mhz > 0:
+        raise ValueError(f"clock_mhz must be > 0, got {clock_mhz}")
+    return Device(**{**vars(device), "clock_mhz": float(clock_mhz)})
 
 
-def parse_catalog(text: str, origin: str = "catalog") -> dict[str, Device]:
-    """Parse a TOML device catalog; errors name the device and the field."""
+_DEVICE_FIELDS = {f.name for f in fields(Device)} - {"name", "power"}
+_FAMILY_FIELDS = {f.name for f in fields(FamilyPower)}
+
+
+def parse_catalog(
+    text: str, origin: str = "catalog", families: dict[str, FamilyPower] | None = None
+) -> dict[str, Device]:
+    """Parse a TOML device catalog; errors name the device (or family) and the field.
+
+    `[families.NAME]` tables hold a family's power coefficients; every other table is a
+    device whose `family` names one of them (from this text or from `families`).
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{origin}: not valid TOML ({exc})") from None
+    known = dict(families or {})
+    for name, values in raw.pop("families", {}).items():
+        known[name] = _build(FamilyPower, values, _FAMILY_FIELDS, f"{origin}: family {name}")
     devices = {}
-    for name, fields in raw.items():
-        unknown = set(fields) - _FIELDS
+    for name, values in raw.items():
+        where = f"{origin}: device {name}"
+        if not isinstance(values, dict):
+            raise ValueError(f"{where}: expected a table")
+        unknown = set(values) - _DEVICE_FIELDS
         if unknown:
-            raise ValueError(f"{origin}: device {name}: unknown field(s) {sorted(unknown)}")
-        try:
-            device = Device(name=name, **fields)
-        except TypeError as exc:
-            raise ValueError(f"{origin}: device {name}: {exc}") from None
-        for attr in ("dsp", "bram18k", "luts", "port_bits", "clock_mhz"):
+            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
+        family = values.get("family")
+        if family not in known:
+            raise ValueError(f"{where}: family {family!r} has no [families] power entry; "
+                             f"known: {', '.join(sorted(known))}")  # fmt: skip
+        device = _build(Device, {**values, "name": name, "power": known[family]},
+                        _DEVICE_FIELDS | {"name", "power"}, where)  # fmt: skip
+        for attr in ("dsp", "bram18k", "luts", "ffs", "port_bits", "clock_mhz"):
             if not getattr(device, attr) > 0:
-                raise ValueError(f"{origin}: device {name}: {attr} must be > 0")
+                raise ValueError(f"{where}: {attr} must be > 0")
         devices[name] = device
     return devices
+
+
+def _build(cls: Any, values: dict[str, Any], allowed: set[str], where: str) -> Any:
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+@cache
+def builtin_families() -> dict[str, FamilyPower]:
+    text = resources.files("coexplore.hardware").joinpath("devices.toml").read_text()
+    raw = tomllib.loads(text).get("families", {})
+    return {n: _build(FamilyPower, v, _FAMILY_FIELDS, f"family {n}") for n, v in raw.items()}
 
 
 @cache
@@ -87,11 +179,24 @@ def builtin_catalog() -> dict[str, Device]:
 
 
 def load_catalog(path: Path | None = None) -> dict[str, Device]:
-    """The built-in catalog, extended (or overridden) by a user's TOML file."""
+    """The built-in catalog, extended (or overridden) by a user's TOML file, which may use
+    the built-in families."""
     catalog = dict(builtin_catalog())
     if path is not None:
-        catalog.update(parse_catalog(Path(path).read_text(), str(path)))
+        catalog.update(parse_catalog(Path(path).read_text(), str(path), builtin_families()))
     return catalog
+
+
+def model_note(precision: Precision, pool: Pool) -> str:
+    """One line on the assumptions behind a pool's figures: precision, DSP packing, clocks,
+    fill, and what the power covers."""
+    packing = ", ".join(f"{d.name} {d.macs_per_dsp(precision)} MAC/DSP" for d in pool.kinds)
+    clocks = ", ".join(f"{d.name} {d.clock_mhz:g} MHz" for d in pool.kinds)
+    fill = "fill/drain counted" if pool.fill else "steady state (no fill/drain)"
+    return (
+        f"precision {precision.value} ({precision.word_bits}-bit words; {packing}) | {clocks} | "
+        f"{fill} | power: {POWER_COVERS}"
+    )
 
 
 def get_device(name: str, catalog: dict[str, Device] | None = None) -> Device:
@@ -104,10 +209,15 @@ def get_device(name: str, catalog: dict[str, Device] | None = None) -> Device:
 
 @dataclass(frozen=True)
 class Pool:
-    """A multiset of devices available to the pipeline, plus the inter-FPGA link."""
+    """A multiset of devices available to the pipeline, plus the inter-FPGA link.
+
+    `fill`: count each layer's pipeline fill and drain (the default); False keeps the
+    steady-state cycle bound of the paper's formulas, for comparison with them.
+    """
 
     devices: tuple[Device, ...]
     link_gbps: float = 10.0
+    fill: bool = True
 
     def __post_init__(self) -> None:
         if not self.devices:
@@ -133,9 +243,17 @@ class Pool:
 
 
 def parse_pool(
-    text: str, link_gbps: float = 10.0, catalog: dict[str, Device] | None = None
+    text: str,
+    link_gbps: float = 10.0,
+    catalog: dict[str, Device] | None = None,
+    *,
+    fill: bool = True,
+    clock_mhz: float = 0.0,
 ) -> Pool:
-    """Parse '2xXC7Z020+1xXC7A50T' (or 'XC7Z020,XC7Z020,XC7A50T') into a pool."""
+    """Parse '2xXC7Z020+1xXC7A50T' (or 'XC7Z020,XC7Z020,XC7A50T') into a pool.
+
+    `clock_mhz` > 0 runs every device at that clock instead of its catalog clock.
+    """
     devices: list[Device] = []
     for part in text.replace(",", "+").split("+"):
         part = part.strip()
@@ -147,7 +265,9 @@ def parse_pool(
         devices.extend([get_device(name.strip(), catalog)] * int(count))
     if not devices:
         raise ValueError(f"pool {text!r} names no device")
-    return Pool(tuple(devices), link_gbps)
+    if clock_mhz:
+        devices = [with_clock(d, clock_mhz) for d in devices]
+    return Pool(tuple(devices), link_gbps, fill)
 
 
 def _has_count(part: str) -> bool:

@@ -72,9 +72,12 @@ class StageReport:
     bram18k: int
     luts: int
     port_words: int
-    power_w: float
+    power_w: float  # the board's power (docs/hardware.md, "Power")
     layers: tuple[LayerCost, ...]
     over_budget: str  # '' when the engine fits its device
+    uram: int = 0
+    ffs: int = 0
+    pl_power_w: float = 0.0  # the FPGA's programmable logic alone (static + dynamic)
 
 
 @dataclass(frozen=True)
@@ -114,17 +117,18 @@ def link_seconds(workload: Workload, after: int, link_gbps: float, precision: Pr
 
 
 def stage_report(
-    workload: Workload, stage: StageDesign, device: Device, precision: Precision
+    workload: Workload, stage: StageDesign, device: Device, precision: Precision, fill: bool = True
 ) -> StageReport:
     layers = workload.layers[stage.first_layer : stage.last_layer + 1]
     costs = []
     for offset, layer in enumerate(layers):
-        cycles, bound = int(layer_cycles(layer, stage.tiling)), layer_bound(layer, stage.tiling)
+        cycles = int(layer_cycles(layer, stage.tiling, fill))
+        bound = layer_bound(layer, stage.tiling)
         costs.append(
             LayerCost(stage.first_layer + offset, layer.name, layer.kind.value, cycles, bound)
         )
     kmax, smax = window_limits(layers)
-    res = resources(stage.tiling, kmax, smax, precision)
+    res = resources(stage.tiling, kmax, smax, precision, device)
     total = sum(c.cycles for c in costs)
     return StageReport(
         device=device.name,
@@ -137,9 +141,12 @@ def stage_report(
         bram18k=int(res.bram18k),
         luts=int(res.luts),
         port_words=int(res.port_words),
-        power_w=device.power_w(res.dsp, res.bram18k),
+        power_w=float(device.power_w(res)),
         layers=tuple(costs),
         over_budget=over_budget(res, device, precision),
+        uram=int(res.uram),
+        ffs=int(res.ffs),
+        pl_power_w=float(device.pl_power_w(res)),
     )
 
 
@@ -150,7 +157,10 @@ def evaluate_design(
     structural = _structure_problem(workload, design, pool)
     devices = {d.name: d for d in pool.devices}
     stages = (
-        tuple(stage_report(workload, s, devices[s.device], design.precision) for s in design.stages)
+        tuple(
+            stage_report(workload, s, devices[s.device], design.precision, pool.fill)
+            for s in design.stages
+        )
         if not structural
         else ()
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coexplore.hardware.devices import model_note
 from coexplore.report import page, plots, stages
 from coexplore.report.rundata import RunView
 from coexplore.search.picks import feasible_trials
@@ -133,6 +134,7 @@ def _pick_stages(view: RunView, names: str, trial: TrialRecord) -> str:
         page.image(plots.figure_uri(figure), f"stages of trial {trial.number}"),
         stages.stage_table(evaluation, view.pool, view.precision),
         page.paragraph(stages.pipeline_text(evaluation)),
+        page.paragraph(model_note(view.precision, view.pool)),
     ]
     stored_fps = trial.metrics.get("fps")
     if stored_fps is not None and abs(stored_fps - evaluation.fps) > 1e-6 * stored_fps:

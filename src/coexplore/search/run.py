@@ -102,7 +102,9 @@ def make_space(config: Config) -> SearchSpace[Any]:
     if config.space.name == "nb201":
         return Nb201Space()
     if config.space.name == "imagenet":  # depth: conv layers over the five stages
-        return ImagenetSpace(depth=config.space.depth)
+        return ImagenetSpace(
+            depth=config.space.depth, hardware_resolution=config.space.hardware_resolution
+        )
     if config.space.name == "unet":  # depth: levels, the bottleneck included
         return UnetSpace(levels=config.space.depth)
     return ChainSpace(depth=config.space.depth, stride_mode=config.space.stride_mode)
@@ -112,7 +114,8 @@ def make_pool(config: Config) -> Pool:
     catalog = load_catalog(
         Path(config.hardware.devices_file) if config.hardware.devices_file else None
     )
-    return parse_pool(config.hardware.pool, config.hardware.link_gbps, catalog)
+    hw = config.hardware
+    return parse_pool(hw.pool, hw.link_gbps, catalog, fill=hw.fill, clock_mhz=hw.clock_mhz)
 
 
 def make_strategy(

@@ -10,6 +10,10 @@ Network for an input of C x H x W (224 x 224, or a proxy resolution such as 64 o
   head: global average pooling (one POOL layer over the whole map) -> Linear(classes, bias).
 Five stride-2 stages shrink the map 32x: 224 -> 7, 64 -> 2, 32 -> 1 (an output of ceil(in / 2)).
 
+`hardware_resolution` > 0 costs the hardware (the workload) at that square input size whatever
+the input shape given (training may run at a proxy resolution; the deployed network runs at,
+say, 224 x 224); 0 keeps the given input shape.
+
 `depth` is the number of layers over all five stages (at least 5), shared out evenly with the
 remainder going to the deepest stages: 10 -> (2, 2, 2, 2, 2), 8 -> (1, 1, 2, 2, 2).
 
@@ -88,8 +92,11 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     kernels: tuple[int, ...] = (1, 3, 5, 7)
     stage_filters: tuple[tuple[int, ...], ...] = DEFAULT_STAGE_FILTERS
     ops: tuple[str, ...] = OPS
+    hardware_resolution: int = 0
 
     def __post_init__(self) -> None:
+        if self.hardware_resolution < 0:
+            raise ValueError(f"hardware_resolution must be >= 0, got {self.hardware_resolution}")
         if self.depth < NUM_STAGES:
             raise ValueError(
                 f"depth must be >= {NUM_STAGES} (one layer per stage), got {self.depth}"
@@ -168,6 +175,8 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     def workload(
         self, arch: ImagenetArch, input_shape: tuple[int, int, int], num_classes: int
     ) -> Workload:
+        if self.hardware_resolution:
+            input_shape = (input_shape[0], self.hardware_resolution, self.hardware_resolution)
         channels, rows, cols = input_shape
         layers: list[Layer] = []
         for s, stage in enumerate(arch.stages):

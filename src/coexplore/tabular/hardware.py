@@ -38,7 +38,13 @@ from coexplore.tabular.workers import workers_pool
 MODEL_VERSION = "1"  # bump for a change of meaning the sources below do not show
 # The model's sources are part of the cache key, so editing the model invalidates old tables.
 # The optimiser's own code is not: it is exact, so its answer does not depend on it.
-MODEL_SOURCES = ("workload.py", "hardware/accelerator.py", "hardware/pipeline.py", "fast/grid.py")
+MODEL_SOURCES = (
+    "workload.py",
+    "hardware/accelerator.py",
+    "hardware/devices.py",  # the power formula and DSP packing live there
+    "hardware/pipeline.py",
+    "fast/grid.py",
+)
 METRICS = ("fps", "gops_per_w", "pipeline_efficiency", "power_w", "latency_ms")
 _TILING = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
 _STAGE_COLUMNS = 3 + len(_TILING)  # device kind, first layer, last layer, then the tiling

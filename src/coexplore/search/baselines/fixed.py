@@ -71,7 +71,10 @@ class FixedPipelineExplorer:
         kmax, smax = _windows(workload)
         seconds, power = np.full((2, len(self.devices), n, n), np.inf)
         for k, (device, stage) in enumerate(zip(self.devices, self.design.stages, strict=True)):
-            cycles = [float(layer_cycles(layer, stage.tiling)) for layer in workload.layers]
+            cycles = [
+                float(layer_cycles(layer, stage.tiling, self.pool.fill))
+                for layer in workload.layers
+            ]
             total = np.concatenate([[0.0], np.cumsum(cycles)])
             for km, sm in set(zip(kmax.ravel().tolist(), smax.ravel().tolist(), strict=True)):
                 fits, watts = self._fit(k, km, sm)
@@ -85,9 +88,9 @@ class FixedPipelineExplorer:
         """Whether FPGA k's engine, buffers sized for kmax and smax, fits; its power (W)."""
         if (k, kmax, smax) not in self._fits:
             device, precision = self.devices[k], self.design.precision
-            res = resources(self.design.stages[k].tiling, kmax, smax, precision)
+            res = resources(self.design.stages[k].tiling, kmax, smax, precision, device)
             fits = not over_budget(res, device, precision)
-            self._fits[(k, kmax, smax)] = (fits, device.power_w(res.dsp, res.bram18k))
+            self._fits[(k, kmax, smax)] = (fits, float(device.power_w(res)))
         return self._fits[(k, kmax, smax)]
 
 
