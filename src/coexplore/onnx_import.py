@@ -89,11 +89,15 @@ def onnx_workload(
     model: onnx.ModelProto, input_shape: tuple[int, int, int] | None = None, name: str = ""
 ) -> Workload:
     """The workload of an ONNX model with one image input (batch, channels, rows, cols)."""
+    if not model.graph.node:
+        raise OnnxImportError("no graph nodes (an empty file, or not an ONNX model)")
     model = _with_input_shape(model, input_shape)
     shape = _image_shape(model)
-    graph = _Graph(_inferred_shapes(model), {model.graph.input[_image_index(model)].name: None})
-    for node in model.graph.node:
-        _visit(graph, node)
+    image = model.graph.input[_image_index(model)].name
+    path = _image_path(model, image)  # checked before shape inference: its errors are vaguer
+    graph = _Graph(_inferred_shapes(model), {image: None})
+    for node, data in path:
+        _visit(graph, node, data)
     if not graph.layers:
         raise OnnxImportError("no compute layer (Conv, Gemm, MatMul, pooling) on the image path")
     layers = [
@@ -103,33 +107,49 @@ def onnx_workload(
     return Workload(tuple(layers), shape, tuple(graph.skips), name or model.graph.name)
 
 
-def _visit(graph: _Graph, node: onnx.NodeProto) -> None:
-    op = node.op_type
-    positions = DATA_POSITIONS.get(op, range(len(node.input)))
-    data = [
-        node.input[i] for i in positions if i < len(node.input) and node.input[i] in graph.producer
-    ]
-    if not data:
-        return  # weights, constants or shape arithmetic: not on the image path
-    if node.domain not in ("", "ai.onnx"):
-        raise _node_error(node, f"op domain {node.domain!r} is not supported")
-    if op in METADATA:
-        return
-    if op in FUSED or op in IGNORED or (op in SCALING and len(data) == 1):
+def _image_path(model: onnx.ModelProto, image: str) -> list[tuple[onnx.NodeProto, list[str]]]:
+    """The nodes that read activations, with the inputs they read them at; refuses unknown ops.
+
+    A node with no activation at its data positions (a zero bias built from a weight's shape,
+    shape arithmetic) is not on the path, whatever its op.
+    """
+    activations, path = {image}, []
+    for node in model.graph.node:
+        positions = DATA_POSITIONS.get(node.op_type, range(len(node.input)))
+        data = [node.input[i] for i in positions if i < len(node.input)]
+        data = [name for name in data if name in activations]
+        if not data:
+            continue
+        if node.domain not in ("", "ai.onnx"):
+            raise _node_error(node, f"op domain {node.domain!r} is not supported")
+        if node.op_type in METADATA:
+            continue
+        if not _passes_through(node.op_type, data) and node.op_type not in BUILDERS:
+            raise _node_error(
+                node, "op not supported (docs/onnx-import.md lists the ones that are)"
+            )
+        activations.add(node.output[0] if node.output else "")
+        path.append((node, data))
+    return path
+
+
+def _passes_through(op: str, data: list[str]) -> bool:
+    return op in FUSED or op in IGNORED or (op in SCALING and len(data) == 1)
+
+
+def _visit(graph: _Graph, node: onnx.NodeProto, data: list[str]) -> None:
+    if _passes_through(node.op_type, data):
         if len(data) > 1:
             raise _node_error(node, "combines two activations; only Add and Concat may")
-        if op == "BatchNormalization":
+        if node.op_type == "BatchNormalization":
             _fold_batchnorm(graph, data[0])
         graph.producer[node.output[0]] = graph.producer[data[0]]
         return
-    builder = BUILDERS.get(op)
-    if builder is None:
-        raise _node_error(node, "op not supported (docs/onnx-import.md lists the ones that are)")
     try:
-        layer = builder(graph, node, data)
+        layer = BUILDERS[node.op_type](graph, node, data)
+    except OnnxImportError:
+        raise
     except ValueError as exc:  # a Layer refused its sizes (a zero or negative dimension)
-        if isinstance(exc, OnnxImportError):
-            raise
         raise _node_error(node, str(exc)) from None
     _append(graph, node, layer, [graph.producer[name] for name in data])
 
