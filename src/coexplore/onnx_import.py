@@ -128,7 +128,10 @@ def _image_path(model: onnx.ModelProto, image: str) -> list[tuple[onnx.NodeProto
             raise _node_error(
                 node, "op not supported (docs/onnx-import.md lists the ones that are)"
             )
-        activations.add(node.output[0] if node.output else "")
+        wanted = 2 if node.op_type in ("Conv", "Gemm", "MatMul") else 1  # with their weights
+        if len(node.input) < wanted or not node.output or not node.output[0]:
+            raise _node_error(node, f"needs {wanted} input(s) and an output")
+        activations.add(node.output[0])
         path.append((node, data))
     return path
 
