@@ -27,7 +27,13 @@ Dims = tuple[int | None, ...]  # None: a dimension shape inference left symbolic
 
 
 class OnnxImportError(ValueError):
-    """The graph cannot be read as a workload; the message names the node and the op."""
+    """The graph cannot be read as a workload; the message names the node and the op.
+
+    Always one line: names taken from the file are shown with their control characters escaped.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
 # Fused into the producing layer or free on the engine (SPEC §3: BN folds, ReLU is fused).
