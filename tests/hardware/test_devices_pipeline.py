@@ -49,7 +49,7 @@ def test_pool_parsing_and_errors():
 def test_catalog_errors_name_device_and_field():
     with pytest.raises(ValueError, match="device X: unknown field"):
         parse_catalog("[X]\ndsp = 1\nbogus = 2\n")
-    with pytest.raises(ValueError, match="device X: dsp must be > 0"):
+    with pytest.raises(ValueError, match="device X: dsp: expected a positive integer, got 0"):
         parse_catalog(
             '[X]\nfamily="f"\ndsp=0\nbram18k=1\nluts=1\nport_bits=64\nclock_mhz=100.0\n'
             "static_w=0.1\nbase_dynamic_w=0.1\ndsp_mw=1.0\nbram18k_mw=1.0\n"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -52,32 +54,62 @@ class Device:
         return self.static_w + scale * (self.base_dynamic_w + dynamic_mw / 1000.0)
 
 
-_FIELDS = {
-    "family", "dsp", "bram18k", "luts", "port_bits", "clock_mhz", "static_w",
-    "base_dynamic_w", "dsp_mw", "bram18k_mw", "board", "source",
-}  # fmt: skip
+# The catalog schema (docs/device-catalogs.md): field -> (type, what a value must be).
+_COUNTS = ("dsp", "bram18k", "luts", "port_bits")  # positive integers
+_RATES = ("clock_mhz",)  # positive numbers
+_COEFFICIENTS = ("static_w", "base_dynamic_w", "dsp_mw", "bram18k_mw")  # numbers >= 0
+_TEXTS = ("family", "board", "source")  # optional strings
+_REQUIRED = (*_COUNTS, *_RATES, *_COEFFICIENTS)
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # starts with a letter: '2xNAME' stays a count
 
 
-def parse_catalog(text: str, origin: str = "catalog") -> dict[str, Device]:
-    """Parse a TOML device catalog; errors name the device and the field."""
+def parse_catalog(
+    text: str, origin: str = "catalog", base: dict[str, Device] | None = None
+) -> dict[str, Device]:
+    """Parse a TOML device catalog; errors name the origin, the device and the field.
+
+    A device already in `base` may give only the fields it changes (e.g. a faster clock);
+    a new device gives every required field.
+    """
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{origin}: not valid TOML ({exc})") from None
     devices = {}
     for name, fields in raw.items():
-        unknown = set(fields) - _FIELDS
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{origin}: device name {name!r}: a letter, then letters, digits, "
+                             f"'_', '.' or '-'")  # fmt: skip
+        where = f"{origin}: device {name}"
+        if not isinstance(fields, dict):
+            raise ValueError(f"{where}: expected a table [{name}] of fields, got {fields!r}")
+        inherited = asdict(base[name]) if base and name in base else {"family": ""}
+        unknown = set(fields) - set(_REQUIRED) - set(_TEXTS)
         if unknown:
-            raise ValueError(f"{origin}: device {name}: unknown field(s) {sorted(unknown)}")
-        try:
-            device = Device(name=name, **fields)
-        except TypeError as exc:
-            raise ValueError(f"{origin}: device {name}: {exc}") from None
-        for attr in ("dsp", "bram18k", "luts", "port_bits", "clock_mhz"):
-            if not getattr(device, attr) > 0:
-                raise ValueError(f"{origin}: device {name}: {attr} must be > 0")
-        devices[name] = device
+            raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                             f"fields: {', '.join((*_REQUIRED, *_TEXTS))}")  # fmt: skip
+        missing = [f for f in _REQUIRED if f not in fields and f not in inherited]
+        if missing:
+            raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+        for field, value in fields.items():
+            _check_field(where, field, value)
+        devices[name] = Device(**{**inherited, **fields, "name": name})
     return devices
+
+
+def _check_field(where: str, field: str, value: object) -> None:
+    if field in _TEXTS:
+        ok, wanted = isinstance(value, str), "a string"
+    elif not isinstance(value, int | float) or isinstance(value, bool):
+        ok, wanted = False, "a number"
+    elif field in _COUNTS:
+        ok, wanted = isinstance(value, int) and value > 0, "a positive integer"
+    elif field in _RATES:
+        ok, wanted = math.isfinite(value) and value > 0, "a positive number"
+    else:
+        ok, wanted = math.isfinite(value) and value >= 0, "a number >= 0"
+    if not ok:
+        raise ValueError(f"{where}: {field}: expected {wanted}, got {value!r}")
 
 
 @cache
@@ -90,8 +122,19 @@ def load_catalog(path: Path | None = None) -> dict[str, Device]:
     """The built-in catalog, extended (or overridden) by a user's TOML file."""
     catalog = dict(builtin_catalog())
     if path is not None:
-        catalog.update(parse_catalog(Path(path).read_text(), str(path)))
+        catalog.update(parse_catalog(_read_catalog(Path(path)), str(path), catalog))
     return catalog
+
+
+def _read_catalog(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such device catalog") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: a device catalog is a TOML text file (not UTF-8)") from None
+    except OSError as exc:  # a folder, no permission
+        raise ValueError(f"{path}: cannot read the device catalog ({exc.strerror})") from None
 
 
 def get_device(name: str, catalog: dict[str, Device] | None = None) -> Device:
