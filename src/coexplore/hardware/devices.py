@@ -93,7 +93,8 @@ def parse_catalog(
             raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
         for field, value in fields.items():
             _check_field(where, field, value)
-        devices[name] = Device(**{**inherited, **fields, "name": name})
+        floats = {f: float(v) for f, v in fields.items() if f in (*_RATES, *_COEFFICIENTS)}
+        devices[name] = Device(**{**inherited, **fields, **floats, "name": name})
     return devices
 
 
