@@ -167,12 +167,15 @@ def export(model: nn.Module, path: Path, weights: bool = False) -> Path:
 
 
 def _drop_weights(proto: object, location: str) -> None:
-    """Keep every initializer's name, type and shape; point its data to an external file that
-    is not written (ONNX readers that need shapes only, like coexplore, load without it)."""
+    """Keep every weight's name, type and shape; point its data to an external file that is
+    not written (ONNX readers that need shapes only, like coexplore, load without it). Integer
+    tensors (shapes, axes) are small and shape inference reads their values: they stay."""
     from onnx import TensorProto
 
     offset = 0
     for tensor in proto.graph.initializer:  # type: ignore[attr-defined]
+        if tensor.data_type not in (TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE):
+            continue
         length = len(tensor.raw_data) or tensor.ByteSize()
         for field in ("raw_data", "float_data", "int64_data", "int32_data", "double_data"):
             tensor.ClearField(field)

@@ -14,6 +14,7 @@ naming the node and its op, and so is a shape that shape inference cannot make s
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,6 +153,8 @@ def _visit(graph: _Graph, node: onnx.NodeProto, data: list[str]) -> None:
             raise _node_error(node, "combines two activations; only Add and Concat may")
         if node.op_type == "BatchNormalization":
             _fold_batchnorm(graph, data[0])
+        if node.op_type in IGNORED - {"Pad"}:
+            _check_same_size(graph, node, data[0])
         graph.producer[node.output[0]] = graph.producer[data[0]]
         return
     try:
@@ -175,6 +178,16 @@ def _append(graph: _Graph, node: onnx.NodeProto, layer: Layer, inputs: list[int 
         graph.skips.append((producer, index))
     graph.layers.append(layer)
     graph.producer[node.output[0]] = index
+
+
+def _check_same_size(graph: _Graph, node: onnx.NodeProto, tensor: str) -> None:
+    """A layout op keeps the element count: a size baked into a Reshape must still fit."""
+    before, after = graph.shapes.get(tensor) or (None,), graph.shapes.get(node.output[0]) or (None,)
+    if None in before or None in after:
+        return  # unknown here; a layer reading it will say so
+    if math.prod(d or 0 for d in before) != math.prod(d or 0 for d in after):
+        raise _node_error(node, f"turns {_text(before)} into {_text(after)}: a size fixed in "
+                                f"the graph that does not fit this input")  # fmt: skip
 
 
 def _fold_batchnorm(graph: _Graph, tensor: str) -> None:
@@ -216,7 +229,9 @@ def _gemm(graph: _Graph, node: onnx.NodeProto, data: list[str]) -> Layer:
         raise _node_error(node, "transA = 1 is not supported")
     _, features = graph.shape(node.input[0], node, 2)
     weights = graph.shape(node.input[1], node, 2)
-    outputs = weights[0] if _ints(node, "transB", [0])[0] else weights[1]
+    inputs, outputs = weights[::-1] if _ints(node, "transB", [0])[0] else weights
+    if inputs != features:
+        raise _node_error(node, f"weights {_text(weights)} do not take {features} features")
     bias = node.op_type == "Gemm" and len(node.input) > 2 and bool(node.input[2])
     return Layer(LayerKind.FC, features, outputs, 1, 1, bias=bias, name=_name(node))
 
