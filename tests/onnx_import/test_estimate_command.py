@@ -110,3 +110,17 @@ def test_a_user_catalog_is_used_by_estimate_and_devices(tmp_path) -> None:
     assert bad.stderr.strip() == (
         f"error: {path}: device XCZU9EG: clock_mhz: expected a positive number, got 0"
     )
+
+
+def test_estimating_an_onnx_model_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from coexplore.cli import app\n"
+        f"app(['estimate', {RESNET!r}, '--pool', '1xXC7Z020', '--pool', '2xXC7Z020'],"
+        " standalone_mode=False)\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
