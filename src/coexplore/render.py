@@ -102,13 +102,20 @@ def _stage_table(result: FastResult, pool: Pool, wide: bool) -> Table:
         cells = {
             "stage": str(n), "device": s.device, "layers": f"{s.first_layer}-{s.last_layer}",
             "Tm,Tn,Tr,Tc": f"{t.tm},{t.tn},{t.tr},{t.tc}", "Ip,Wp,Op": f"{t.ip},{t.wp},{t.op}",
-            "cycles": f"{s.cycles:,}", "bound": " ".join(f"{b}x{c}" for b, c in bounds),
+            "cycles": f"{s.cycles:,}", "bound": _bounds(bounds, len(s.layers), wide),
             "DSP": f"{s.dsp}/{d.dsp}", "BRAM18K": f"{s.bram18k}/{d.bram18k}",
             "LUTs": f"{s.luts:,}/{d.luts:,}", "ms": f"{s.seconds * 1e3:.3f}",
             "W": f"{s.power_w:.2f}",
         }  # fmt: skip
         table.add_row(*(cells[col] for col in shown))
     return table
+
+
+def _bounds(counts: list[tuple[str, int]], layers: int, wide: bool) -> str:
+    """What bounds the stage's layers: all terms (wide view) or the commonest, e.g. 'input 9/16'."""
+    if wide:
+        return " ".join(f"{bound}x{count}" for bound, count in counts)
+    return f"{counts[0][0]} {counts[0][1]}/{layers}"
 
 
 def _layer_table(result: FastResult) -> Table:
