@@ -83,7 +83,9 @@ def estimate(
     ],
     pool: Annotated[
         list[str] | None,
-        typer.Option(help="devices, e.g. '2xXC7Z020+1xXC7A50T'; repeat to compare pools"),
+        typer.Option(
+            help="devices, e.g. '2xXC7Z020+1xXC7A50T' (default 2xXC7Z020); repeat to compare pools"
+        ),
     ] = None,
     spec_fps: Annotated[float, typer.Option(help="required throughput (frames/s)")] = 0.0,
     latency_ms: Annotated[float | None, typer.Option(help="optional latency bound (ms)")] = None,

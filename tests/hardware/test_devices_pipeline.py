@@ -133,7 +133,7 @@ def test_hardware_and_fast_packages_never_import_torch():
         "import sys\n"
         "import coexplore.workload, coexplore.hardware.devices, coexplore.hardware.accelerator\n"
         "import coexplore.hardware.pipeline, coexplore.fast.optimal, coexplore.fast.brute\n"
-        "import coexplore.spaces\n"
+        "import coexplore.spaces, coexplore.onnx_import\n"
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
