@@ -46,15 +46,23 @@ def friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+DevicesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--devices",
+        "--devices-file",
+        help="your device catalog (TOML, docs/device-catalogs.md), merged with the built-in one",
+    ),
+]
+
+
 @app.command()
 @friendly
-def devices(
-    devices_file: Annotated[Path | None, typer.Option(help="extra device catalog (TOML)")] = None,
-) -> None:
+def devices(devices_file: DevicesOption = None) -> None:
     """List the FPGA device catalog (resources, memory port, clock, power)."""
     from coexplore.render import devices_table
 
-    console.print(devices_table(load_catalog(devices_file)))
+    console.print(devices_table(load_catalog(devices_file), devices_file))
 
 
 def _shape(text: str | None) -> tuple[int, int, int] | None:
@@ -69,10 +77,16 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
 @app.command()
 @friendly
 def estimate(
-    arch_file: Annotated[
-        Path, typer.Argument(help="architecture JSON (docs/architecture-files.md)")
+    network: Annotated[
+        Path,
+        typer.Argument(help="architecture JSON (docs/architecture-files.md) or ONNX model (.onnx)"),
     ],
-    pool: Annotated[str, typer.Option(help="devices, e.g. '2xXC7Z020+1xXC7A50T'")] = "2xXC7Z020",
+    pool: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="devices, e.g. '2xXC7Z020+1xXC7A50T' (default 2xXC7Z020); repeat to compare pools"
+        ),
+    ] = None,
     spec_fps: Annotated[float, typer.Option(help="required throughput (frames/s)")] = 0.0,
     latency_ms: Annotated[float | None, typer.Option(help="optional latency bound (ms)")] = None,
     max_fpgas: Annotated[int | None, typer.Option(help="optional limit on FPGAs used")] = None,
@@ -86,30 +100,70 @@ def estimate(
     ] = True,
     input_shape: Annotated[str | None, typer.Option(help="override input CxHxW")] = None,
     classes: Annotated[int | None, typer.Option(help="override number of classes")] = None,
-    devices_file: Annotated[Path | None, typer.Option(help="extra device catalog (TOML)")] = None,
+    devices_file: DevicesOption = None,
     layers: Annotated[
-        bool, typer.Option("--layers", help="also print the per-layer table")
+        bool, typer.Option("--layers", help="the wide view: every column, and each layer")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
 ) -> None:
-    """Fast exploration of one architecture: its best multi-FPGA design, or why it is pruned."""
-    from coexplore.archfile import load_arch_file
+    """Fast exploration of one network: its best multi-FPGA design, or why it is pruned.
+
+    With several --pool options, the pools are ranked side by side (FPS, latency, GOPS/W,
+    power, resources, pipeline efficiency).
+    """
     from coexplore.fast.optimal import OptimalExplorer
-    from coexplore.render import estimate_json, print_estimate
+    from coexplore.render import compare_json, estimate_json, print_comparison, print_estimate
 
     if clock_mhz < 0:
         raise UserError(f"--clock-mhz must be >= 0, got {clock_mhz:g}")
     catalog = load_catalog(devices_file)
-    the_pool = parse_pool(pool, link_gbps, catalog, fill=fill, clock_mhz=clock_mhz)
+    pools = [
+        parse_pool(text, link_gbps, catalog, fill=fill, clock_mhz=clock_mhz)
+        for text in pool or ["2xXC7Z020"]
+    ]
     spec = Spec(fps=spec_fps, latency_ms=latency_ms, max_fpgas=max_fpgas)
-    arch = load_arch_file(arch_file, _shape(input_shape), classes)
-    result = OptimalExplorer(the_pool, spec, precision).explore(arch.workload)
-    if as_json:
-        print(json.dumps(estimate_json(result, the_pool), indent=2))
+    workload = _load_network(network, _shape(input_shape), classes)
+    results = [OptimalExplorer(p, spec, precision).explore(workload) for p in pools]
+    if len(pools) > 1:
+        results = [
+            _best_anyway(r, p, spec, precision, workload)
+            for r, p in zip(results, pools, strict=True)
+        ]
+        if as_json:
+            print(json.dumps(compare_json(workload, pools, results), indent=2))
+        else:
+            print_comparison(console, workload, pools, results, layers)
+    elif as_json:
+        print(json.dumps(estimate_json(results[0], pools[0]), indent=2))
     else:
-        print_estimate(console, result, the_pool, layers)
-    if result.pruned:
+        print_estimate(console, results[0], pools[0], layers)
+    if all(r.pruned for r in results):
         raise typer.Exit(1)  # scripts can tell "no design meets the spec" from success
+
+
+def _best_anyway(result: Any, pool: Any, spec: Spec, precision: Precision, workload: Any) -> Any:
+    """A pool pruned on its FPS bound alone still gets its best design, to rank it by."""
+    from dataclasses import replace
+
+    from coexplore.fast.optimal import OptimalExplorer
+
+    if result.evaluation is not None or not result.pruned:
+        return result
+    free = OptimalExplorer(pool, Spec(max_fpgas=spec.max_fpgas), precision).explore(workload)
+    return replace(free, reason=result.reason) if free.evaluation is not None else result
+
+
+def _load_network(path: Path, shape: tuple[int, int, int] | None, classes: int | None) -> Any:
+    """The workload of an architecture JSON or an ONNX model (chosen by the file suffix)."""
+    if path.suffix.lower() != ".onnx":
+        from coexplore.archfile import load_arch_file
+
+        return load_arch_file(path, shape, classes).workload
+    from coexplore.onnx_import import load_onnx_workload
+
+    if classes is not None:
+        raise UserError("--classes: an ONNX model has its classes in its graph")
+    return load_onnx_workload(path, shape)
 
 
 def _overrides(items: list[str]) -> dict[str, Any]:
@@ -128,6 +182,15 @@ def _overrides(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def devices_override(path: Path | None) -> dict[str, Any]:
+    """--devices as the config key hardware.devices_file: checked now, stored as an absolute
+    path so that resume, report and export find it from any folder."""
+    if path is None:
+        return {}
+    load_catalog(path)
+    return {"hardware.devices_file": str(path.resolve())}
+
+
 @app.command()
 @friendly
 def search(
@@ -142,6 +205,7 @@ def search(
         list[str] | None, typer.Option("--set", help="override: section.key=value")
     ] = None,
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    devices_file: DevicesOption = None,
 ) -> None:
     """Run a co-exploration search: controller -> fast exploration -> training -> reward."""
     import time
@@ -149,7 +213,8 @@ def search(
     from coexplore.config import load_config
     from coexplore.search import run
 
-    cfg = load_config(preset, config, _overrides(set_ or []))
+    overrides = {**_overrides(set_ or []), **devices_override(devices_file)}
+    cfg = load_config(preset, config, overrides)
     name = preset or (config.stem if config else "default")
     run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if (run_dir / run.DB_NAME).exists():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import tomllib
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -115,17 +117,29 @@ def with_clock(device: Device, clock_mhz: float) -> Device:
     return Device(**{**vars(device), "clock_mhz": float(clock_mhz)})
 
 
+# The catalog schema (docs/device-catalogs.md): field -> what a value must be.
+_COUNTS = ("dsp", "bram18k", "luts", "ffs", "port_bits")  # positive integers
+_OPTIONAL_COUNTS = ("uram",)  # integers >= 0
+_RATES = ("clock_mhz",)  # positive numbers
+_COEFFICIENTS = ("static_w", "board_w")  # numbers >= 0
+_TEXTS = ("family", "board", "source")  # strings
+_REQUIRED = (*_COUNTS, *_RATES, *_COEFFICIENTS, "family")
 _DEVICE_FIELDS = {f.name for f in fields(Device)} - {"name", "power"}
 _FAMILY_FIELDS = {f.name for f in fields(FamilyPower)}
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]*")  # starts with a letter: '2xNAME' stays a count
 
 
 def parse_catalog(
-    text: str, origin: str = "catalog", families: dict[str, FamilyPower] | None = None
+    text: str,
+    origin: str = "catalog",
+    families: dict[str, FamilyPower] | None = None,
+    base: dict[str, Device] | None = None,
 ) -> dict[str, Device]:
-    """Parse a TOML device catalog; errors name the device (or family) and the field.
+    """Parse a TOML device catalog; errors name the origin, the device (or family) and the field.
 
     `[families.NAME]` tables hold a family's power coefficients; every other table is a
-    device whose `family` names one of them (from this text or from `families`).
+    device whose `family` names one of them (from this text or from `families`). A device
+    already in `base` may give only the fields it changes (e.g. a faster clock).
     """
     try:
         raw = tomllib.loads(text)
@@ -136,23 +150,55 @@ def parse_catalog(
         known[name] = _build(FamilyPower, values, _FAMILY_FIELDS, f"{origin}: family {name}")
     devices = {}
     for name, values in raw.items():
-        where = f"{origin}: device {name}"
-        if not isinstance(values, dict):
-            raise ValueError(f"{where}: expected a table")
-        unknown = set(values) - _DEVICE_FIELDS
-        if unknown:
-            raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-        family = values.get("family")
-        if family not in known:
-            raise ValueError(f"{where}: family {family!r} has no [families] power entry; "
-                             f"known: {', '.join(sorted(known))}")  # fmt: skip
-        device = _build(Device, {**values, "name": name, "power": known[family]},
-                        _DEVICE_FIELDS | {"name", "power"}, where)  # fmt: skip
-        for attr in ("dsp", "bram18k", "luts", "ffs", "port_bits", "clock_mhz"):
-            if not getattr(device, attr) > 0:
-                raise ValueError(f"{where}: {attr} must be > 0")
-        devices[name] = device
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"{origin}: device name {name!r}: a letter, then letters, digits, "
+                             f"'_', '.' or '-'")  # fmt: skip
+        devices[name] = _device(name, values, origin, known, base or {})
     return devices
+
+
+def _device(
+    name: str, values: Any, origin: str, known: dict[str, FamilyPower], base: dict[str, Device]
+) -> Device:
+    where = f"{origin}: device {name}"
+    if not isinstance(values, dict):
+        raise ValueError(f"{where}: expected a table [{name}] of fields, got {values!r}")
+    unknown = set(values) - _DEVICE_FIELDS
+    if unknown:
+        raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+                         f"fields: {', '.join(sorted(_DEVICE_FIELDS))}")  # fmt: skip
+    inherited = {k: v for k, v in vars(base[name]).items() if k != "name"} if name in base else {}
+    missing = [f for f in _REQUIRED if f not in values and f not in inherited]
+    if missing:
+        raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+    for field, value in values.items():
+        _check_field(where, field, value)
+    merged = {**inherited, **values}
+    family = merged["family"]
+    if family not in known and not ("power" in inherited and "family" not in values):
+        raise ValueError(f"{where}: family: expected a [families] power entry "
+                         f"({', '.join(sorted(known))}), got {family!r}")  # fmt: skip
+    if family in known:
+        merged["power"] = known[family]
+    floats = {f: float(v) for f, v in values.items() if f in (*_RATES, *_COEFFICIENTS)}
+    return Device(**{**merged, **floats, "name": name})
+
+
+def _check_field(where: str, field: str, value: object) -> None:
+    if field in _TEXTS:
+        ok, wanted = isinstance(value, str), "a string"
+    elif not isinstance(value, int | float) or isinstance(value, bool):
+        ok, wanted = False, "a number"
+    elif field in _COUNTS:
+        ok, wanted = isinstance(value, int) and value > 0, "a positive integer"
+    elif field in _OPTIONAL_COUNTS:
+        ok, wanted = isinstance(value, int) and value >= 0, "an integer >= 0"
+    elif field in _RATES:
+        ok, wanted = math.isfinite(value) and value > 0, "a positive number"
+    else:
+        ok, wanted = math.isfinite(value) and value >= 0, "a number >= 0"
+    if not ok:
+        raise ValueError(f"{where}: {field}: expected {wanted}, got {value!r}")
 
 
 def _build(cls: Any, values: dict[str, Any], allowed: set[str], where: str) -> Any:
@@ -183,8 +229,20 @@ def load_catalog(path: Path | None = None) -> dict[str, Device]:
     the built-in families."""
     catalog = dict(builtin_catalog())
     if path is not None:
-        catalog.update(parse_catalog(Path(path).read_text(), str(path), builtin_families()))
+        text = _read_catalog(Path(path))
+        catalog.update(parse_catalog(text, str(path), builtin_families(), catalog))
     return catalog
+
+
+def _read_catalog(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such device catalog") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: a device catalog is a TOML text file (not UTF-8)") from None
+    except OSError as exc:  # a folder, no permission
+        raise ValueError(f"{path}: cannot read the device catalog ({exc.strerror})") from None
 
 
 def model_note(precision: Precision, pool: Pool) -> str:
