@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coexplore.fast.optimal import FastResult
-from coexplore.hardware.devices import Device, Pool
+from coexplore.hardware.devices import Device, Pool, Spec
 
 
 def devices_table(catalog: dict[str, Device]) -> Table:
@@ -48,7 +48,9 @@ def devices_table(catalog: dict[str, Device]) -> Table:
     return table
 
 
-def print_estimate(console: Console, result: FastResult, pool: Pool, show_layers: bool) -> None:
+def print_estimate(
+    console: Console, result: FastResult, pool: Pool, show_layers: bool, spec: Spec | None = None
+) -> None:
     ev = result.evaluation
     if ev is None:
         console.print(f"[bold red]PRUNED[/]: {result.reason}")
@@ -95,11 +97,12 @@ def print_estimate(console: Console, result: FastResult, pool: Pool, show_layers
     console.print(table)
     if show_layers:
         console.print(_layer_table(result))
-    status = (
-        "[bold green]MEETS SPEC[/]"
-        if not result.reason
-        else f"[bold red]PRUNED[/]: {result.reason}"
-    )
+    if result.reason:
+        status = f"[bold red]PRUNED[/]: {result.reason}"
+    elif spec is None or spec == Spec():  # nothing to meet: say what was found, not a verdict
+        status = "no spec given: the fastest design on this pool (--spec-fps to check one)"
+    else:
+        status = "[bold green]MEETS SPEC[/]"
     console.print(
         f"FPS {ev.fps:,.1f} | latency {ev.latency_ms:.3f} ms | pipeline efficiency "
         f"{ev.pipeline_efficiency:.1%} | power {ev.power_w:.2f} W | {ev.gops_per_w:.2f} GOPS/W | "
@@ -137,6 +140,9 @@ def estimate_json(result: FastResult, pool: Pool) -> dict[str, Any]:
     }
 
 
+PICK_NAMES = {"opt_sw": "OptSW", "opt_hw": "OptHW"}  # summary key -> the name used everywhere
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     counts = summary["counts"]
     table = Table(
@@ -146,22 +152,27 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
         ),
         caption="\n".join(
-            f"{label}: {_arch_text(summary[label]['arch'])}"
-            for label in ("opt_sw", "opt_hw")
-            if summary[label] is not None
+            [
+                *(
+                    f"{PICK_NAMES[label]}: {_arch_text(summary[label]['arch'])}"
+                    for label in PICK_NAMES
+                    if summary[label] is not None
+                ),
+                *(f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])),
+            ]
         ),
         caption_justify="left",
     )
     for col in ("pick", "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs"):
         table.add_column(col, justify="left" if col == "pick" else "right", no_wrap=True)
-    for label in ("opt_sw", "opt_hw"):
+    for label, name in PICK_NAMES.items():
         p = summary[label]
         if p is None:
-            table.add_row(label, "-", "-", "-", "-", "-", "-", "no child met the spec")
+            table.add_row(name, "-", "-", "-", "-", "-", "-", "no child met the spec")
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
-        table.add_row(label, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
+        table.add_row(name, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
                       f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
                       f"{m['fpgas']:.0f}")  # fmt: skip
     return table
