@@ -6,6 +6,7 @@ from typing import Any
 
 from coexplore.report import page, plots, stages
 from coexplore.report.rundata import RunView
+from coexplore.search.failures import failure_counts
 from coexplore.search.picks import feasible_trials
 from coexplore.storage import TrialRecord, TrialState
 
@@ -185,3 +186,15 @@ def _top_row(t: TrialRecord, pick: str) -> list[object]:
         pick,
         arch_label(t.arch) + reused,
     ]
+
+
+def failures_section(view: RunView) -> Section:
+    """Why children failed, most frequent reason first (a whole run failing alike is a setup
+    problem: a missing dataset file, a broken install)."""
+    counts = failure_counts(view.trials)
+    if not counts:
+        return "failures", "Failed children", page.paragraph("No child failed.", "muted")
+    total = sum(n for _, n in counts)
+    note = f"{plural(total, 'child')} failed, for {plural(len(counts), 'reason')}."
+    table = page.table(["children", "reason"], [[n, r] for r, n in counts], text_columns={1})
+    return "failures", "Failed children", page.paragraph(note, "muted") + table

@@ -111,9 +111,10 @@ def make_space(config: Config) -> SearchSpace[Any]:
 
 
 def make_pool(config: Config) -> Pool:
-    catalog = load_catalog(
-        Path(config.hardware.devices_file) if config.hardware.devices_file else None
-    )
+    extra = Path(config.hardware.devices_file) if config.hardware.devices_file else None
+    if extra is not None and not extra.is_file():
+        raise ConfigError(f"config: hardware.devices_file: {extra}: no such file")
+    catalog = load_catalog(extra)
     return parse_pool(config.hardware.pool, config.hardware.link_gbps, catalog)
 
 
