@@ -103,3 +103,17 @@ class KillSeed:
         if job.seed == self.seed:
             os.kill(os.getpid(), signal.SIGKILL)
         return fake_train(job)
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Logs its worker's pid, then hangs (sleeps far longer than any test waits): x < 0 only;
+    other jobs return x * x at once."""
+
+    folder: str
+
+    def __call__(self, x: int) -> int:
+        if x < 0:
+            _log_try(self.folder, x)
+            time.sleep(3600)
+        return x * x
