@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -170,3 +172,40 @@ app(["search", "--preset", "quick", "--no-progress", "--out", {folder!r} + "/run
     finally:
         driver.kill()
         driver.wait()
+
+
+RAY_DRIVER = """
+import sys
+sys.path[:0] = {paths!r}
+from flaky_training import Hang
+from coexplore.search.executors import signals_end_the_run
+from coexplore.search.executors.ray_cluster import RayExecutor
+with RayExecutor(workers=2) as ray_executor, signals_end_the_run():
+    list(ray_executor.imap(Hang({folder!r}), [-1, -2]))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_ray_workers_die_with_their_driver(tmp_path: Path, sig: signal.Signals):
+    """A driver that started its own Ray cluster takes it down when stopped; when it is killed
+    outright, the task workers still die at once (Ray's helper agents follow within a minute,
+    by Ray's own liveness checks)."""
+    if not os.environ.get("CI"):
+        pytest.importorskip("ray")
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must be short
+    paths = [str(TESTS / "executors"), str(TESTS / "search"), os.environ.get("PYTHONPATH", "")]
+    env = {"RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": str(temp)}
+    driver = start_driver(RAY_DRIVER, tmp_path, {**env, "PYTHONPATH": os.pathsep.join(paths)})
+    try:
+        started = workers_started(tmp_path, driver, [-1, -2])
+        hung = {*tries(tmp_path, -1), *tries(tmp_path, -2)}
+        assert hung <= started
+        driver.send_signal(sig)
+        assert wait_until(lambda: not alive(hung), GONE_WITHIN_S), f"left: {alive(hung)}"
+        everything = GONE_WITHIN_S if sig != signal.SIGKILL else 120
+        assert wait_until(lambda: not alive(started), everything), f"left: {alive(started)}"
+    finally:
+        driver.kill()
+        driver.wait()
+        shutil.rmtree(temp, ignore_errors=True)
