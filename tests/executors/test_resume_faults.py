@@ -190,7 +190,8 @@ def kill_driver_mid_search(run_dir: Path, log: Path) -> list[int]:
         "--set",
         "executor.kind=pool",
     ]
-    env = {**os.environ, "COEXPLORE_FAKE_LOG": str(log), "COEXPLORE_FAKE_SLEEP": "0.3"}
+    # Trainings after the 10th hang: the kill lands mid-search however slow the machine is.
+    env = {**os.environ, "COEXPLORE_FAKE_LOG": str(log), "COEXPLORE_FAKE_STALL_AFTER": "10"}
     script = KILLED_DRIVER.format(search_dir=str(SEARCH_DIR))
     driver = subprocess.Popen([sys.executable, "-c", script, *args], env=env)
     deadline = time.time() + 120
