@@ -81,17 +81,23 @@ class RetryingExecutor(Executor, Generic[H]):
                         running[handle] = started
                         deadlines[handle] = time.monotonic() + (self.timeout_s or math.inf)
                     for handle, result in self._wait(list(running), _time_left(deadlines)):
-                        deadlines.pop(handle)
+                        del deadlines[handle]
                         batch.finish(running.pop(handle), result)
-                    for handle in _overdue(deadlines):
-                        self._abandon([handle])
-                        deadlines.pop(handle)
-                        timed_out = JobFailure(f"timed out after {self.timeout_s:g} s")
-                        batch.finish(running.pop(handle), timed_out)
+                    self._stop_overdue(batch, running, deadlines)
                 yield batch.done.pop(index)
         finally:
             if running:  # the caller stopped early or failed: nobody will collect these
                 self._abandon(list(running))
+
+    def _stop_overdue(
+        self, batch: _Batch, running: dict[H, int], deadlines: dict[H, float]
+    ) -> None:
+        """Stop the jobs past their deadline; each is FAILED, not retried (it would hang again)."""
+        now = time.monotonic()
+        for handle in [h for h, deadline in deadlines.items() if deadline <= now]:
+            self._abandon([handle])
+            del deadlines[handle]
+            batch.finish(running.pop(handle), JobFailure(f"timed out after {self.timeout_s:g} s"))
 
     @abstractmethod
     def _submit(self, fn: Callable[[Any], Any], job: Any) -> H:
@@ -111,8 +117,3 @@ def _time_left(deadlines: dict[Any, float]) -> float | None:
     """Seconds until the first deadline (None when no job has one)."""
     first = min(deadlines.values(), default=math.inf)
     return None if first == math.inf else max(0.0, first - time.monotonic())
-
-
-def _overdue(deadlines: dict[H, float]) -> list[H]:
-    now = time.monotonic()
-    return [handle for handle, deadline in deadlines.items() if deadline <= now]
