@@ -44,7 +44,10 @@ def _pick_text(t: TrialRecord | None) -> str:
 
 def summary_section(view: RunView) -> Section:
     cfg, trials = view.config, view.trials
-    status = "finished" if view.status == "finished" else "still running, or stopped early"
+    status = {
+        "finished": "finished",
+        "stopped": "stopped early: its children kept failing alike (see Failed children)",
+    }.get(view.status or "", "still running, or interrupted")
     latency = f", latency <= {cfg.spec.latency_ms:g} ms" if cfg.spec.latency_ms else ""
     fpgas = f", at most {cfg.spec.max_fpgas} FPGAs" if cfg.spec.max_fpgas else ""
     items = [
