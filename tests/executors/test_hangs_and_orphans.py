@@ -64,27 +64,33 @@ def wait_until(condition, seconds: float = 120.0) -> bool:
     return condition()
 
 
-def test_a_hung_child_times_out_and_the_next_job_runs(tmp_path: Path):
-    with PoolExecutor(workers=2, retries=2, timeout_s=1.0) as pool:
-        outcomes = list(pool.imap_attempts(Hang(str(tmp_path)), [-1, 3, 4]))
-        assert pool.pids() and not alive({*tries(tmp_path, -1)})  # the hung worker is gone
-        assert [o.result for o in pool.imap_attempts(Hang(str(tmp_path)), [5])] == [25]
-    hung, *rest = outcomes
+def test_a_hung_child_times_out_and_the_pool_goes_on(tmp_path: Path):
+    # Workers started first, and only the hung job runs under the limit: how long a worker
+    # takes to start on a loaded machine must not decide what times out.
+    with PoolExecutor(workers=2, retries=2) as pool:
+        assert list(pool.imap(Hang(str(tmp_path)), [3, 4])) == [9, 16]
+        before = set(pool.pids())
+        pool.timeout_s = 1.0
+        [hung] = pool.imap_attempts(Hang(str(tmp_path)), [-1])
+        pool.timeout_s = 0.0
+        [killed] = before - set(pool.pids())  # the worker that held the hung job
+        assert not alive({killed})
+        assert list(pool.imap(Hang(str(tmp_path)), [5, 6])) == [25, 36]
     assert hung.result == JobFailure("timed out after 1 s", 1) and hung.attempts == 1
-    assert len(tries(tmp_path, -1)) == 1, "a timed-out child is not retried: it would hang again"
-    assert [o.result for o in rest] == [9, 16]
+    assert len(tries(tmp_path, -1)) <= 1, "a timed-out child is not retried: it would hang again"
 
 
 @pytest.mark.slow
 def test_a_hung_child_times_out_on_ray(ray_executor: Executor, tmp_path: Path):
     ray_executor.timeout_s = 1.0  # type: ignore[attr-defined]
     try:
-        outcomes = list(ray_executor.imap_attempts(Hang(str(tmp_path)), [-1, 3]))
+        [hung] = ray_executor.imap_attempts(Hang(str(tmp_path)), [-1])
     finally:
         ray_executor.timeout_s = 0.0  # type: ignore[attr-defined]
-    assert outcomes[0].result == JobFailure("timed out after 1 s", 1)
-    assert outcomes[1].result == 9 and len(tries(tmp_path, -1)) == 1
+    assert hung.result == JobFailure("timed out after 1 s", 1) and hung.attempts == 1
+    assert len(tries(tmp_path, -1)) <= 1, "a timed-out child is not retried"
     assert wait_until(lambda: not alive({*tries(tmp_path, -1)}), 30)
+    assert list(ray_executor.imap(Hang(str(tmp_path)), [3])) == [9]
 
 
 def test_a_search_whose_children_all_hang_stops_with_the_timeout(tmp_path, monkeypatch):
