@@ -157,8 +157,13 @@ def test_a_search_on_a_joined_cluster_loses_no_trial_when_a_node_dies(two_node_c
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
     trained = {t.seed: t.attempts for t in trials if t.attempts > 0}
     tried = {int(p.stem): len(tries(folder, p.stem)) for p in folder.glob("*.tries")}
-    assert trained == tried, "stored attempts must equal the tries the workers made"
+    assert set(trained) == set(tried), "every trained child ran, and only those"
+    # Stored attempts count every try handed to a worker; a try lost with the node before it
+    # started the child's code is not in the child's own log.
+    assert all(trained[seed] >= tried[seed] >= 1 for seed in trained)
     retried = {seed for seed, attempts in trained.items() if attempts > 1}
     # The child seen starting on the lost node a moment before the kill (it trains for 4 s) was
-    # still running there, so at least it was tried again; and only children of that node were.
-    assert retried and all(tries(folder, seed)[0] in second_node for seed in retried)
+    # still running there, so at least it was tried again; a retried child that logged its
+    # first try had it on that node.
+    assert retried
+    assert all(tries(folder, s)[0] in second_node for s in retried if tried[s] == trained[s])

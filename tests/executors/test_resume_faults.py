@@ -24,7 +24,7 @@ from coexplore.config import load_config, to_dict
 from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
-from coexplore.storage import RunStorage, TrialRecord, TrialState
+from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 
 SEARCH_DIR = Path(__file__).parent.parent / "search"
 runner = CliRunner()
@@ -174,6 +174,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def stored_so_far(run_dir: Path) -> int:
+    """Trials stored by a search that may still be creating its database (0 until it has)."""
+    try:
+        return len(stored(run_dir))
+    except StorageError:  # the file exists but its tables are not written yet: a moment early
+        return 0
+
+
 def kill_driver_mid_search(run_dir: Path, log: Path) -> list[int]:
     """Start `coexplore search` on a worker pool, SIGKILL it mid-search; its workers' pids."""
     args = [
@@ -196,7 +204,7 @@ def kill_driver_mid_search(run_dir: Path, log: Path) -> list[int]:
     driver = subprocess.Popen([sys.executable, "-c", script, *args], env=env)
     deadline = time.time() + 120
     while time.time() < deadline and driver.poll() is None:
-        if (run_dir / run.DB_NAME).exists() and len(stored(run_dir)) >= 9:
+        if stored_so_far(run_dir) >= 9:
             break
         time.sleep(0.05)
     workers = children(driver.pid)
