@@ -12,7 +12,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from coexplore.config import HardwareConfig
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
+from coexplore.search.failures import SearchStopped
 from coexplore.storage import StorageError
 
 app = typer.Typer(
@@ -36,6 +38,9 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except SearchStopped as exc:  # the run is kept: its children kept failing alike
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(3) from None
         except (UserError, ValueError, KeyError, OSError, StorageError) as exc:
             text = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
             # One line whatever the message quotes (a path or value holding a newline).
@@ -84,7 +89,8 @@ def estimate(
     pool: Annotated[
         list[str] | None,
         typer.Option(
-            help="devices, e.g. '2xXC7Z020+1xXC7A50T' (default 2xXC7Z020); repeat to compare pools"
+            help="devices, e.g. '2xXC7Z020+1xXC7A50T' (default: the searches'); repeat to "
+            "compare pools"
         ),
     ] = None,
     spec_fps: Annotated[float, typer.Option(help="required throughput (frames/s)")] = 0.0,
@@ -119,7 +125,7 @@ def estimate(
     catalog = load_catalog(devices_file)
     pools = [
         parse_pool(text, link_gbps, catalog, fill=fill, clock_mhz=clock_mhz)
-        for text in pool or ["2xXC7Z020"]
+        for text in pool or [HardwareConfig.pool]
     ]
     spec = Spec(fps=spec_fps, latency_ms=latency_ms, max_fpgas=max_fpgas)
     workload = _load_network(network, _shape(input_shape), classes)
@@ -136,7 +142,7 @@ def estimate(
     elif as_json:
         print(json.dumps(estimate_json(results[0], pools[0]), indent=2))
     else:
-        print_estimate(console, results[0], pools[0], layers)
+        print_estimate(console, results[0], pools[0], layers, spec)
     if all(r.pruned for r in results):
         raise typer.Exit(1)  # scripts can tell "no design meets the spec" from success
 
@@ -211,15 +217,27 @@ def search(
     import time
 
     from coexplore.config import load_config
-    from coexplore.search import run
 
     overrides = {**_overrides(set_ or []), **devices_override(devices_file)}
     cfg = load_config(preset, config, overrides)
     name = preset or (config.stem if config else "default")
     run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    _starting(cfg, run_dir)
+    from coexplore.search import run  # imports torch: after the line above, not before
+
     if (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir} already holds a run; use `coexplore resume {run_dir}`")
     _print_summary(run.start(cfg, run_dir, progress=progress))
+
+
+def _starting(cfg: Any, run_dir: Path) -> None:
+    """One line at once: what runs where (checks, imports and data loading take a few seconds)."""
+    print(
+        f"search: {cfg.run.trials} children ({cfg.run.strategy}, seed {cfg.run.seed}) on "
+        f"{cfg.data.dataset}, pool {cfg.hardware.pool}, spec {cfg.spec.fps:g} FPS, "
+        f"{cfg.executor.kind} executor -> {run_dir}",
+        flush=True,
+    )
 
 
 @app.command()
@@ -227,13 +245,22 @@ def search(
 def resume(
     run_dir: Annotated[Path, typer.Argument(help="the run folder of an interrupted search")],
     progress: Annotated[bool, typer.Option(help="show the progress bar")] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="mend the run's config first: data.root, hardware.devices_file, "
+            "train.device, train.threads or executor.* (section.key=value)",
+        ),
+    ] = None,
 ) -> None:
-    """Continue a search after a crash or kill: no finished trial is lost or run again."""
+    """Continue a search after a crash, kill or early stop: no finished trial lost or run twice."""
     from coexplore.search import run
 
     if not (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir}: no run database ({run.DB_NAME}) here")
-    _print_summary(run.resume(run_dir, progress=progress))
+    print(f"resume: {run_dir}", flush=True)
+    _print_summary(run.resume(run_dir, progress=progress, overrides=_overrides(set_ or [])))
 
 
 def _print_summary(result: Any) -> None:

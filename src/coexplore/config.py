@@ -28,6 +28,7 @@ class RunConfig:
     trials: int = 96  # children sampled (pruned ones included)
     batch: int = 8  # children per controller update
     strategy: str = "coexplore"
+    stop_after_failures: int = 8  # trainings in a row failed for one reason stop the run (0: never)
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class ExecutorConfig:
     address: str = ""  # ray: cluster address ("" starts a local cluster)
     retries: int = 2  # a child whose worker dies is retried this often, then FAILED
     gpus_per_child: float = 0.0  # ray: 0 means one GPU per child when the cluster has GPUs
+    timeout_s: float = 0.0  # pool, ray: a child still training after this long is FAILED (0: none)
 
 
 @dataclass(frozen=True)
@@ -318,6 +320,11 @@ def _check_cross(config: Config) -> None:
         )
     if (lo, hi) == (0.0, 0.0) and config.reward.metric == "gops_per_w":
         raise ConfigError("config: reward.hw_bounds: set [low, high] GOPS/W for metric gops_per_w")
+    if config.executor.timeout_s > 0 and config.executor.kind == "local":
+        raise ConfigError(
+            "config: executor.timeout_s needs executor.kind pool or ray (the local executor "
+            "trains in the search process, which cannot stop a child midway)"
+        )
     if config.data.val_fraction + config.data.test_fraction >= 1:
         raise ConfigError("config: data.val_fraction + data.test_fraction must be below 1")
 

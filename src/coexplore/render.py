@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from coexplore.fast.optimal import FastResult
-from coexplore.hardware.devices import POWER_COVERS, Device, Pool, model_note
+from coexplore.hardware.devices import POWER_COVERS, Device, Pool, Spec, model_note
 from coexplore.workload import Workload
 
 
@@ -62,7 +62,9 @@ _STAGE_COLUMNS = (
 WIDE = 160  # columns of the wide view (--layers), whatever the terminal says
 
 
-def print_estimate(console: Console, result: FastResult, pool: Pool, wide: bool) -> None:
+def print_estimate(
+    console: Console, result: FastResult, pool: Pool, wide: bool, spec: Spec | None = None
+) -> None:
     ev = result.evaluation
     if ev is None:
         console.print(f"[bold red]PRUNED[/]: {result.reason}")
@@ -71,11 +73,12 @@ def print_estimate(console: Console, result: FastResult, pool: Pool, wide: bool)
     console.print(_stage_table(result, pool, wide))
     if wide:
         console.print(_layer_table(result))
-    status = (
-        "[bold green]MEETS SPEC[/]"
-        if not result.reason
-        else f"[bold red]PRUNED[/]: {result.reason}"
-    )
+    if result.reason:
+        status = f"[bold red]PRUNED[/]: {result.reason}"
+    elif spec is None or spec == Spec():  # nothing to meet: say what was found, not a verdict
+        status = "no spec given: the fastest design on this pool (--spec-fps to check one)"
+    else:
+        status = "[bold green]MEETS SPEC[/]"
     links = ", ".join(f"{x * 1e3:.3f}" for x in ev.link_seconds) or "none"
     console.print(
         f"FPS {ev.fps:,.1f} | latency {ev.latency_ms:.3f} ms | pipeline efficiency "
@@ -233,6 +236,9 @@ _COMPARISON_NOTE = (
 )
 
 
+PICK_NAMES = {"opt_sw": "OptSW", "opt_hw": "OptHW"}  # summary key -> the name used everywhere
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     counts = summary["counts"]
     table = Table(
@@ -242,22 +248,27 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
         ),
         caption="\n".join(
-            f"{label}: {_arch_text(summary[label]['arch'])}"
-            for label in ("opt_sw", "opt_hw")
-            if summary[label] is not None
+            [
+                *(
+                    f"{PICK_NAMES[label]}: {_arch_text(summary[label]['arch'])}"
+                    for label in PICK_NAMES
+                    if summary[label] is not None
+                ),
+                *(f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])),
+            ]
         ),
         caption_justify="left",
     )
     for col in ("pick", "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs"):
         table.add_column(col, justify="left" if col == "pick" else "right", no_wrap=True)
-    for label in ("opt_sw", "opt_hw"):
+    for label, name in PICK_NAMES.items():
         p = summary[label]
         if p is None:
-            table.add_row(label, "-", "-", "-", "-", "-", "-", "no child met the spec")
+            table.add_row(name, "-", "-", "-", "-", "-", "-", "no child met the spec")
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
-        table.add_row(label, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
+        table.add_row(name, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
                       f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
                       f"{m['fpgas']:.0f}")  # fmt: skip
     return table

@@ -42,6 +42,26 @@ def torch_threads(_: int) -> int:
     return torch.get_num_threads()
 
 
+@dataclass(frozen=True)
+class Meet:
+    """Job x announces itself, then waits (up to a generous bound) for every job of `names` to
+    have announced itself too: True when they all met, i.e. ran at the same time. No clock or
+    sleep length decides the answer, so a loaded machine cannot change it."""
+
+    folder: str
+    names: tuple[int, ...]
+    patience_s: float = 120.0
+
+    def __call__(self, x: int) -> tuple[int, bool]:
+        (Path(self.folder) / f"{x}.here").write_text(str(os.getpid()))
+        deadline = time.monotonic() + self.patience_s
+        while time.monotonic() < deadline:
+            if all((Path(self.folder) / f"{n}.here").exists() for n in self.names):
+                return os.getpid(), True
+            time.sleep(0.01)
+        return os.getpid(), False
+
+
 def busy_interval(seconds: float) -> tuple[int, float, float]:
     """(pid, start, end) of a job that sleeps: overlapping intervals mean parallel work."""
     start = time.time()
@@ -103,3 +123,17 @@ class KillSeed:
         if job.seed == self.seed:
             os.kill(os.getpid(), signal.SIGKILL)
         return fake_train(job)
+
+
+@dataclass(frozen=True)
+class Hang:
+    """Logs its worker's pid, then hangs (sleeps far longer than any test waits): x < 0 only;
+    other jobs return x * x at once."""
+
+    folder: str
+
+    def __call__(self, x: int) -> int:
+        if x < 0:
+            _log_try(self.folder, x)
+            time.sleep(3600)
+        return x * x

@@ -174,6 +174,14 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def stored_so_far(run_dir: Path) -> int:
+    """Trials stored by a search that may still be creating its database (0 until it has)."""
+    try:
+        return len(stored(run_dir))
+    except StorageError:  # the file exists but its tables are not written yet: a moment early
+        return 0
+
+
 def kill_driver_mid_search(run_dir: Path, log: Path) -> list[int]:
     """Start `coexplore search` on a worker pool, SIGKILL it mid-search; its workers' pids."""
     args = [
@@ -190,26 +198,19 @@ def kill_driver_mid_search(run_dir: Path, log: Path) -> list[int]:
         "--set",
         "executor.kind=pool",
     ]
-    env = {**os.environ, "COEXPLORE_FAKE_LOG": str(log), "COEXPLORE_FAKE_SLEEP": "0.3"}
+    # Trainings after the 10th hang: the kill lands mid-search however slow the machine is.
+    env = {**os.environ, "COEXPLORE_FAKE_LOG": str(log), "COEXPLORE_FAKE_STALL_AFTER": "10"}
     script = KILLED_DRIVER.format(search_dir=str(SEARCH_DIR))
     driver = subprocess.Popen([sys.executable, "-c", script, *args], env=env)
     deadline = time.time() + 120
     while time.time() < deadline and driver.poll() is None:
-        if (run_dir / run.DB_NAME).exists() and len(_stored_so_far(run_dir)) >= 9:
+        if (run_dir / run.DB_NAME).exists() and stored_so_far(run_dir) >= 9:
             break
         time.sleep(0.05)
     workers = children(driver.pid)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     return workers
-
-
-def _stored_so_far(run_dir: Path) -> list[TrialRecord]:
-    """The trials stored so far; none while the driver is still creating the database."""
-    try:
-        return stored(run_dir)
-    except StorageError:
-        return []
 
 
 @pytest.mark.slow

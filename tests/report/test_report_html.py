@@ -21,7 +21,7 @@ from coexplore.report.plots import funnel_counts, moving_mean
 from coexplore.search import run
 from coexplore.storage import RunStorage, StorageError, TrialState
 
-SECTIONS = ("summary", "pareto", "evolution", "funnel", "reward", "stages", "top")
+SECTIONS = ("summary", "pareto", "evolution", "funnel", "failures", "reward", "stages", "top")
 IMAGE = re.compile(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
 
@@ -95,7 +95,7 @@ def test_report_works_on_a_partial_run(finished_run: Path, tmp_path: Path, count
     for anchor in SECTIONS:
         assert f'<section id="{anchor}">' in html
     assert f"{count} of 16 trials stored" in html
-    assert "still running, or stopped early" in html
+    assert "still running, or interrupted" in html
     assert len(images(html)) >= 4
 
 

@@ -38,7 +38,7 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         trained: Annotated[
             int,
             typer.Option(
-                help="stop each run after this many trained children (0: run.trials decides)"
+                help="compare each run on its first N trained children (0: run.trials decides)"
             ),
         ] = 0,
         workers: Annotated[int, typer.Option(help="processes that build the hardware table")] = 2,

@@ -91,7 +91,11 @@ def run_method(
             (run_dir / "config.toml").write_text(to_toml(config))
             _search(method_setup(config, method, bench), st, executor or LocalExecutor(), trained)
         result = MethodRun(
-            method, seed, run_dir, tuple(st.trials()), float(st.get_meta("wall_seconds") or 0.0)
+            method,
+            seed,
+            run_dir,
+            first_trained(st.trials(), trained),
+            float(st.get_meta("wall_seconds") or 0.0),
         )
     if say:
         done = sum(is_trained(t) for t in result.trials)
@@ -100,6 +104,18 @@ def run_method(
             f"{result.wall_seconds:.1f} s  ({run_dir})"
         )
     return result
+
+
+def first_trained(trials: list[TrialRecord], trained: int) -> tuple[TrialRecord, ...]:
+    """The trials up to the `trained`-th trained child (all of them when `trained` is 0): the
+    budget is checked after each batch, so the last batch may have trained a few more; they
+    stay in run.db but every method is compared on exactly `trained` trainings."""
+    count = 0
+    for end, t in enumerate(trials, start=1):
+        count += is_trained(t)
+        if trained > 0 and count == trained:
+            return tuple(trials[:end])
+    return tuple(trials)
 
 
 def _unfinished(storage: RunStorage, trained: int) -> bool:

@@ -24,6 +24,7 @@ def render_report(view: RunView) -> str:
         sections.pareto_section(view),
         sections.evolution_section(view),
         sections.funnel_section(view),
+        sections.failures_section(view),
         sections.reward_section(view),
         sections.stages_section(view),
         sections.top_section(view),

@@ -31,7 +31,7 @@ class RunView:
     run_dir: Path
     config: Config
     trials: tuple[TrialRecord, ...]
-    status: str  # "finished", "running" (still going, or killed), or "unknown"
+    status: str  # "finished", "running" (still going, or killed), "stopped" (early), "unknown"
 
     @property
     def name(self) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 from coexplore.hardware.devices import model_note
 from coexplore.report import page, plots, stages
 from coexplore.report.rundata import RunView
+from coexplore.search.failures import failure_counts
 from coexplore.search.picks import feasible_trials
 from coexplore.storage import TrialRecord, TrialState
 
@@ -44,7 +45,10 @@ def _pick_text(t: TrialRecord | None) -> str:
 
 def summary_section(view: RunView) -> Section:
     cfg, trials = view.config, view.trials
-    status = "finished" if view.status == "finished" else "still running, or stopped early"
+    status = {
+        "finished": "finished",
+        "stopped": "stopped early: its children kept failing alike (see Failed children)",
+    }.get(view.status or "", "still running, or interrupted")
     latency = f", latency <= {cfg.spec.latency_ms:g} ms" if cfg.spec.latency_ms else ""
     fpgas = f", at most {cfg.spec.max_fpgas} FPGAs" if cfg.spec.max_fpgas else ""
     items = [
@@ -187,3 +191,15 @@ def _top_row(t: TrialRecord, pick: str) -> list[object]:
         pick,
         arch_label(t.arch) + reused,
     ]
+
+
+def failures_section(view: RunView) -> Section:
+    """Why children failed, most frequent reason first (a whole run failing alike is a setup
+    problem: a missing dataset file, a broken install)."""
+    counts = failure_counts(view.trials)
+    if not counts:
+        return "failures", "Failed children", page.paragraph("No child failed.", "muted")
+    total = sum(n for _, n in counts)
+    note = f"{plural(total, 'child')} failed, for {plural(len(counts), 'reason')}."
+    table = page.table(["children", "reason"], [[n, r] for r, n in counts], text_columns={1})
+    return "failures", "Failed children", page.paragraph(note, "muted") + table

@@ -19,6 +19,7 @@ from coexplore.fast.optimal import FastResult, OptimalExplorer
 from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import spec_problem
 from coexplore.search.executors import Executor, JobFailure
+from coexplore.search.failures import FailureWatch
 from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Strategy
@@ -44,6 +45,7 @@ class SearchSetup:
     batch: int
     seed: int
     train_fn: Callable[[TrainJob], Any] = run_train_job
+    stop_after_failures: int = 0  # trainings failed alike in a row that stop the search (0: never)
 
     @property
     def batches(self) -> int:
@@ -56,8 +58,10 @@ Progress = Callable[[list[TrialRecord]], None]
 def run_search(
     setup: SearchSetup, storage: RunStorage, executor: Executor, progress: Progress | None = None
 ) -> None:
-    """Run (or continue) the search until every batch is done."""
+    """Run (or continue) the search until every batch is done, or until its children keep failing
+    for one reason (SearchStopped, raised after that batch is stored and checkpointed)."""
     first = _restore(setup, storage)
+    watch = FailureWatch(setup.stop_after_failures)
     for batch in range(first, setup.batches):
         size = min(setup.batch, setup.trials - batch * setup.batch)
         candidates = setup.strategy.ask(size)
@@ -67,6 +71,7 @@ def run_search(
         storage.save_checkpoint(batch, setup.strategy.state_bytes())
         if progress:
             progress(records)
+        watch.check(records, batch)
     storage.set_meta("status", "finished")
 
 

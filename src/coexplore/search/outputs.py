@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rich.console import RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from coexplore.config import Config
 from coexplore.search.executors import Executor, JobFailure
+from coexplore.search.failures import failure_counts
 from coexplore.search.jobs import TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup
 from coexplore.search.picks import Picks, feasible_trials, pareto_front, pick
@@ -19,18 +22,18 @@ from coexplore.storage import RunStorage, TrialRecord, TrialState
 
 
 class ProgressBar:
-    """Trials done, pruned, trained, and the best OptSW / OptHW so far."""
+    """Trials done, pruned, trained, and the best OptSW / OptHW so far, on three short lines so
+    that an 80-column terminal shows all of it (one long line gets cut to `s... pruned 1 ...`)."""
 
     def __init__(
         self, total: int, config: Config, trials: list[TrialRecord], enabled: bool
     ) -> None:
         self.config, self.trials = config, list(trials)
-        self.progress = Progress(
+        self.progress = _Lines(
             TextColumn("[bold]search"),
-            BarColumn(),
+            BarColumn(bar_width=30),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
-            TextColumn("{task.description}"),
             disable=not enabled,
         )
         self.task = self.progress.add_task(self._text(), total=total, completed=len(self.trials))
@@ -51,10 +54,19 @@ class ProgressBar:
         counts = {s: sum(t.state is s for t in self.trials) for s in TrialState}
         picks = pick(self.trials, self.config.reward.metric, self.config.picks.accuracy_gap)
         return (
-            f"pruned {counts[TrialState.PRUNED]} trained {counts[TrialState.COMPLETE]} "
-            f"failed {counts[TrialState.FAILED]} | OptSW {_short(picks.opt_sw)} "
-            f"| OptHW {_short(picks.opt_hw)}"
+            f"  pruned {counts[TrialState.PRUNED]}, trained {counts[TrialState.COMPLETE]}, "
+            f"failed {counts[TrialState.FAILED]}\n"
+            f"  OptSW {_short(picks.opt_sw)} | OptHW {_short(picks.opt_hw)}"
         )
+
+
+class _Lines(Progress):
+    """A progress display whose task description goes on its own lines below the bar."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        yield self.make_tasks_table(self.tasks)
+        for task in self.tasks:
+            yield Text(task.description, no_wrap=True, overflow="ellipsis")
 
 
 def _short(t: TrialRecord | None) -> str:
@@ -111,6 +123,7 @@ def _summary(
         "trained": sum(t.state is TrialState.COMPLETE and t.attempts > 0 for t in trials),
         "training_hours": train_seconds / 3600,
         "spec_fps": config.spec.fps,
+        "failures": [{"reason": r, "count": n} for r, n in failure_counts(trials)],
         "opt_sw": _pick_json(picks.opt_sw, tests),
         "opt_hw": _pick_json(picks.opt_hw, tests),
     }
@@ -124,10 +137,22 @@ def _pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str
         "trial": t.number,
         "arch": t.arch,
         "hardware": t.hardware,
-        "metrics": t.metrics,
+        "metrics": {k: whole(k, v) for k, v in t.metrics.items()},
         "test_accuracy": test if isinstance(test, float) else None,
         "final_training_failed": test if isinstance(test, str) else None,
     }
+
+
+# Metrics and timings that count things: stored as floats (one type per dict), written as the
+# whole numbers they are ("2" FPGAs, not "2.0").
+COUNTS = frozenset({"fpgas", "epochs", "meets_spec", "hw_tries"})
+
+
+def whole(key: str, value: Any) -> Any:
+    """`value` as an int when `key` counts things and the value is whole."""
+    if key in COUNTS and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def write_csv(path: Path, trials: list[TrialRecord]) -> None:
@@ -166,8 +191,8 @@ def write_csv(path: Path, trials: list[TrialRecord]) -> None:
                     t.seed,
                     t.attempts,
                     t.reused_from,
-                    *(t.metrics.get(k, "") for k in metric_keys),
-                    *(t.timings.get(k, "") for k in timing_keys),
+                    *(whole(k, t.metrics.get(k, "")) for k in metric_keys),
+                    *(whole(k, t.timings.get(k, "")) for k in timing_keys),
                 ]
             )
 

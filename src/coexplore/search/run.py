@@ -14,19 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from coexplore.config import Config, parse_config, to_dict, to_toml
+from coexplore.config import Config, ConfigError, parse_config, to_dict, to_toml
 from coexplore.fast.controller_mode import hardware_tokens, judge_tokens
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec, load_catalog, parse_pool
 from coexplore.search.controller import ControllerSettings
-from coexplore.search.executors import Executor, make_executor
+from coexplore.search.executors import Executor, make_executor, signals_end_the_run
+from coexplore.search.failures import SearchStopped
 from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.search.strategy import ControllerStrategy, RandomStrategy, Strategy
 from coexplore.slow.trainer import TrainConfig
 from coexplore.spaces import ChainSpace, ImagenetSpace, Nb201Space, SearchSpace, UnetSpace
-from coexplore.storage import RunStorage
+from coexplore.storage import RunStorage, StorageError
 
 DATASET_SHAPES = {
     "digits": ((1, 8, 8), 10),
@@ -86,6 +87,7 @@ def build_setup(
         batch=config.run.batch,
         seed=config.run.seed,
         train_fn=_train_fn(config),
+        stop_after_failures=config.run.stop_after_failures,
     )
 
 
@@ -111,11 +113,13 @@ def make_space(config: Config) -> SearchSpace[Any]:
 
 
 def make_pool(config: Config) -> Pool:
-    catalog = load_catalog(
-        Path(config.hardware.devices_file) if config.hardware.devices_file else None
-    )
+    extra = Path(config.hardware.devices_file) if config.hardware.devices_file else None
+    if extra is not None and not extra.is_file():
+        raise ConfigError(f"config: hardware.devices_file: {extra}: no such file")
     hw = config.hardware
-    return parse_pool(hw.pool, hw.link_gbps, catalog, fill=hw.fill, clock_mhz=hw.clock_mhz)
+    return parse_pool(
+        hw.pool, hw.link_gbps, load_catalog(extra), fill=hw.fill, clock_mhz=hw.clock_mhz
+    )
 
 
 def make_strategy(
@@ -153,26 +157,130 @@ class RunResult:
     summary: dict[str, Any]
 
 
+def check_inputs(config: Config) -> SearchSetup:
+    """Everything a run needs, checked before anything is written: the pool and devices file,
+    the search space and strategy, the accuracy table of a tabular run, the dataset's files."""
+    setup = build_setup(config)  # pool, devices file, folder datasets, the NB201 table
+    check_data(config)
+    return setup
+
+
+def check_data(config: Config) -> None:
+    """Fail now, in one line naming data.root, if the children could not load their data."""
+    if config.data.dataset != "cifar10":  # built in, or checked by build_setup (folders, table)
+        return
+    if not config.data.root:
+        raise ConfigError(
+            "config: data.root: dataset cifar10 reads the python-pickle batches from a folder; "
+            "set data.root to it (e.g. --set data.root=/path/to/cifar-10-batches-py)"
+        )
+    from coexplore.slow.data import cifar_files
+
+    try:
+        missing = [p.name for p in cifar_files(config.data.root) if not p.is_file()]
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config: data.root: {exc}") from None
+    if missing:
+        raise ConfigError(f"config: data.root: {config.data.root}: missing {', '.join(missing)}")
+
+
 def start(
     config: Config, run_dir: Path, executor: Executor | None = None, progress: bool = True
 ) -> RunResult:
+    """Check the inputs, make the run folder, run. When the run ends before any trial is stored
+    (an executor that cannot start, Ctrl-C during start-up), what this call made is removed again,
+    so the same command can simply be run again: no stray folder that "already holds a run"."""
+    check_inputs(config)
+    made = _first_missing(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.toml").write_text(to_toml(config))
-    with RunStorage.create(run_dir / DB_NAME, to_dict(config)) as storage:
-        storage.set_meta("status", "running")
-    return resume(run_dir, executor, progress)
+    try:
+        (run_dir / "config.toml").write_text(to_toml(config))
+        with RunStorage.create(run_dir / DB_NAME, to_dict(config)) as storage:
+            storage.set_meta("status", "running")
+        return resume(run_dir, executor, progress)
+    except BaseException:
+        _remove_if_empty(run_dir, made)
+        raise
 
 
-def resume(run_dir: Path, executor: Executor | None = None, progress: bool = True) -> RunResult:
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder of `path` that does not exist yet (None: it exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _remove_if_empty(run_dir: Path, made: Path | None) -> None:
+    """Remove the run files (and the folders `start` made) if no trial was stored."""
+    db = run_dir / DB_NAME
+    if db.exists():
+        try:
+            with RunStorage.open(db) as storage:
+                if storage.trials() or storage.latest_checkpoint() is not None:
+                    return
+        except StorageError:
+            return  # unreadable: leave it for the user to look at
+    for name in (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", "config.toml"):
+        (run_dir / name).unlink(missing_ok=True)
+    if made is not None:
+        for folder in (run_dir, *run_dir.parents):
+            with contextlib.suppress(OSError):  # not empty (someone else's files): keep it
+                folder.rmdir()
+            if folder == made:
+                break
+
+
+# Keys `resume --set` may change: where things are and how children run, never what the run
+# searches (a changed space, spec or seed would mix two runs in one database).
+MENDABLE = ("data.root", "hardware.devices_file", "train.device", "train.threads", "executor.")
+
+
+def mend_config(config: Config, overrides: dict[str, Any]) -> Config:
+    """The stored config with `overrides` applied, for keys in MENDABLE only."""
+    for key in overrides:
+        if not any(key == m or (m.endswith(".") and key.startswith(m)) for m in MENDABLE):
+            raise ConfigError(
+                f"resume --set: {key} cannot change in a started run; only "
+                f"{', '.join(m + '*' if m.endswith('.') else m for m in MENDABLE)} can"
+            )
+    raw = to_dict(config)
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        raw[section][name] = value
+    return parse_config(raw)
+
+
+def resume(
+    run_dir: Path,
+    executor: Executor | None = None,
+    progress: bool = True,
+    overrides: dict[str, Any] | None = None,
+) -> RunResult:
+    """Continue the run in `run_dir`; `overrides` mend its config first (see MENDABLE)."""
     from coexplore.search.outputs import ProgressBar, write_outputs
 
     with RunStorage.open(run_dir / DB_NAME) as storage, contextlib.ExitStack() as owned:
         config = parse_config(_sections(storage.config()))
-        setup = build_setup(config)
+        if overrides:
+            config = mend_config(config, overrides)
+        setup = check_inputs(config)
+        if overrides:  # checked: now it is the run's config
+            storage.replace_config(to_dict(config))
+            (run_dir / "config.toml").write_text(to_toml(config))
         # An executor made here is closed here (its worker processes or Ray cluster stop).
         executor = executor or owned.enter_context(make_executor(config))
-        with ProgressBar(setup.trials, config, storage.trials(), enabled=progress) as bar:
-            run_search(setup, storage, executor, bar.update)
+        owned.enter_context(signals_end_the_run())
+        try:
+            with ProgressBar(setup.trials, config, storage.trials(), enabled=progress) as bar:
+                run_search(setup, storage, executor, bar.update)
+        except SearchStopped as stop:
+            storage.set_meta("status", "stopped")
+            storage.set_meta("stopped_because", str(stop))
+            write_outputs(run_dir, storage, config, setup, executor, None)
+            raise
         summary = write_outputs(
             run_dir, storage, config, setup, executor, _final_job(config, setup)
         )

@@ -116,9 +116,9 @@ def _load_cifar10(
     limit: int | None,
 ) -> DataSplits:
     """`test_fraction` is unused: CIFAR-10 ships its own test batch."""
-    directory = _cifar_directory(root)
-    train = _concat([_read_cifar_batch(directory / f) for f in CIFAR_TRAIN_FILES])
-    test = _read_cifar_batch(directory / CIFAR_TEST_FILE)
+    *train_files, test_file = cifar_files(root)
+    train = _concat([_read_cifar_batch(f) for f in train_files])
+    test = _read_cifar_batch(test_file)
     rng = np.random.default_rng(seed)
     train, test = _subset(train, limit, rng), _subset(test, limit, rng)
     train_idx, val_idx = _stratified_split(train.y, val_fraction, rng)
@@ -199,6 +199,12 @@ def _to_splits(
     return DataSplits(
         train_x, train_y, val_x, val_y, test_x, test_y, num_classes, shape, name, hflip
     )
+
+
+def cifar_files(root: str | os.PathLike[str] | None) -> list[Path]:
+    """The five training batches and the test batch under `root` (they may not exist)."""
+    directory = _cifar_directory(root)
+    return [directory / name for name in (*CIFAR_TRAIN_FILES, CIFAR_TEST_FILE)]
 
 
 def _cifar_directory(root: str | os.PathLike[str] | None) -> Path:

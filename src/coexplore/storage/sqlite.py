@@ -123,6 +123,10 @@ class RunStorage:
         except ValueError as exc:
             raise StorageError(f"{self.path}: run database is damaged: {exc}") from None
 
+    def replace_config(self, config: dict[str, Any]) -> None:
+        """Store a mended config (`resume --set`: a moved data folder, another executor)."""
+        self._put_meta("config", json.dumps(config))
+
     def set_meta(self, key: str, value: str) -> None:
         """Store a free-form value such as ``status=running``; the schema's own keys are refused."""
         if key in _RESERVED_META:

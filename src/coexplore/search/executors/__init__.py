@@ -14,6 +14,7 @@ from coexplore.search.executors.base import (
     LocalExecutor,
     Outcome,
     call_safely,
+    signals_end_the_run,
 )
 from coexplore.search.executors.pool import PoolExecutor
 
@@ -25,6 +26,7 @@ __all__ = [
     "PoolExecutor",
     "call_safely",
     "make_executor",
+    "signals_end_the_run",
 ]
 
 
@@ -34,7 +36,7 @@ def make_executor(config: Any) -> Executor:
     if section.kind == "local":
         return LocalExecutor()
     if section.kind == "pool":
-        return PoolExecutor(section.workers, section.retries)
+        return PoolExecutor(section.workers, section.retries, section.timeout_s)
     if section.kind == "ray":
         try:
             from coexplore.search.executors.ray_cluster import RayExecutor
@@ -43,6 +45,10 @@ def make_executor(config: Any) -> Executor:
                 "executor.kind 'ray' needs Ray: pip install 'coexplore[ray]'"
             ) from None
         return RayExecutor(
-            section.workers, section.address, section.retries, section.gpus_per_child
+            section.workers,
+            section.address,
+            section.retries,
+            section.gpus_per_child,
+            section.timeout_s,
         )
     raise ValueError(f"executor.kind {section.kind!r} is not one of local, pool, ray")

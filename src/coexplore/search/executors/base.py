@@ -7,8 +7,12 @@ not end a search.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import threading
+import time
 import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
@@ -85,3 +89,47 @@ def one_torch_thread() -> None:
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def signals_end_the_run() -> Iterator[None]:
+    """While this holds, SIGTERM and SIGHUP raise SystemExit in the main thread (Ctrl-C already
+    raises KeyboardInterrupt), so `finally` blocks run: the executor stops its workers, the
+    storage closes. Elsewhere than the main thread Python cannot take signals: a no-op."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def end(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    saved = {s: signal.signal(s, end) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for number, handler in saved.items():
+            signal.signal(number, handler)
+
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this worker process when `parent_pid` (the search that started it) dies, even when
+    it is busy training: a killed search (kill -9, or SIGTERM outside the main loop) must not
+    leave workers behind. Linux: the kernel sends SIGKILL; elsewhere a thread watches."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    else:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
+    if os.getppid() != parent_pid:  # it died before we asked to be told
+        os._exit(1)
+
+
+def _watch_parent(parent_pid: int) -> None:
+    while os.getppid() == parent_pid:
+        time.sleep(1.0)
+    os._exit(1)

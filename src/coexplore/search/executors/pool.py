@@ -11,6 +11,7 @@ and kept between batches, so each loads its dataset once.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import pickle
 import signal
 from collections.abc import Callable
@@ -18,7 +19,12 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
-from coexplore.search.executors.base import JobFailure, call_safely, one_torch_thread
+from coexplore.search.executors.base import (
+    JobFailure,
+    call_safely,
+    die_with_parent,
+    one_torch_thread,
+)
 from coexplore.search.executors.retrying import Died, RetryingExecutor
 
 _STOP_SECONDS = 5.0
@@ -30,7 +36,7 @@ class _Worker:
     def __init__(self, context: multiprocessing.context.SpawnContext) -> None:
         self.conn, child_end = context.Pipe()
         self.process: SpawnProcess = context.Process(
-            target=_serve, args=(child_end,), name="coexplore-worker", daemon=True
+            target=_serve, args=(child_end, os.getpid()), name="coexplore-worker", daemon=True
         )
         self.process.start()
         child_end.close()  # only the worker holds it now, so its death reads as EOF here
@@ -57,27 +63,34 @@ class PoolExecutor(RetryingExecutor[_Worker]):
 
     name = "pool"
 
-    def __init__(self, workers: int = 2, retries: int = 2) -> None:
-        super().__init__(workers, retries)
+    def __init__(self, workers: int = 2, retries: int = 2, timeout_s: float = 0.0) -> None:
+        super().__init__(workers, retries, timeout_s)
         self._context = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
+        self._busy: set[_Worker] = set()  # holding a job: stopped by killing if we close now
 
     def pids(self) -> list[int]:
         """Process ids of the idle workers (tests and tools use them)."""
         return [w.pid for w in self._idle if w.pid is not None]
 
     def close(self) -> None:
-        idle, self._idle = self._idle, []
+        """Stop every worker: idle ones are asked to exit, busy ones (the run was interrupted
+        mid-batch) are killed, since nobody will collect their results."""
+        idle, busy, self._idle, self._busy = self._idle, self._busy, [], set()
+        for worker in busy:
+            worker.stop(kill=True)
         for worker in idle:
             worker.stop()
 
     def _submit(self, fn: Callable[[Any], Any], job: Any) -> _Worker:
         worker = self._idle_worker()
+        self._busy.add(worker)
         try:
             worker.conn.send((fn, job))
         except OSError:  # died between jobs: the next _wait reports it
             pass
         except (pickle.PicklingError, AttributeError, TypeError) as exc:  # nothing was sent
+            self._busy.discard(worker)
             self._idle.append(worker)
             raise ValueError(
                 f"pool executor: cannot send a job to a worker process ({exc}); jobs and their "
@@ -93,14 +106,16 @@ class PoolExecutor(RetryingExecutor[_Worker]):
             worker.stop(kill=True)
         return _Worker(self._context)
 
-    def _wait(self, handles: list[_Worker]) -> list[tuple[_Worker, Any]]:
+    def _wait(self, handles: list[_Worker], timeout_s: float | None) -> list[tuple[_Worker, Any]]:
         by_event: dict[Any, _Worker] = {w.conn: w for w in handles}
         by_event.update({w.process.sentinel: w for w in handles})
-        ended = {id(by_event[event]): by_event[event] for event in wait(list(by_event))}
+        events = wait(list(by_event), timeout_s)
+        ended = {id(by_event[event]): by_event[event] for event in events}
         return [(worker, self._collect(worker)) for worker in ended.values()]
 
     def _collect(self, worker: _Worker) -> Any:
         """The worker's result, or Died; a live worker goes back to the idle list."""
+        self._busy.discard(worker)
         try:
             if worker.conn.poll():  # a result sent just before dying still counts
                 result = worker.conn.recv()
@@ -114,6 +129,7 @@ class PoolExecutor(RetryingExecutor[_Worker]):
 
     def _abandon(self, handles: list[_Worker]) -> None:
         for worker in handles:
+            self._busy.discard(worker)
             worker.stop(kill=True)
 
 
@@ -127,10 +143,11 @@ def _death_reason(exitcode: int | None) -> str:
     return f"worker process died (killed by {name})"
 
 
-def _serve(conn: Connection) -> None:
+def _serve(conn: Connection, driver_pid: int) -> None:
     """A worker's life: run (fn, job) pairs until told to stop or the driver is gone."""
     # Ctrl-C reaches the whole process group; the driver handles it and stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(driver_pid)
     one_torch_thread()
     while True:
         try:

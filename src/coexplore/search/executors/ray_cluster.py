@@ -28,9 +28,14 @@ class RayExecutor(RetryingExecutor[Any]):  # handles: Ray ObjectRefs
     name = "ray"
 
     def __init__(
-        self, workers: int = 2, address: str = "", retries: int = 2, gpus_per_child: float = 0.0
+        self,
+        workers: int = 2,
+        address: str = "",
+        retries: int = 2,
+        gpus_per_child: float = 0.0,
+        timeout_s: float = 0.0,
     ) -> None:
-        super().__init__(workers, retries)
+        super().__init__(workers, retries, timeout_s)
         import ray
 
         self._started = not ray.is_initialized()
@@ -51,10 +56,10 @@ class RayExecutor(RetryingExecutor[Any]):  # handles: Ray ObjectRefs
     def _submit(self, fn: Callable[[Any], Any], job: Any) -> Any:
         return self._task.remote(fn, job)
 
-    def _wait(self, handles: list[Any]) -> list[tuple[Any, Any]]:
+    def _wait(self, handles: list[Any], timeout_s: float | None) -> list[tuple[Any, Any]]:
         import ray
 
-        ready, _ = ray.wait(handles, num_returns=1)
+        ready, _ = ray.wait(handles, num_returns=1, timeout=timeout_s)
         return [(ref, _result(ray, ref)) for ref in ready]
 
     def _abandon(self, handles: list[Any]) -> None:

@@ -1,0 +1,64 @@
+"""Why children failed: counted for the summary and the report, and watched during a search so
+that one whose children keep failing for the same reason stops early, saying why, instead of
+spending its whole budget on trainings that cannot succeed (a missing dataset file, a broken
+install, a node that keeps killing its workers).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from coexplore.storage import TrialRecord, TrialState
+
+
+class SearchStopped(Exception):
+    """The search stopped early because its children kept failing alike (one-line message)."""
+
+
+def failure_counts(trials: Iterable[TrialRecord]) -> list[tuple[str, int]]:
+    """(reason, number of FAILED trials with it), most frequent first."""
+    reasons = Counter(
+        t.reason or "no reason stored" for t in trials if t.state is TrialState.FAILED
+    )
+    return reasons.most_common()
+
+
+def _trained(records: Iterable[TrialRecord]) -> list[TrialRecord]:
+    """Records of children that were really trained here (not pruned, not a reused repeat)."""
+    done = (TrialState.COMPLETE, TrialState.FAILED)
+    return [r for r in records if r.state in done and r.attempts > 0]
+
+
+class FailureWatch:
+    """Decides, after each batch, whether the search should stop. It stops when
+
+    - no child has trained successfully yet and every training so far (two at least) failed
+      for one reason: the cause is almost surely the setup, not the children; or
+    - the last `limit` trainings in a row failed for one reason (0: never stop for this).
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.reason = ""  # of the current run of alike failures
+        self.streak = 0  # trainings in that run
+        self.trained = 0
+        self.succeeded = False
+
+    def check(self, records: list[TrialRecord], batch: int) -> None:
+        """Raise SearchStopped when the trainings seen so far call for it."""
+        for record in _trained(records):
+            self.trained += 1
+            if record.state is TrialState.COMPLETE:
+                self.succeeded, self.reason, self.streak = True, "", 0
+            elif record.reason == self.reason:
+                self.streak += 1
+            else:
+                self.reason, self.streak = record.reason, 1
+        from_start = not self.succeeded and self.trained >= 2 and self.streak == self.trained
+        in_a_row = self.limit > 0 and self.streak >= self.limit
+        if from_start or in_a_row:
+            raise SearchStopped(
+                f"search stopped after batch {batch + 1}: the last {self.streak} trained children "
+                f"all failed with: {self.reason}"
+            )

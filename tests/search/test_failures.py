@@ -1,0 +1,111 @@
+"""Early stop on children failing alike, failure counts in the summary, report and trials.csv."""
+
+import csv
+import dataclasses
+import json
+
+import pytest
+from fake_training import fake_train
+from hypothesis import given
+from hypothesis import strategies as st
+
+from coexplore.config import load_config, to_dict
+from coexplore.report import write_report
+from coexplore.search import run
+from coexplore.search.executors import LocalExecutor
+from coexplore.search.failures import FailureWatch, SearchStopped, failure_counts
+from coexplore.search.loop import run_search
+from coexplore.search.outputs import write_outputs
+from coexplore.storage import RunStorage, TrialRecord, TrialState
+
+
+def record(number: int, state: TrialState, reason: str = "", attempts: int = 1) -> TrialRecord:
+    return TrialRecord(number=number, batch=0, slot=number, strategy="random", state=state,
+                       arch_key=f"a{number}", arch={}, hardware=None, metrics={}, reward=None,
+                       reason=reason, seed=number, started_at=0.0, finished_at=0.0, timings={},
+                       attempts=attempts)  # fmt: skip
+
+
+def should_stop(trained: list[tuple[bool, str]], limit: int) -> bool:
+    """The rule, by brute force over the whole history: (succeeded, reason) per training."""
+    failed_reasons = {reason for ok, reason in trained if not ok}
+    from_start = len(trained) >= 2 and not any(ok for ok, _ in trained) and len(failed_reasons) == 1
+    tail = trained[-limit:] if limit else []
+    in_a_row = (
+        len(tail) == limit > 0 and len({r for _, r in tail}) == 1 and not any(ok for ok, _ in tail)
+    )
+    return from_start or in_a_row
+
+
+outcome = st.tuples(
+    st.sampled_from(["complete", "failed", "pruned", "reused"]), st.sampled_from("ab")
+)
+
+
+@given(
+    st.lists(st.lists(outcome, min_size=1, max_size=4), min_size=1, max_size=8), st.integers(0, 4)
+)
+def test_the_watch_stops_exactly_when_the_rule_says(batches, limit):
+    watch, history, number = FailureWatch(limit), [], 0
+    for batch, outcomes in enumerate(batches):
+        records = []
+        for kind, reason in outcomes:
+            state = {"complete": TrialState.COMPLETE, "reused": TrialState.COMPLETE}.get(
+                kind, TrialState.PRUNED if kind == "pruned" else TrialState.FAILED
+            )
+            attempts = 0 if kind in ("pruned", "reused") else 1
+            records.append(record(number, state, reason if kind == "failed" else "", attempts))
+            number += 1
+            if attempts:
+                history.append((kind == "complete", reason if kind == "failed" else ""))
+        expected = should_stop(history, limit)
+        if expected:
+            with pytest.raises(SearchStopped, match=f"after batch {batch + 1}: "):
+                watch.check(records, batch)
+            return
+        watch.check(records, batch)
+
+
+def test_failure_counts_are_most_frequent_first():
+    trials = [record(0, TrialState.FAILED, "x"), record(1, TrialState.FAILED, "y"),
+              record(2, TrialState.FAILED, "y"), record(3, TrialState.COMPLETE),
+              record(4, TrialState.PRUNED, "too slow")]  # fmt: skip
+    assert failure_counts(trials) == [("y", 2), ("x", 1)]
+
+
+def always_fails(job):
+    raise RuntimeError("dataset file is damaged")
+
+
+def test_a_search_whose_children_all_fail_alike_stops_after_the_first_batch(tmp_path):
+    config = load_config("quick", overrides={"spec.fps": 0.0, "reward.hw_bounds": [0, 20000]})
+    with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
+        setup = dataclasses.replace(run.build_setup(config), train_fn=always_fails)
+        with pytest.raises(SearchStopped, match="after batch 1: the last 4 trained children all "
+                           "failed with: RuntimeError: dataset file is damaged"):  # fmt: skip
+            run_search(setup, storage, LocalExecutor())
+        assert storage.latest_checkpoint()[0] == 0  # the failed batch is kept: resume goes on
+        assert len(storage.trials()) == 4
+        write_outputs(tmp_path, storage, config, setup, LocalExecutor(), None)
+    summary = json.loads((tmp_path / "picks.json").read_text())
+    [failure] = summary["failures"]
+    assert failure["count"] == 4 and failure["reason"].startswith("RuntimeError: dataset file")
+    html = write_report(tmp_path).read_text()
+    assert "Failed children" in html and "dataset file is damaged" in html
+    assert "4 children failed, for 1 reason." in html
+
+
+def test_a_search_that_succeeds_keeps_going_and_writes_whole_numbers(tmp_path):
+    config = load_config("quick", overrides={"run.trials": 8})
+    with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
+        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        run_search(setup, storage, LocalExecutor())
+        summary = write_outputs(tmp_path, storage, config, setup, LocalExecutor(), None)
+    assert summary["failures"] == []
+    assert "No child failed." in write_report(tmp_path).read_text()
+    rows = list(csv.DictReader((tmp_path / "trials.csv").open()))
+    for row in rows:
+        for key in ("fpgas", "meets_spec", "hw_tries", "epochs"):
+            assert row[key] == "" or row[key].isdigit(), (key, row[key])
+    picked = json.loads((tmp_path / "picks.json").read_text())["opt_sw"]["metrics"]
+    assert isinstance(picked["fpgas"], int) and isinstance(picked["fps"], float)

@@ -1,0 +1,81 @@
+"""What the CLI shows: a start-up line at once, a progress display that fits 80 columns, OptSW /
+OptHW named alike everywhere, `estimate` judging a spec only when one was given."""
+
+import json
+
+from rich.console import Console
+from typer.testing import CliRunner
+
+from coexplore.cli import app
+from coexplore.config import HardwareConfig, load_config
+from coexplore.render import summary_table
+from coexplore.search.outputs import ProgressBar
+from coexplore.storage import TrialRecord, TrialState
+
+runner = CliRunner()
+EXAMPLE = "docs/examples/chain6.json"
+
+
+def trial(number: int, state: TrialState, accuracy: float, fps: float) -> TrialRecord:
+    metrics = {"accuracy": accuracy, "fps": fps, "gops_per_w": 30.0, "meets_spec": 1.0}
+    return TrialRecord(number=number, batch=0, slot=number, strategy="coexplore", state=state,
+                       arch_key=f"a{number}", arch={}, hardware=None, metrics=metrics,
+                       reward=0.5, reason="", seed=number, started_at=0.0, finished_at=0.0,
+                       timings={}, attempts=1)  # fmt: skip
+
+
+def test_the_progress_display_fits_80_columns():
+    config = load_config("default")
+    trials = [trial(0, TrialState.PRUNED, 0.0, 0.0), trial(1, TrialState.FAILED, 0.0, 0.0)]
+    trials += [
+        trial(n, TrialState.COMPLETE, 0.9 + n / 1000, 1600.0 + 100 * n) for n in range(2, 17)
+    ]
+    bar = ProgressBar(96, config, trials, enabled=True)
+    console = Console(width=80, record=True, color_system=None, force_terminal=False)
+    for part in bar.progress.get_renderables():
+        console.print(part)
+    lines = console.export_text().rstrip().splitlines()
+    assert len(lines) == 3 and all(len(line) <= 80 for line in lines), lines
+    assert lines[0].startswith("search ") and "17/96" in lines[0]
+    assert lines[1].split() == ["pruned", "1,", "trained", "15,", "failed", "1"]
+    assert lines[2].strip() == "OptSW 0.916 @ 3,200 FPS | OptHW 0.916 @ 3,200 FPS"
+
+
+def test_the_summary_names_the_picks_as_everywhere_else():
+    pick = {"trial": 3, "arch": {"arch": "x"}, "test_accuracy": None,
+            "metrics": {"accuracy": 0.9, "fps": 2000.0, "gops_per_w": 30.0,
+                        "pipeline_efficiency": 0.8, "fpgas": 2}}  # fmt: skip
+    summary = {"trials": 8, "counts": {"pruned": 1, "failed": 2}, "pruned_fraction": 0.125,
+               "trained": 5, "training_hours": 0.01, "opt_sw": pick, "opt_hw": None,
+               "failures": [{"reason": "CUDA out of memory", "count": 2}]}  # fmt: skip
+    console = Console(width=120, record=True, color_system=None)
+    console.print(summary_table(summary))
+    text = console.export_text()
+    assert "OptSW" in text and "OptHW" in text and "opt_sw" not in text and "opt_hw" not in text
+    assert "failed 2x: CUDA out of memory" in text
+
+
+def test_estimate_judges_a_spec_only_when_one_is_given():
+    plain = runner.invoke(app, ["estimate", EXAMPLE])
+    assert plain.exit_code == 0 and "MEETS SPEC" not in plain.output
+    assert "no spec given" in plain.output
+    met = runner.invoke(app, ["estimate", EXAMPLE, "--spec-fps", "1"])
+    assert met.exit_code == 0 and "MEETS SPEC" in met.output
+
+
+def test_estimate_uses_the_searches_default_pool():
+    as_json = json.loads(runner.invoke(app, ["estimate", EXAMPLE, "--json"]).output)
+    from coexplore.hardware.devices import load_catalog, parse_pool
+
+    default = parse_pool(HardwareConfig().pool, 10.0, load_catalog(None))
+    assert as_json["pool"] == default.describe()
+
+
+def test_search_says_what_it_starts_before_anything_else(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out),
+                                 "--set", "hardware.pool=1xNOPE"])  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stdout.splitlines()[0].startswith(
+        "search: 16 children (coexplore, seed 0) on digits, pool 1xNOPE"
+    )
