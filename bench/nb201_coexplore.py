@@ -30,6 +30,7 @@ processes) into ~/.cache/coexplore (or $COEXPLORE_CACHE).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import tempfile
@@ -62,6 +63,12 @@ def hv_ratios(runs: list[MethodRun], bench: Benchmark, metric: str, k: int) -> l
         curve = hypervolume_curve(run.trials, metric, bench.reference(metric))
         out.append(curve[min(k, len(curve)) - 1] / front if curve else 0.0)
     return out
+
+
+def capped(config: Config, budget: int) -> Config:
+    """At most 10x the budget of children sampled (pruned and repeated ones included): a
+    strategy that keeps proposing repeats stops there."""
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, trials=10 * budget))
 
 
 def print_final_lines(runs: dict[str, list[MethodRun]], bench: Benchmark) -> None:
@@ -189,8 +196,7 @@ def main() -> None:
     if unknown := [n for n in names if n not in METHODS]:
         parser.error(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(METHODS)}")
     budgets = {n: args.hwnas_budget if n in HWNAS else args.budget for n in names}
-    overrides = {"data.root": args.csv, "run.trials": 25 * max(budgets.values())}
-    config = load_config("nb201", overrides={**overrides, **_overrides(args.set)})
+    config = load_config("nb201", overrides={"data.root": args.csv, **_overrides(args.set)})
     bench = load_benchmark(config, workers=2, say=print)
     fronts = {m: bench.front(m) for m in HW_METRICS}
     print(
@@ -205,7 +211,14 @@ def main() -> None:
         out = args.out or Path(scratch)  # kept only when --out is given
         runs = {
             name: [
-                run_method(config, name, seed, out / f"{name}-s{seed}", budgets[name], bench)
+                run_method(
+                    capped(config, budgets[name]),
+                    name,
+                    seed,
+                    out / f"{name}-s{seed}",
+                    budgets[name],
+                    bench,
+                )
                 for seed in range(args.seeds)
             ]
             for name in names
