@@ -160,9 +160,12 @@ class FrontierStrategy(Strategy):
             planes.append((x, span, (ref_x, ref_y)))
         chosen: list[int] = []
         for _ in range(min(n, len(open_rows))):
-            score = sum(
-                ehvi.expected_improvement(x, mean, std, front, ref) / span
-                for (x, span, ref), front in zip(planes, fronts, strict=True)
+            score = np.sum(
+                [
+                    ehvi.expected_improvement(x, mean, std, front, ref) / span
+                    for (x, span, ref), front in zip(planes, fronts, strict=True)
+                ],
+                axis=0,
             )
             score[chosen] = -np.inf
             best = int(np.argmax(score))
