@@ -1,41 +1,50 @@
 """Co-exploration against the baselines on the NAS-Bench-201 table (SPEC §6), training-free.
 
-Every strategy (co-exploration, random, NAS, hardware-aware NAS hard and soft, NSGA-II, and
+Every strategy (the default `coexplore`, the paper's RL controller `rl`, random, random among
+spec-meeting children, NAS, hardware-aware NAS hard and soft, NSGA-II, multi-objective TPE, and
 random enumeration without replacement) runs through the normal loop and storage on the `nb201`
 preset, the accuracy coming from the NATS-Bench table and the hardware from our exact model
-(cached hardware table). Each run stops after `--budget` trained children. Prints
+(cached hardware table). Each run stops after `--budget` trained children; hardware-aware NAS
+runs `--hwnas-budget` (1,000) so that the trainings it needs to reach its best are not capped.
+Prints
 - per strategy, mean ± std over the seeds of the hypervolume ratio to the TRUE front
   (accuracy x FPS and accuracy x GOPS/W, spec-meeting children only) after 50, 100, 200 trained;
 - search time: the trainings co-exploration needs to reach the best spec-meeting accuracy that
   hardware-aware NAS reaches, against the trainings hardware-aware NAS itself needed (cf. the
   paper's 136x);
 - at matched accuracy (co-exploration children at least as accurate as hardware-aware NAS's
-  best), co-exploration's best FPS and GOPS/W over hardware-aware NAS's (cf. +35 % / +54 %).
+  best), co-exploration's best FPS and GOPS/W over hardware-aware NAS's (cf. +35 % / +54 %);
+- last, one line per metric and strategy, for scripts:
+  `hypervolume <metric>: <strategy> <r50>/<r100>/<r200>` (means over the seeds).
 
 Usage: COEXPLORE_NB201_CSV=PATH .venv/bin/python bench/nb201_coexplore.py
-         [--csv PATH] [--seeds 10] [--budget 200] [--out DIR]
-Runtime on the 2-core development machine: about 2 minutes (70 runs) once the hardware table is
-cached; the first run builds it (15,625 designs, about 20 CPU-minutes on 2 processes) into
-~/.cache/coexplore (or $COEXPLORE_CACHE).
+         [--csv PATH] [--seeds 10] [--budget 200] [--hwnas-budget 1000] [--out DIR]
+         [--strategies coexplore,nsga2,...] [--set section.key=value ...]
+e.g. --set data.accuracy_column=cifar100 --set reward.acc_bounds=[0.6,0.75] (the hypervolume's
+reference accuracy is reward.acc_bounds low), --set spec.fps=150, --set hardware.pool=...
+Runtime on the 2-core development machine: about 25 minutes once the hardware table of the pool
+is cached; the first run on a pool builds it (15,625 designs, about 20 CPU-minutes on 2
+processes) into ~/.cache/coexplore (or $COEXPLORE_CACHE).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from coexplore.compare.runs import MethodRun, is_trained, run_method
+from coexplore.cli import _overrides
+from coexplore.compare.runs import METHODS, MethodRun, is_trained, run_method
 from coexplore.compare.summary import hypervolume_curve
 from coexplore.config import Config, load_config
 from coexplore.search.picks import feasible_trials, pick
 from coexplore.storage import TrialRecord
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark, load_benchmark
 
-STRATEGIES = ("coexplore", "random", "nas", "hwnas", "hwnas_soft", "nsga2", "exhaustive")
 CHECKPOINTS = (50, 100, 200)
 HWNAS = ("hwnas", "hwnas_soft")
 
@@ -52,9 +61,23 @@ def hv_ratios(runs: list[MethodRun], bench: Benchmark, metric: str, k: int) -> l
     out = []
     for run in runs:
         curve = hypervolume_curve(run.trials, metric, bench.reference(metric))
-        if curve:
-            out.append(curve[min(k, len(curve)) - 1] / front)
+        out.append(curve[min(k, len(curve)) - 1] / front if curve else 0.0)
     return out
+
+
+def capped(config: Config, budget: int) -> Config:
+    """At most 10x the budget of children sampled (pruned and repeated ones included): a
+    strategy that keeps proposing repeats stops there."""
+    return dataclasses.replace(config, run=dataclasses.replace(config.run, trials=10 * budget))
+
+
+def print_final_lines(runs: dict[str, list[MethodRun]], bench: Benchmark) -> None:
+    """`hypervolume <metric>: <strategy> <r50>/<r100>/<r200>`, mean over the seeds."""
+    print()
+    for metric in HW_METRICS:
+        for name, group in runs.items():
+            means = [statistics.mean(hv_ratios(group, bench, metric, k)) for k in CHECKPOINTS]
+            print(f"hypervolume {metric}: {name} " + "/".join(f"{v:.3f}" for v in means))
 
 
 def best_curve(trials: tuple[TrialRecord, ...]) -> list[float]:
@@ -161,13 +184,23 @@ def main() -> None:
     parser.add_argument("--csv", default="", help="NATS-Bench accuracy CSV")
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--budget", type=int, default=200, help="trained children per run")
+    parser.add_argument("--hwnas-budget", type=int, default=1000, help="the same for hwnas")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
+    parser.add_argument("--strategies", default=",".join(METHODS), help="comma-separated")
+    parser.add_argument(
+        "--set", action="append", default=[], help="config override section.key=value"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
-    config = load_config("nb201", overrides={"data.root": args.csv, "run.trials": 25 * args.budget})
+    names = [n for n in args.strategies.split(",") if n]
+    if unknown := [n for n in names if n not in METHODS]:
+        parser.error(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    budgets = {n: args.hwnas_budget if n in HWNAS else args.budget for n in names}
+    config = load_config("nb201", overrides={"data.root": args.csv, **_overrides(args.set)})
     bench = load_benchmark(config, workers=2, say=print)
     fronts = {m: bench.front(m) for m in HW_METRICS}
     print(
+        f"accuracy column {config.data.accuracy_column}; "
         f"pool {config.hardware.pool}, spec {config.spec.fps:g} FPS: "
         f"{fronts['fps'].feasible:,} of {len(bench.accuracy.indices):,} cells meet it; true "
         f"front {len(fronts['fps'].points)} points (acc x FPS), "
@@ -178,10 +211,17 @@ def main() -> None:
         out = args.out or Path(scratch)  # kept only when --out is given
         runs = {
             name: [
-                run_method(config, name, seed, out / f"{name}-s{seed}", args.budget, bench)
+                run_method(
+                    capped(config, budgets[name]),
+                    name,
+                    seed,
+                    out / f"{name}-s{seed}",
+                    budgets[name],
+                    bench,
+                )
                 for seed in range(args.seeds)
             ]
-            for name in STRATEGIES
+            for name in names
         }
     print(
         "search wall seconds per run (mean): "
@@ -191,9 +231,11 @@ def main() -> None:
     )
     print_hypervolumes(runs, bench, args.budget)
     for baseline in HWNAS:
-        print_search_time(runs, baseline)
-        print_matched(runs, config, bench, baseline)
+        if "coexplore" in runs and baseline in runs:
+            print_search_time(runs, baseline)
+            print_matched(runs, config, bench, baseline)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
+    print_final_lines(runs, bench)
 
 
 if __name__ == "__main__":

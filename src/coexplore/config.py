@@ -1,9 +1,9 @@
 """Run configuration: TOML presets validated once, at the edge, into frozen dataclasses.
 
 A config file has sections ([run], [space], [data], [train], [final], [hardware], [spec], [fast],
-[reward], [controller], [picks], [executor], [baseline]); every key is optional and defaults to
-the values below. A preset is a config file shipped in coexplore/presets. Errors name the key
-and what it allows (docs/search.md has the reference).
+[reward], [frontier], [controller], [picks], [executor], [baseline]); every key is optional and
+defaults to the values below. A preset is a config file shipped in coexplore/presets. Errors name
+the key and what it allows (docs/search.md has the reference).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class ConfigError(ValueError):
 class RunConfig:
     seed: int = 0
     trials: int = 96  # children sampled (pruned ones included)
-    batch: int = 8  # children per controller update
+    batch: int = 8  # children per strategy update
     strategy: str = "coexplore"
     stop_after_failures: int = 8  # trainings in a row failed for one reason stop the run (0: never)
 
@@ -49,6 +49,7 @@ class DataConfig:
     resolution: int = 0  # folder datasets: images resized to this square size (0: dataset default)
     max_classes: int = 0  # folder datasets: keep the first N classes (0: all)
     max_per_class: int = 0  # folder datasets: keep N images per class (0: all)
+    accuracy_column: str = "cifar10"  # nb201_table: which accuracy of the NATS-Bench table
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,13 @@ class RewardConfig:
 
 
 @dataclass(frozen=True)
+class FrontierConfig:  # the default strategy, run.strategy = "coexplore" (docs/strategy.md)
+    candidates: int = 64  # new architectures the fast level evaluates per batch
+    seed_children: int = 8  # the first children: uniform spec-meeting ones
+    reference_quantile: float = 0.25  # hypervolume reference: this quantile of the accuracy
+
+
+@dataclass(frozen=True)
 class ControllerConfig:
     hidden: int = 35
     embedding: int = 20
@@ -148,6 +156,7 @@ class Config:
     spec: SpecConfig = field(default_factory=SpecConfig)
     fast: FastConfig = field(default_factory=FastConfig)
     reward: RewardConfig = field(default_factory=RewardConfig)
+    frontier: FrontierConfig = field(default_factory=FrontierConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     picks: PicksConfig = field(default_factory=PicksConfig)
     executor: ExecutorConfig = field(default_factory=ExecutorConfig)
@@ -155,7 +164,17 @@ class Config:
 
 
 CHOICES = {
-    "run.strategy": ("coexplore", "random", "nas", "hwnas", "hwnas_soft", "nsga2"),
+    "run.strategy": (
+        "coexplore",
+        "rl",
+        "random",
+        "random_feasible",
+        "nas",
+        "hwnas",
+        "hwnas_soft",
+        "nsga2",
+        "motpe",
+    ),
     "space.name": ("chain", "nb201", "imagenet", "unet"),
     "space.stride_mode": ("fixed", "predictable"),
     "data.dataset": (
@@ -166,6 +185,7 @@ CHOICES = {
         "nuclei_folder",
         "nb201_table",
     ),
+    "data.accuracy_column": ("cifar10", "cifar100", "imagenet16"),
     "train.optimizer": ("sgd", "adam", "adamw"),
     "train.lr_schedule": ("cosine", "constant"),
     "train.device": ("auto", "cpu", "cuda"),
@@ -189,6 +209,7 @@ POSITIVE = {
     "train.max_loss",
     "executor.workers",
     "baseline.population",
+    "frontier.candidates",
 }
 SIGNED = {"baseline.soft_weight"}
 FRACTIONS = {
@@ -197,6 +218,7 @@ FRACTIONS = {
     "reward.alpha",
     "picks.accuracy_gap",
     "controller.baseline_decay",
+    "frontier.reference_quantile",
 }
 
 
@@ -324,6 +346,11 @@ def _check_cross(config: Config) -> None:
         raise ConfigError(
             "config: executor.timeout_s needs executor.kind pool or ray (the local executor "
             "trains in the search process, which cannot stop a child midway)"
+        )
+    if config.fast.mode == "controller" and config.run.strategy == "coexplore":
+        raise ConfigError(
+            "config: fast.mode 'controller' samples hardware tokens with the RL controller: "
+            "set run.strategy = 'rl'"
         )
     if config.data.val_fraction + config.data.test_fraction >= 1:
         raise ConfigError("config: data.val_fraction + data.test_fraction must be below 1")

@@ -20,9 +20,10 @@ from coexplore.tabular.accuracy import COLUMNS
 
 BASE = {"run.trials": 16, "run.batch": 4, "spec.fps": 2000.0, "baseline.population": 4}
 CASES = {
-    "coexplore-optimal": {"run.strategy": "coexplore"},
-    "coexplore-controller": {
-        "run.strategy": "coexplore",
+    "coexplore": {"run.strategy": "coexplore", "frontier.seed_children": 4},
+    "rl-optimal": {"run.strategy": "rl"},
+    "rl-controller": {
+        "run.strategy": "rl",
         "fast.mode": "controller",
         "fast.hw_tries": 3,
         "spec.fps": 500.0,
@@ -32,6 +33,8 @@ CASES = {
     "hwnas": {"run.strategy": "hwnas"},
     "hwnas_soft": {"run.strategy": "hwnas_soft"},
     "nsga2": {"run.strategy": "nsga2"},
+    "motpe": {"run.strategy": "motpe"},
+    "random_feasible": {"run.strategy": "random_feasible"},
     "exhaustive": {"run.strategy": "random"},  # replaced: the config cannot name it
 }
 

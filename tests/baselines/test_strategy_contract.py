@@ -3,6 +3,7 @@ valid candidates, rewards accepted, exact state round trip, determinism from the
 short search through `run_search` that stores every trial and resumes to the same trials."""
 
 import contextlib
+import json
 
 import pytest
 from baseline_helpers import CASES, make_setup
@@ -91,3 +92,16 @@ def test_short_search_stores_every_trial_and_resumes_identically(case, tmp_path)
     assert [(t.arch_key, t.state, t.reward) for t in split] == [
         (t.arch_key, t.state, t.reward) for t in whole
     ]
+
+
+PLAIN_STATE = {"coexplore", "motpe", "random_feasible"}  # new strategies keep no pickle
+
+
+def test_new_strategies_keep_their_state_as_plain_json(case):
+    if case not in PLAIN_STATE:
+        pytest.skip("an older strategy, still pickled")
+    _, setup = make_setup(case)
+    _drive(setup.strategy, 2)
+    blob = setup.strategy.state_bytes()
+    assert not blob.startswith(b"\x80")  # a pickle protocol >= 2 header
+    json.loads(blob)

@@ -34,7 +34,8 @@ def run_fake(config, run_dir: Path):
 def test_pruned_children_are_never_trained(tmp_path, monkeypatch):
     log = tmp_path / "calls.log"
     monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
-    trials = run_fake(quick_config(**{"spec.fps": 2600.0}), tmp_path)
+    # random search: the default strategy proposes spec-meeting children only
+    trials = run_fake(quick_config(**{"spec.fps": 2600.0, "run.strategy": "random"}), tmp_path)
     pruned = [t for t in trials if t.state is TrialState.PRUNED]
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.attempts > 0]
     assert pruned and trained, "the spec should prune some children and keep others"
@@ -134,8 +135,8 @@ def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monk
 def test_controller_mode_resamples_hardware_then_prunes(tmp_path, monkeypatch):
     log = tmp_path / "calls.log"
     monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
-    impossible = quick_config(**{"fast.mode": "controller", "fast.hw_tries": 3,
-                                 "spec.fps": 1e9, "run.trials": 8})  # fmt: skip
+    impossible = quick_config(**{"run.strategy": "rl", "fast.mode": "controller",
+                                 "fast.hw_tries": 3, "spec.fps": 1e9, "run.trials": 8})  # fmt: skip
     trials = run_fake(impossible, tmp_path)
     assert all(t.state is TrialState.PRUNED for t in trials)
     assert all(t.timings["hw_tries"] == 3.0 for t in trials)
@@ -143,7 +144,9 @@ def test_controller_mode_resamples_hardware_then_prunes(tmp_path, monkeypatch):
 
 
 def test_controller_mode_finds_usable_designs(tmp_path):
-    config = quick_config(**{"fast.mode": "controller", "spec.fps": 500.0, "run.trials": 16})
+    config = quick_config(
+        **{"run.strategy": "rl", "fast.mode": "controller", "spec.fps": 500.0, "run.trials": 16}
+    )
     (tmp_path / "a").mkdir()
     trials = run_fake(config, tmp_path / "a")
     complete = [t for t in trials if t.state is TrialState.COMPLETE]

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-DEFAULT_METHODS = "coexplore,random,nas,hwnas,hwnas_soft,nsga2"
+DEFAULT_METHODS = "coexplore,rl,random,random_feasible,nas,hwnas,hwnas_soft,nsga2,motpe"
 
 
 def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
@@ -22,7 +22,8 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         methods: Annotated[
             str,
             typer.Option(
-                help="comma-separated: coexplore, random, nas, hwnas, hwnas_soft, nsga2, exhaustive"
+                help="comma-separated: coexplore, rl, random, random_feasible, nas, hwnas, "
+                "hwnas_soft, nsga2, motpe, exhaustive"
             ),
         ] = DEFAULT_METHODS,
         seeds: Annotated[str, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = "0",

@@ -26,7 +26,18 @@ from coexplore.storage import RunStorage, TrialRecord, TrialState
 from coexplore.tabular.benchmark import Benchmark
 from coexplore.tabular.exhaustive import ExhaustiveStrategy
 
-METHODS = ("coexplore", "random", "nas", "hwnas", "hwnas_soft", "nsga2", "exhaustive")
+METHODS = (
+    "coexplore",
+    "rl",
+    "random",
+    "random_feasible",
+    "nas",
+    "hwnas",
+    "hwnas_soft",
+    "nsga2",
+    "motpe",
+    "exhaustive",
+)
 _CONFIG_ONLY = "random"  # what run.strategy says for a method the config cannot name
 
 
@@ -58,15 +69,14 @@ def method_config(config: Config, method: str, seed: int) -> Config:
 
 
 def method_setup(config: Config, method: str, bench: Benchmark | None) -> SearchSetup:
-    """The loop's setup for `method` (config already carries its seed)."""
-    setup = build_setup(config)
+    """The loop's setup for `method` (config already carries its seed); on a tabular config
+    the loop and the strategy share the benchmark's table explorer."""
+    setup = build_setup(config, explorer=bench.explorer if bench is not None else None)
     if method == "exhaustive":  # the ground truth: every tabulated architecture once
         if bench is None:
             raise ValueError("method exhaustive needs a tabular config (data.dataset nb201_table)")
         strategy = ExhaustiveStrategy(setup.space, config.run.seed, bench.accuracy.indices)
         setup = dataclasses.replace(setup, strategy=strategy)
-    if bench is not None and setup.strategy.explorer is None:
-        setup = dataclasses.replace(setup, explorer=bench.explorer)
     return setup
 
 

@@ -21,8 +21,10 @@ from coexplore.hardware.devices import Pool, Precision, Spec, load_catalog, pars
 from coexplore.search.controller import ControllerSettings
 from coexplore.search.executors import Executor, make_executor, signals_end_the_run
 from coexplore.search.failures import SearchStopped
+from coexplore.search.frontier import FrontierSettings, FrontierStrategy
 from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
+from coexplore.search.oracle import HardwareOracle, reference_metric
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.search.strategy import ControllerStrategy, RandomStrategy, Strategy
 from coexplore.slow.trainer import TrainConfig
@@ -50,9 +52,13 @@ DB_NAME = "run.db"
 
 
 def build_setup(
-    config: Config, extra_strategies: dict[str, Callable[..., Strategy]] | None = None
+    config: Config,
+    extra_strategies: dict[str, Callable[..., Strategy]] | None = None,
+    explorer: OptimalExplorer | None = None,
 ) -> SearchSetup:
-    """Everything the loop needs, from a validated config."""
+    """Everything the loop needs, from a validated config. `explorer` is the fast explorer
+    the loop and the strategy share (default: the exact one; the tabular benchmark passes
+    its table's)."""
     space = make_space(config)
     shape, classes = dataset_shape(config)
     pool = make_pool(config)
@@ -61,11 +67,12 @@ def build_setup(
     hw_bounds = config.reward.hw_bounds
     if hw_bounds == (0.0, 0.0):
         hw_bounds = default_hw_bounds(config.reward.metric, config.spec.fps)
-    strategy = make_strategy(config, space, pool, spec, precision, shape, classes)
+    explorer = explorer or OptimalExplorer(pool, spec, precision)
+    strategy = make_strategy(config, space, pool, spec, precision, shape, classes, explorer)
     return SearchSetup(
         space=space,
         strategy=strategy,
-        explorer=strategy.explorer or OptimalExplorer(pool, spec, precision),
+        explorer=strategy.explorer or explorer,
         spec=spec,
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
@@ -130,14 +137,18 @@ def make_strategy(
     precision: Precision,
     shape: tuple[int, int, int],
     classes: int,
+    explorer: OptimalExplorer | None = None,
 ) -> Strategy:
     name, seed = config.run.strategy, config.run.seed
+    explorer = explorer or OptimalExplorer(pool, spec, precision)
     if name == "random":
         return RandomStrategy(space, seed)
-    if name != "coexplore":
+    if name == "coexplore":
+        return _frontier(config, space, spec, explorer, shape, classes)
+    if name != "rl":
         from coexplore.search.baselines import make_baseline  # issue: baselines
 
-        return make_baseline(name, config, space, pool, spec, precision, shape, classes)
+        return make_baseline(name, config, space, pool, spec, precision, shape, classes, explorer)
     settings = ControllerSettings(**to_dict(config)["controller"])
     if config.fast.mode == "optimal":
         return ControllerStrategy(space, settings, seed)
@@ -149,6 +160,26 @@ def make_strategy(
     return ControllerStrategy(
         space, settings, seed, hardware_tokens(pool, max_layers), judge, config.fast.hw_tries
     )
+
+
+def _frontier(
+    config: Config,
+    space: SearchSpace[Any],
+    spec: Spec,
+    explorer: OptimalExplorer,
+    shape: tuple[int, int, int],
+    classes: int,
+) -> FrontierStrategy:
+    """The default strategy, on the planes of both headline metrics (and reward.metric)."""
+    metrics = tuple(dict.fromkeys(("fps", "gops_per_w", config.reward.metric)))
+
+    def workload(arch: Any) -> Any:
+        return space.workload(arch, shape, classes)
+
+    oracle = HardwareOracle(explorer, workload, spec, metrics)
+    references = tuple(reference_metric(m, spec.fps) for m in metrics)
+    settings = FrontierSettings(**to_dict(config)["frontier"])
+    return FrontierStrategy(space, oracle, references, settings, config.run.seed)
 
 
 @dataclass(frozen=True)

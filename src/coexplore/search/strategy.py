@@ -86,9 +86,10 @@ class ControllerStrategy(Strategy):
     """The co-exploration controller (SPEC §5). In `optimal` fast mode it emits architecture
     tokens only; in `controller` mode it also emits hardware tokens, and the fast level
     re-samples those (updating the controller on a hardware-only reward) up to `hw_tries`
-    times before the child is pruned."""
+    times before the child is pruned. Strategy name `rl` (the default, `coexplore`, is
+    `coexplore.search.frontier`)."""
 
-    name = "coexplore"
+    name = "rl"
 
     def __init__(
         self,

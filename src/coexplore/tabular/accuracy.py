@@ -4,6 +4,8 @@ The CSV (NATS-Bench topology search space, MIT) is read from a path the user giv
 path (`--csv`), else `data.root` of the config, else $COEXPLORE_NB201_CSV. It is never copied
 into the project. Rows are matched to the space by their `ArchitectureString` (the file's row
 order is not the space's index order); accuracies are stored as fractions (the file has %).
+`data.accuracy_column` chooses the column: cifar10 (default), cifar100 or imagenet16
+(ImageNet16-120), each the test accuracy after 200 epochs.
 """
 
 from __future__ import annotations
@@ -117,5 +119,6 @@ def table_trainer(config: Any) -> TableTrainer:
             f"data.dataset nb201_table needs space.name 'nb201', not {config.space.name!r}"
         )
     path = csv_path(None, config.data.root)
-    load_accuracy_table(path)  # a bad file is reported before the search starts
-    return TableTrainer(str(path))
+    column = config.data.accuracy_column
+    load_accuracy_table(path, column)  # a bad file is reported before the search starts
+    return TableTrainer(str(path), column)

@@ -1,6 +1,7 @@
 """A tabular benchmark for one config: accuracy table + hardware table + true fronts.
 
-`load_benchmark(config)` reads the accuracy CSV (`data.root` or $COEXPLORE_NB201_CSV), loads or
+`load_benchmark(config)` reads the accuracy CSV (`data.root` or $COEXPLORE_NB201_CSV; column
+`data.accuracy_column`), loads or
 builds the hardware table of the architectures it lists on the config's pool, and offers the
 fast-exploration front end that reads that table (`explorer`), so a run's loop does not
 recompute any design.
@@ -57,7 +58,7 @@ def load_benchmark(
         raise ValueError(
             "a tabular benchmark needs data.dataset 'nb201_table' and space.name 'nb201'"
         )
-    accuracy = load_accuracy_table(csv_path(None, config.data.root))
+    accuracy = load_accuracy_table(csv_path(None, config.data.root), config.data.accuracy_column)
     shape, classes = dataset_shape(config)
     problem = HardwareProblem(
         make_space(config), make_pool(config), Precision(config.hardware.precision), shape, classes

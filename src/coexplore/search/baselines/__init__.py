@@ -7,9 +7,12 @@
   FNAS-style hard pruning and the run's reward.
 - `hwnas_soft`: the same fixed hardware, no pruning, MnasNet's soft reward.
 - `nsga2`: Optuna's NSGA-II over the tokens, maximising (accuracy, hardware metric).
+- `motpe`: Optuna's multi-objective TPE, the same objectives (state as JSON).
+- `random_feasible`: uniform architectures, redrawn until the fast level lets them through.
 - `exhaustive`: every architecture of a finite (tabular) space once, in a seeded order.
 
-Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`; exhaustive
+Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`, `motpe`,
+`random_feasible`; exhaustive
 enumeration lives with the tabular benchmark (`coexplore.tabular.exhaustive`).
 """
 
@@ -25,8 +28,11 @@ from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign
 from coexplore.search.baselines.fixed import FixedPipelineExplorer
+from coexplore.search.baselines.motpe import MotpeStrategy
 from coexplore.search.baselines.nsga2 import Nsga2Strategy
+from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
 from coexplore.search.controller import ControllerSettings
+from coexplore.search.oracle import HardwareOracle
 from coexplore.search.reward import PRUNED_REWARD
 from coexplore.search.strategy import ControllerStrategy, Strategy
 from coexplore.spaces.base import Registry, SearchSpace
@@ -39,8 +45,10 @@ __all__ = [
     "ExhaustiveStrategy",
     "FixedPipelineExplorer",
     "HwNasStrategy",
+    "MotpeStrategy",
     "NasStrategy",
     "Nsga2Strategy",
+    "RandomFeasibleStrategy",
     "SoftHwNasStrategy",
     "fixed_design",
     "make_baseline",
@@ -59,6 +67,13 @@ class BaselineContext:
     precision: Precision
     input_shape: tuple[int, int, int]
     classes: int
+    explorer: OptimalExplorer  # the run's fast explorer
+
+    def oracle(self) -> HardwareOracle:
+        def workload(arch: Any) -> Workload:
+            return self.space.workload(arch, self.input_shape, self.classes)
+
+        return HardwareOracle(self.explorer, workload, self.spec, ("fps",))
 
 
 class NasStrategy(ControllerStrategy):
@@ -160,6 +175,8 @@ BUILDERS: Registry[Callable[[BaselineContext], Strategy]] = Registry(
         "nsga2": lambda c: Nsga2Strategy(
             c.space, c.config.reward.metric, c.config.baseline.population, c.config.run.seed
         ),
+        "motpe": lambda c: MotpeStrategy(c.space, c.config.reward.metric, c.config.run.seed),
+        "random_feasible": lambda c: RandomFeasibleStrategy(c.space, c.oracle(), c.config.run.seed),
         "exhaustive": lambda c: ExhaustiveStrategy(c.space, c.config.run.seed),
     },
 )
@@ -174,6 +191,11 @@ def make_baseline(
     precision: Precision,
     shape: tuple[int, int, int],
     classes: int,
+    explorer: OptimalExplorer | None = None,
 ) -> Strategy:
-    """The baseline strategy `name` (KeyError listing the valid names otherwise)."""
-    return BUILDERS[name](BaselineContext(config, space, pool, spec, precision, shape, classes))
+    """The baseline strategy `name` (KeyError listing the valid names otherwise); `explorer`
+    is the run's fast explorer (default: the exact one)."""
+    explorer = explorer or OptimalExplorer(pool, spec, precision)
+    return BUILDERS[name](
+        BaselineContext(config, space, pool, spec, precision, shape, classes, explorer)
+    )

@@ -1,0 +1,264 @@
+"""The default strategy (`coexplore`): train next what pushes the accuracy-hardware front most.
+
+Per batch (docs/strategy.md has the why):
+1. grow a pool of hardware-evaluated architectures: the one-token neighbours of the trained
+   children on the current fronts, and uniform samples (the fast level gives each its exact
+   metrics and spec verdict in milliseconds; the pool is the memo, nothing is evaluated twice);
+2. fit the accuracy surrogate (`coexplore.search.surrogate`) on the trained children;
+3. among spec-meeting, untrained pool members, pick greedily the largest expected hypervolume
+   improvement summed over the (metric, accuracy) planes, each candidate's prediction then
+   believed (added to the fronts at its mean) so a batch spreads along the front.
+The first `seed_children` children are uniform spec-meeting ones. The accuracy reference of the
+hypervolume is a quantile of the space's predicted accuracy (no hand-set bounds).
+
+State is JSON: the pool with its hardware views, the trained children, the generator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coexplore.search import ehvi, surrogate
+from coexplore.search.oracle import HardwareOracle, HardwareView
+from coexplore.search.picks import pareto_front
+from coexplore.search.reward import PRUNED_REWARD
+from coexplore.search.strategy import Candidate, Strategy
+from coexplore.spaces.base import SearchSpace
+from coexplore.storage import TrialRecord, TrialState
+
+Tokens = tuple[int, ...]
+UNIFORM_SHARE = 0.25  # of the new candidates per batch, after the first: uniform samples
+
+
+@dataclass(frozen=True)
+class FrontierSettings:
+    candidates: int = 64  # new architectures the fast level evaluates per batch
+    seed_children: int = 8  # the first children: uniform spec-meeting ones
+    reference_quantile: float = 0.25  # accuracy reference: this quantile of the space
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A pool member: its hardware view and whether it came from uniform sampling."""
+
+    view: HardwareView
+    uniform: bool
+
+
+class FrontierStrategy(Strategy):
+    name = "coexplore"
+
+    def __init__(
+        self,
+        space: SearchSpace[Any],
+        oracle: HardwareOracle,
+        references: tuple[float, ...],
+        settings: FrontierSettings,
+        seed: int,
+    ) -> None:
+        self.space, self.oracle, self.references = space, oracle, references
+        self.settings, self.seed = settings, seed
+        self.rng = np.random.default_rng(seed)
+        self.pool: dict[Tokens, Entry] = {}
+        self.trained: dict[Tokens, float] = {}  # accuracy of each trained child
+        self.tried: set[Tokens] = set()  # asked and answered (trained, pruned or failed)
+        self._records: dict[str, TrialRecord] = {}
+
+    # -- ask ------------------------------------------------------------------------------
+
+    def ask(self, n: int) -> list[Candidate]:
+        self._grow()
+        open_rows = [t for t, e in self.pool.items() if e.view.feasible and t not in self.tried]
+        if len(self._feasible_trained()) < self.settings.seed_children:
+            picks = self._uniform_picks(open_rows, n)
+        else:
+            picks = self._frontier_picks(open_rows, n)
+        picks += self._fill(n - len(picks), set(picks))
+        return [Candidate(self.space.decode(t)) for t in picks]
+
+    def _grow(self) -> None:
+        """Evaluate up to `candidates` new architectures: elite neighbours, then uniform."""
+        budget = self.settings.candidates
+        uniform = budget if not self.trained else max(1, int(budget * UNIFORM_SHARE))
+        for tokens in self._elite_neighbours(budget - uniform):
+            self._evaluate(tokens, uniform=False)
+        for _ in range(4 * budget):
+            if uniform <= 0:
+                break
+            tokens = self.space.encode(self.space.sample(self.rng))
+            if tokens not in self.pool:
+                self._evaluate(tokens, uniform=True)
+                uniform -= 1
+
+    def _elite_neighbours(self, limit: int) -> list[Tokens]:
+        """Unevaluated one-token neighbours of the front members, one per elite in turn."""
+        queues = [self._shuffled_neighbours(t) for t in self._elites()]
+        out: list[Tokens] = []
+        while queues and len(out) < limit:
+            queues = [q for q in queues if q]
+            for queue in queues:
+                tokens = queue.pop()
+                if tokens not in self.pool and tokens not in out and len(out) < limit:
+                    out.append(tokens)
+        return out
+
+    def _shuffled_neighbours(self, tokens: Tokens) -> list[Tokens]:
+        rows = [self.space.encode(a) for a in self.space.neighbours(self.space.decode(tokens))]
+        rows += _swaps(self.space, tokens)
+        return [rows[i] for i in self.rng.permutation(len(rows))]
+
+    def _elites(self) -> list[Tokens]:
+        """Trained spec-meeting children on the front of any plane, most accurate first."""
+        rows = self._feasible_trained()
+        elite: set[Tokens] = set()
+        for m in range(len(self.references)):
+            points = [(self.pool[t].view.metrics[m], self.trained[t]) for t in rows]
+            elite.update(rows[i] for i in pareto_front(points))
+        return sorted(elite, key=lambda t: (-self.trained[t], t))
+
+    def _evaluate(self, tokens: Tokens, uniform: bool) -> Entry:
+        if tokens not in self.pool:
+            self.pool[tokens] = Entry(self.oracle(self.space.decode(tokens)), uniform)
+        return self.pool[tokens]
+
+    def _feasible_trained(self) -> list[Tokens]:
+        return [t for t in self.trained if t in self.pool and self.pool[t].view.feasible]
+
+    def _uniform_picks(self, open_rows: list[Tokens], n: int) -> list[Tokens]:
+        uniform = [t for t in open_rows if self.pool[t].uniform] or open_rows
+        order = self.rng.permutation(len(uniform))[:n]
+        return [uniform[i] for i in order]
+
+    def _fill(self, n: int, taken: set[Tokens]) -> list[Tokens]:
+        """Uniform samples (spec-meeting or not) when the pool has too few open members."""
+        out: list[Tokens] = []
+        for _ in range(n):
+            tokens = self.space.encode(self.space.sample(self.rng))
+            self._evaluate(tokens, uniform=True)
+            out.append(tokens)
+        return out
+
+    # -- the acquisition ------------------------------------------------------------------
+
+    def _frontier_picks(self, open_rows: list[Tokens], n: int) -> list[Tokens]:
+        if not open_rows:
+            return []
+        mean, std = self._predict(open_rows)
+        ref_y = self._reference_accuracy(open_rows, mean)
+        feasible = [self.pool[t] for t in self.pool if self.pool[t].view.feasible]
+        fronts, planes = [], []
+        for m, ref_x in enumerate(self.references):
+            x = np.array([self.pool[t].view.metrics[m] for t in open_rows])
+            top = max(e.view.metrics[m] for e in feasible)
+            span = top - ref_x if top > ref_x else 1.0
+            fronts.append([(self.pool[t].view.metrics[m], a) for t, a in self._observed()])
+            planes.append((x, span, (ref_x, ref_y)))
+        chosen: list[int] = []
+        for _ in range(min(n, len(open_rows))):
+            score = np.sum(
+                [
+                    ehvi.expected_improvement(x, mean, std, front, ref) / span
+                    for (x, span, ref), front in zip(planes, fronts, strict=True)
+                ],
+                axis=0,
+            )
+            score[chosen] = -np.inf
+            best = int(np.argmax(score))
+            chosen.append(best)
+            for (x, _, _), front in zip(planes, fronts, strict=True):
+                front.append((float(x[best]), float(mean[best])))  # believe the prediction
+        return [open_rows[i] for i in chosen]
+
+    def _observed(self) -> Iterator[tuple[Tokens, float]]:
+        return ((t, self.trained[t]) for t in self._feasible_trained())
+
+    def _predict(self, rows: list[Tokens]) -> tuple[np.ndarray, np.ndarray]:
+        known = list(self.trained)
+        seed = int(np.random.SeedSequence([self.seed, len(known)]).generate_state(1)[0])
+        return surrogate.fit_predict(
+            self._features(known),
+            np.array([self.trained[t] for t in known]),
+            self._features(rows),
+            seed,
+        )
+
+    def _features(self, rows: list[Tokens]) -> np.ndarray:
+        extras = np.array([self.pool[t].view.features for t in rows])
+        return surrogate.encode(self.space.token_types(), np.array(rows), extras)
+
+    def _reference_accuracy(self, open_rows: list[Tokens], mean: np.ndarray) -> float:
+        """A quantile of the accuracy of uniform spec-meeting architectures: observed where
+        trained, predicted otherwise."""
+        values = [a for t, a in self._observed() if self.pool[t].uniform]
+        values += [float(m) for t, m in zip(open_rows, mean, strict=True) if self.pool[t].uniform]
+        values = values or [a for _, a in self._observed()]
+        return float(np.quantile(values, self.settings.reference_quantile))
+
+    # -- tell and state -------------------------------------------------------------------
+
+    def observe(self, records: list[TrialRecord]) -> None:
+        self._records = {r.arch_key: r for r in records}
+
+    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
+        for candidate, reward in zip(candidates, rewards, strict=True):
+            tokens = self.space.encode(candidate.arch)
+            self.tried.add(tokens)
+            accuracy = self._accuracy(candidate.arch.key, reward)
+            if accuracy is not None:
+                self.trained[tokens] = accuracy
+        self._records = {}
+
+    def _accuracy(self, key: str, reward: float) -> float | None:
+        """The child's accuracy; None if it was pruned or failed. Without records (a bare
+        ask/tell driver) the reward stands in for it."""
+        record = self._records.get(key)
+        if record is None:
+            return None if reward <= PRUNED_REWARD else reward
+        if record.state is not TrialState.COMPLETE:
+            return None
+        return float(record.metrics["accuracy"])
+
+    def state_bytes(self) -> bytes:
+        state = {
+            "seed": self.seed,  # seeds each batch's surrogate
+            "rng": self.rng.bit_generator.state,
+            "pool": [
+                [list(t), e.uniform, e.view.feasible, list(e.view.metrics), list(e.view.features)]
+                for t, e in self.pool.items()
+            ],
+            "trained": [[list(t), a] for t, a in self.trained.items()],
+            "tried": sorted(list(t) for t in self.tried),
+        }
+        return json.dumps(state).encode()
+
+    def load_state(self, blob: bytes) -> None:
+        state = json.loads(blob)
+        self.seed = int(state["seed"])
+        self.rng.bit_generator.state = state["rng"]
+        self.pool = {
+            tuple(t): Entry(HardwareView(bool(f), tuple(m), tuple(x)), bool(u))
+            for t, u, f, m, x in state["pool"]
+        }
+        self.trained = {tuple(t): float(a) for t, a in state["trained"]}
+        self.tried = {tuple(t) for t in state["tried"]}
+        self._records = {}
+
+
+def _swaps(space: SearchSpace[Any], tokens: Tokens) -> list[Tokens]:
+    """`tokens` with the choices of two positions of the same kind exchanged. Such a move
+    often keeps the hardware exactly (the same layers in another place) while the accuracy
+    changes: the way to the best of a front point's hardware twins."""
+    kinds = [(t.kind, t.choices) for t in space.token_types()]
+    out = []
+    for p in range(len(tokens)):
+        for q in range(p + 1, len(tokens)):
+            if kinds[p] == kinds[q] and tokens[p] != tokens[q]:
+                row = list(tokens)
+                row[p], row[q] = row[q], row[p]
+                out.append(tuple(row))
+    return out
