@@ -20,6 +20,7 @@ from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec, load_catalog, parse_pool
 from coexplore.search.controller import ControllerSettings
 from coexplore.search.executors import Executor, make_executor
+from coexplore.search.fidelity import Fidelity
 from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.reward import Reward, default_hw_bounds
@@ -86,6 +87,9 @@ def build_setup(
         batch=config.run.batch,
         seed=config.run.seed,
         train_fn=_train_fn(config),
+        multi_fidelity=Fidelity.halving(
+            config.train.epochs, config.fidelity.min_epochs, config.fidelity.eta
+        ),
     )
 
 
