@@ -1,9 +1,9 @@
 """Run configuration: TOML presets validated once, at the edge, into frozen dataclasses.
 
 A config file has sections ([run], [space], [data], [train], [fidelity], [final], [hardware],
-[spec], [fast], [reward], [controller], [picks], [executor], [baseline]); every key is optional and defaults to
-the values below. A preset is a config file shipped in coexplore/presets. Errors name the key
-and what it allows (docs/search.md has the reference).
+[spec], [fast], [reward], [controller], [picks], [executor], [baseline]); every key is
+optional and defaults to the values below. A preset is a config file shipped in
+coexplore/presets. Errors name the key and what it allows (docs/search.md has the reference).
 """
 
 from __future__ import annotations

@@ -146,9 +146,12 @@ def summary_table(summary: dict[str, Any]) -> Table:
             f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
         ),
         caption="\n".join(
-            f"{label}: {_arch_text(summary[label]['arch'])}"
-            for label in ("opt_sw", "opt_hw")
-            if summary[label] is not None
+            [
+                f"{label}: {_arch_text(summary[label]['arch'])}"
+                for label in ("opt_sw", "opt_hw")
+                if summary[label] is not None
+            ]
+            + summary.get("accuracy_noise", {}).get("notes", [])  # binomial noise, in words
         ),
         caption_justify="left",
     )

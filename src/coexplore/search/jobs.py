@@ -82,9 +82,8 @@ def train_model(job: TrainJob) -> tuple[Any, TrainResult, Any]:
 
 def run_train_job(job: TrainJob) -> JobResult:
     """Train the child and (for final retraining) score it on the test split."""
-    from coexplore.slow.trainer import evaluate
-
     from coexplore.slow.segmentation import is_segmentation
+    from coexplore.slow.trainer import evaluate
 
     model, result, data = train_model(job)
     # An IoU is not a count of correct images: no binomial noise for segmentation children.

@@ -240,14 +240,27 @@ def _trained(
     now = time.time()
     attempts += record.attempts if epochs_of(record) > 0 else 0  # jobs over all rungs
     if isinstance(result, JobFailure):
-        return replace(record, state=TrialState.FAILED, reward=PRUNED_REWARD,
-                       reason=result.reason, finished_at=now, attempts=attempts)  # fmt: skip
+        return replace(
+            record,
+            state=TrialState.FAILED,
+            reward=PRUNED_REWARD,
+            reason=result.reason,
+            finished_at=now,
+            attempts=attempts,
+        )
     train = result.train
     seconds = record.timings.get("train_seconds", 0.0) + train.seconds
-    record = replace(record, timings={**record.timings, "train_seconds": seconds}, attempts=attempts)
+    record = replace(
+        record, timings={**record.timings, "train_seconds": seconds}, attempts=attempts
+    )
     if not train.ok:
-        return replace(record, state=TrialState.FAILED, reward=PRUNED_REWARD,
-                       reason=train.reason, finished_at=now)  # fmt: skip
+        return replace(
+            record,
+            state=TrialState.FAILED,
+            reward=PRUNED_REWARD,
+            reason=train.reason,
+            finished_at=now,
+        )
     metrics = {
         **record.metrics,
         **train.val_metrics,  # e.g. iou and dice of a segmentation child

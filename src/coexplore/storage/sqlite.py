@@ -166,8 +166,10 @@ class RunStorage:
         if found is None:
             return None
         if not isinstance(found[1], bytes):  # a damaged file can hand back text or a number
-            raise StorageError(f"{self.path}: run database is damaged: training state of "
-                               f"trial {number} is not bytes")  # fmt: skip
+            raise StorageError(
+                f"{self.path}: run database is damaged: training state of "
+                f"trial {number} is not bytes"
+            )
         return int(found[0]), found[1]
 
     def trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
