@@ -96,7 +96,7 @@ def test_report_works_on_a_partial_run(finished_run: Path, tmp_path: Path, count
         assert f'<section id="{anchor}">' in html
     assert f"{count} of 16 trials stored" in html
     assert "still running, or stopped early" in html
-    assert len(images(html)) >= 4
+    assert len(images(html)) >= 3  # evolution, funnel, reward (the Pareto plots are SVG)
 
 
 def test_report_never_writes_to_the_run(finished_run: Path, tmp_path: Path) -> None:
