@@ -149,11 +149,13 @@ def _train_rungs(
         outcomes = executor.imap_attempts(setup.train_fn, jobs)
         for t, (result, attempts) in zip(due, outcomes, strict=True):
             trained = _trained(t, result, attempts, epochs)
+            if trained.state is TrialState.RUNNING and epochs == setup.fidelity.rungs[-1]:
+                trained = _complete(setup, trained)  # the last rung: nothing more to wait for
             state = result.train.state if trained.state is TrialState.RUNNING else b""
             storage.put_trial(trained, state)
             population[t.number] = trained
         running = [population[t.number] for t in running]
-        finished |= {t.number: t for t in running if t.state is TrialState.FAILED}
+        finished |= {t.number: t for t in running if t.state is not TrialState.RUNNING}
         running = [t for t in running if t.state is TrialState.RUNNING]
         reached = [t for t in population.values() if accuracy_key(epochs) in t.metrics]
         promoted = setup.fidelity.promote(reached, epochs, lambda t: _reward(setup, t.metrics))
