@@ -1,9 +1,9 @@
 """Run configuration: TOML presets validated once, at the edge, into frozen dataclasses.
 
-A config file has sections ([run], [space], [data], [train], [final], [hardware], [spec], [fast],
-[reward], [frontier], [controller], [picks], [executor], [baseline]); every key is optional and
-defaults to the values below. A preset is a config file shipped in coexplore/presets. Errors name
-the key and what it allows (docs/search.md has the reference).
+A config file has sections ([run], [space], [data], [train], [fidelity], [final], [hardware],
+[spec], [fast], [reward], [frontier], [controller], [picks], [executor], [baseline]); every key
+is optional and defaults to the values below. A preset is a config file shipped in
+coexplore/presets. Errors name the key and what it allows (docs/search.md has the reference).
 """
 
 from __future__ import annotations
@@ -67,6 +67,14 @@ class TrainSection:
     threads: int = 1
     device: str = "auto"
     max_loss: float = 100.0
+
+
+@dataclass(frozen=True)
+class FidelityConfig:
+    # Successive halving in each batch (coexplore.search.fidelity): rungs of train.epochs,
+    # train.epochs // eta, ... down to min_epochs; the best 1/eta of a rung go on. 0: off.
+    min_epochs: int = 0
+    eta: int = 2
 
 
 @dataclass(frozen=True)
@@ -151,6 +159,7 @@ class Config:
     space: SpaceConfig = field(default_factory=SpaceConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainSection = field(default_factory=TrainSection)
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
     spec: SpecConfig = field(default_factory=SpecConfig)
@@ -351,6 +360,13 @@ def _check_cross(config: Config) -> None:
         raise ConfigError(
             "config: fast.mode 'controller' samples hardware tokens with the RL controller: "
             "set run.strategy = 'rl'"
+        )
+    if config.fidelity.eta < 2:
+        raise ConfigError(f"config: fidelity.eta: must be >= 2, got {config.fidelity.eta}")
+    if config.fidelity.min_epochs > config.train.epochs:
+        raise ConfigError(
+            f"config: fidelity.min_epochs: must be at most train.epochs ({config.train.epochs}), "
+            f"got {config.fidelity.min_epochs}"
         )
     if config.data.val_fraction + config.data.test_fraction >= 1:
         raise ConfigError("config: data.val_fraction + data.test_fraction must be below 1")

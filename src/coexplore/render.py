@@ -255,6 +255,7 @@ def summary_table(summary: dict[str, Any]) -> Table:
                     if summary[label] is not None
                 ),
                 *(f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])),
+                *summary.get("accuracy_noise", {}).get("notes", []),  # binomial noise, in words
             ]
         ),
         caption_justify="left",

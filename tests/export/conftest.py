@@ -17,7 +17,9 @@ from coexplore.slow.trainer import TrainResult
 from coexplore.storage import RunStorage, TrialRecord, TrialState
 
 # spec 2600 FPS on the quick pool prunes some children and keeps others
-OVERRIDES = {"run.trials": 12, "run.batch": 4, "spec.fps": 2600.0}
+# random search, so the run holds a pruned child to refuse (the default strategy trains
+# only children that meet the spec)
+OVERRIDES = {"run.trials": 12, "run.batch": 4, "spec.fps": 2600.0, "run.strategy": "random"}
 
 
 def fake_train(job: TrainJob) -> JobResult:

@@ -16,7 +16,9 @@ from coexplore.slow.trainer import TrainResult
 from coexplore.storage import RunStorage
 
 # spec 2600 FPS on the quick pool prunes some children and keeps others
-OVERRIDES = {"run.trials": 16, "run.batch": 4, "spec.fps": 2600.0}
+# random search: its runs hold pruned children too (the default strategy trains only
+# children that meet the spec), which the report must show
+OVERRIDES = {"run.trials": 16, "run.batch": 4, "spec.fps": 2600.0, "run.strategy": "random"}
 
 
 def fake_train(job: TrainJob) -> JobResult:
@@ -25,12 +27,12 @@ def fake_train(job: TrainJob) -> JobResult:
     return JobResult(TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, 1))
 
 
-def make_run(run_dir: Path, **overrides: object) -> Path:
+def make_run(run_dir: Path, train_fn: object = None, **overrides: object) -> Path:
     config = load_config("quick", overrides={**OVERRIDES, **overrides})
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.toml").write_text(to_toml(config))
     with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn or fake_train)
         run_search(setup, storage, LocalExecutor())
     return run_dir
 
@@ -38,3 +40,9 @@ def make_run(run_dir: Path, **overrides: object) -> Path:
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_run(tmp_path_factory.mktemp("report") / "finished")
+
+
+@pytest.fixture
+def run_maker():  # type: ignore[no-untyped-def]
+    """`make_run` for tests that need a run of their own (conftest is not importable by name)."""
+    return make_run

@@ -31,3 +31,26 @@ def fake_train(job: TrainJob) -> JobResult:
     time.sleep(float(os.environ.get("COEXPLORE_FAKE_SLEEP", "0")))
     acc = accuracy_of(job.arch_json)
     return JobResult(TrainResult(True, acc, (acc,), (0.1,), 0.01, 1))
+
+
+def rung_accuracy(arch_json: dict, epochs: int) -> float:
+    """The fake learning curve: rises with epochs, ordered by architecture at every epoch."""
+    return accuracy_of(arch_json) * (1.0 - 0.2 / epochs)
+
+
+def fake_rung_train(job: TrainJob) -> JobResult:
+    """A fake trainer that honours multi-fidelity jobs: it goes on from `resume_from` (the
+    epochs done, as text) to `until_epoch` and logs one line "seed:epoch" per epoch it trains,
+    so tests can check that no epoch is trained twice."""
+    done = int(job.resume_from.decode()) if job.resume_from else 0
+    until = job.until_epoch or job.train.epochs
+    log = os.environ.get("COEXPLORE_FAKE_LOG")
+    if log:
+        with open(log, "a") as handle:
+            handle.writelines(f"{job.seed}:{epoch}\n" for epoch in range(done + 1, until + 1))
+    time.sleep(float(os.environ.get("COEXPLORE_FAKE_SLEEP", "0")))
+    acc = rung_accuracy(job.arch_json, until)
+    state = str(until).encode() if until < job.train.epochs else b""
+    curve = tuple(rung_accuracy(job.arch_json, e) for e in range(1, until + 1))
+    result = TrainResult(True, acc, curve, (0.1,) * until, 0.01, until, state=state)
+    return JobResult(result, val_images=1000)

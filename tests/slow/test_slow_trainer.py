@@ -156,3 +156,31 @@ def test_evaluate_counts_correct_predictions() -> None:
 def test_config_errors_name_the_field(field: str, value: Any) -> None:
     with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
         TrainConfig(**{field: value})
+
+
+@pytest.mark.parametrize("pieces", [(1, 3), (2, 3), (1, 2, 3)])
+@pytest.mark.parametrize("options", [{"augment": True}, {"optimizer": "sgd", "augment": False}])
+def test_training_in_pieces_ends_where_training_straight_through_does(
+    digits: DataSplits, pieces: tuple[int, ...], options: dict
+) -> None:
+    """Multi-fidelity rungs: stop after some epochs, go on later from the handed-back state."""
+    config = dataclasses.replace(QUICK, epochs=3, **options)
+    straight_model = chain_model(digits)
+    straight = train_child(straight_model, digits, config, seed=3)
+    state = b""
+    for until in pieces:
+        model = chain_model(digits)  # a fresh process would rebuild the child from its seed
+        part = train_child(model, digits, config, seed=3, until_epoch=until, resume_from=state)
+        assert part.ok and part.epochs_run == until == len(part.curve)
+        assert bool(part.state) == (until < config.epochs), "a state only when more can follow"
+        state = part.state
+    assert part.curve == straight.curve and part.train_loss_curve == straight.train_loss_curve
+    for mine, theirs in zip(model.state_dict().values(), straight_model.state_dict().values(),
+                            strict=True):  # fmt: skip
+        assert torch.equal(mine, theirs)
+
+
+def test_a_stopped_child_reports_its_accuracy_so_far(digits: DataSplits) -> None:
+    config = dataclasses.replace(QUICK, epochs=3)
+    part = train_child(chain_model(digits), digits, config, seed=0, until_epoch=1)
+    assert part.val_accuracy == part.curve[-1] and len(part.curve) == 1 and part.state

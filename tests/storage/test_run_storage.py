@@ -430,3 +430,43 @@ def test_trials_survive_sigkill_right_after_put_trial(tmp_path: Path) -> None:
 def test_records_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         record(0).reward = 1.0  # type: ignore[misc]
+
+
+def _version_1_database(path: Path) -> None:
+    """A run database as version 1 wrote it: no train_states table."""
+    from coexplore.storage.records import SCHEMA, TRAIN_STATES
+
+    raw = sqlite3.connect(path)
+    raw.executescript(SCHEMA.replace(TRAIN_STATES, ""))
+    raw.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('config', '{\"a\": 1}')")
+    raw.commit()
+    raw.close()
+
+
+def test_a_version_1_database_is_migrated_with_its_trials_kept(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _version_1_database(path)
+    old = record(0)
+    from coexplore.storage.records import UPSERT_TRIAL, row_from_record
+
+    raw = sqlite3.connect(path)
+    raw.execute(UPSERT_TRIAL, row_from_record(old))
+    raw.commit()
+    raw.close()
+    with RunStorage.open(path) as storage:
+        assert storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        assert storage.trials() == [old] and storage.config() == {"a": 1}
+        running = record(1, state=TrialState.RUNNING, metrics={"epochs": 1.0, "accuracy": 0.5})
+        storage.put_trial(running, b"weights")
+        assert storage.train_state(1) == (1, b"weights")
+    with RunStorage.open(path) as storage:  # opening again migrates nothing more
+        assert storage.train_state(1) == (1, b"weights")
+
+
+def test_a_training_state_lives_only_while_its_trial_runs(run: RunStorage) -> None:
+    running = record(0, state=TrialState.RUNNING, metrics={"epochs": 2.0, "accuracy": 0.5})
+    run.put_trial(running, b"two epochs")
+    run.put_trial(dataclasses.replace(running, metrics={"epochs": 3.0}), b"three epochs")
+    assert run.train_state(0) == (3, b"three epochs")
+    run.put_trial(dataclasses.replace(running, state=TrialState.COMPLETE))
+    assert run.train_state(0) is None and run.trial(0).state is TrialState.COMPLETE

@@ -24,7 +24,42 @@ td.text, th.text { text-align: left; white-space: normal; }
 dl.facts { display: grid; grid-template-columns: max-content auto; gap: 2px 16px; }
 dl.facts dt { font-weight: 600; }
 dl.facts dd { margin: 0; }
+.hover-plot svg { max-width: 100%; height: auto; display: block; margin: 8px 0; }
+.hover-plot use.tip { cursor: pointer; }
+.hover-plot use.tip:hover { stroke: #000; stroke-width: 2px; }
+.tipbox { position: absolute; display: none; white-space: pre; pointer-events: none;
+          background: #fffffb; border: 1px solid #888; border-radius: 4px; padding: 6px 9px;
+          font: 12px/1.35 ui-monospace, monospace; box-shadow: 0 2px 6px rgba(0,0,0,.25);
+          z-index: 10; }
 """
+
+HOVER_SCRIPT = """
+(function () {
+  // Points of the hover plots carry a <title>; show its text at once in a box by the pointer
+  // (the browser's own title tooltip is slow and small, so the title moves to a data field).
+  var box = document.createElement("div");
+  box.className = "tipbox";
+  document.body.appendChild(box);
+  function move(e) {
+    box.style.left = (e.pageX + 14) + "px";
+    box.style.top = (e.pageY + 14) + "px";
+  }
+  document.querySelectorAll(".hover-plot use.tip").forEach(function (point) {
+    var title = point.querySelector("title");
+    var text = title.textContent;
+    point.setAttribute("aria-label", text);
+    title.remove();
+    point.addEventListener("mouseenter", function (e) {
+      box.textContent = text;
+      box.style.display = "block";
+      move(e);
+    });
+    point.addEventListener("mousemove", move);
+    point.addEventListener("mouseleave", function () { box.style.display = "none"; });
+  });
+})();
+"""
+"""Inline, so the report needs nothing from the network; without it the titles still show."""
 
 
 def page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) -> str:
@@ -38,7 +73,7 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str, str]]) ->
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{escape(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         f'<h1>{escape(title)}</h1>\n<p class="muted">{escape(subtitle)}</p>\n'
-        f"<nav>{nav}</nav>\n{body}\n</body>\n</html>\n"
+        f"<nav>{nav}</nav>\n{body}\n<script>{HOVER_SCRIPT}</script>\n</body>\n</html>\n"
     )
 
 

@@ -16,6 +16,8 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from coexplore.report import hover
+from coexplore.search.fidelity import full_fidelity
 from coexplore.search.picks import Picks, feasible_trials, pareto_front
 from coexplore.storage import TrialRecord, TrialState
 
@@ -42,10 +44,28 @@ def _empty(ax: Axes, text: str) -> None:
 
 def pareto_figure(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> Figure:
     """Accuracy vs FPS and vs GOPS/W: feasible children and their front, the rest marked."""
+    return _pareto(trials, picks, spec_fps)[0]
+
+
+def pareto_svg(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> str:
+    """The Pareto figure as inline SVG whose points name their trial when hovered."""
+    fig, drawn = _pareto(trials, picks, spec_fps)
+    tips = {
+        gid: [hover.trial_tip(t, status) for t in group] for gid, (status, group) in drawn.items()
+    }
+    return hover.svg_with_tips(fig, tips)
+
+
+Drawn = dict[str, tuple[str, list[TrialRecord]]]
+"""Scatter gid -> (what its points are, their trials in drawing order)."""
+
+
+def _pareto(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> tuple[Figure, Drawn]:
     fig = Figure(figsize=(12, 4.6))
     axes = fig.subplots(1, 2)
+    drawn: Drawn = {}
     for ax, (metric, label) in zip(axes, METRICS, strict=True):
-        _pareto_panel(ax, trials, picks, metric)
+        drawn |= _pareto_panel(ax, trials, picks, metric)
         if metric == "fps" and spec_fps:
             ax.axvline(spec_fps, ls="--", c="tab:red", lw=1, label=f"spec {spec_fps:g} FPS")
         ax.set_xlabel(label)
@@ -53,25 +73,31 @@ def pareto_figure(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> F
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
-    return fig
+    return fig, drawn
 
 
-def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str) -> None:
-    feasible = feasible_trials(trials)
-    misses = [
-        t
-        for t in trials
-        if t.state is TrialState.COMPLETE
-        and t not in feasible
-        and metric in t.metrics
-        and "accuracy" in t.metrics
-    ]
-    if not feasible and not misses:
+def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str) -> Drawn:
+    meets = feasible_trials(trials)
+    feasible = full_fidelity(meets)  # compared with each other; the rest trained less
+    groups = [
+        ("misses", "trained, misses spec", "0.65", [
+            t for t in trials
+            if t.state is TrialState.COMPLETE and t not in meets
+            and metric in t.metrics and "accuracy" in t.metrics
+        ]),
+        ("early", "meets spec, stopped at an early rung", "lightsteelblue",
+         [t for t in meets if t not in feasible]),
+        ("meets", "meets spec", "tab:blue", feasible),
+    ]  # fmt: skip
+    if not any(group for *_, group in groups):
         _empty(ax, "no trained child with a design yet")
-    if misses:
-        ax.scatter(_xs(misses, metric), _ys(misses), s=14, c="0.65", label="trained, misses spec")
+    drawn: Drawn = {}
+    for kind, label, colour, group in groups:
+        if group:
+            gid = f"{metric}-{kind}"
+            ax.scatter(_xs(group, metric), _ys(group), s=16, c=colour, label=label, gid=gid)
+            drawn[gid] = (label, group)
     if feasible:
-        ax.scatter(_xs(feasible, metric), _ys(feasible), s=16, c="tab:blue", label="meets spec")
         _front_line(ax, feasible, metric, "tab:blue", "Pareto front")
     pruned = [t for t in trials if t.state is TrialState.PRUNED and metric in t.metrics]
     if pruned:  # pruned children have no accuracy: a rug on the x axis shows where they were
@@ -83,8 +109,10 @@ def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str
             c="tab:red",
             transform=ax.get_xaxis_transform(),
             label="pruned (not trained)",
+            gid=f"{metric}-pruned",
         )
-    for t, marker, name, colour in _pick_markers(picks):
+        drawn[f"{metric}-pruned"] = ("pruned: no design meets the spec", pruned)
+    for i, (t, marker, name, colour) in enumerate(_pick_markers(picks)):
         ax.scatter(
             [t.metrics[metric]],
             [t.metrics["accuracy"]],
@@ -95,7 +123,10 @@ def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str
             linewidths=0.5,
             label=name,
             zorder=3,
+            gid=f"{metric}-pick{i}",
         )
+        drawn[f"{metric}-pick{i}"] = (name, [t])
+    return drawn
 
 
 def _pick_markers(picks: Picks) -> list[tuple[TrialRecord, str, str, str]]:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 from typing import Any
 
 from coexplore.hardware.devices import model_note
 from coexplore.report import page, plots, stages
 from coexplore.report.rundata import RunView
 from coexplore.search.failures import failure_counts
+from coexplore.search.fidelity import full_fidelity
+from coexplore.search.noise import Comparison
 from coexplore.search.picks import feasible_trials
 from coexplore.storage import TrialRecord, TrialState
 
@@ -62,24 +66,53 @@ def summary_section(view: RunView) -> Section:
         ("reward", f"alpha {cfg.reward.alpha:g} on accuracy, hardware metric {cfg.reward.metric}"),
         ("OptSW", _pick_text(view.picks.opt_sw)),
         ("OptHW", _pick_text(view.picks.opt_hw)),
+        *noise_items(view),
     ]
     return "summary", "Summary", page.facts(items)
+
+
+def noise_items(view: RunView) -> list[tuple[str, str]]:
+    """How many images the accuracies rest on and whether OptSW and OptHW differ beyond the
+    binomial noise: from picks.json when the search wrote it (it has the test accuracies),
+    else on validation from the stored trials."""
+    written = view.run_dir / "picks.json"
+    notes: list[str] = []
+    if written.is_file():
+        with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError, OSError):
+            notes = list(json.loads(written.read_text()).get("accuracy_noise", {})["notes"])
+    sw, hw = view.picks.opt_sw, view.picks.opt_hw
+    images = int(sw.metrics.get("val_images", 0)) if sw is not None else 0
+    if not notes and sw is not None and hw is not None and images:
+        comparison = Comparison(
+            "validation", images, sw.metrics["accuracy"], hw.metrics["accuracy"]
+        )
+        notes = [f"validation accuracy rests on {images:,} images",
+                 comparison.sentence("OptSW", "OptHW")]  # fmt: skip
+    return [("accuracy noise", note) for note in notes]
 
 
 def pareto_section(view: RunView) -> Section:
     trials = list(view.trials)
     feasible = feasible_trials(trials)
+    full = full_fidelity(feasible)
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     pruned = [t for t in trials if t.state is TrialState.PRUNED]
     drawn = sum("fps" in t.metrics for t in pruned)
+    early = (
+        f"{len(feasible) - len(full)} meet it but stopped at an early rung of multi-fidelity "
+        "training (light blue: fewer epochs, so a lower accuracy), "
+        if len(full) < len(feasible)
+        else ""
+    )
     caption = (
-        f"{len(feasible)} trained children meet the spec (blue, the line is their Pareto front), "
-        f"{len(complete) - len(feasible)} trained children miss it (grey), "
+        f"{len(full)} trained children meet the spec (blue, the line is their Pareto front), "
+        f"{early}{len(complete) - len(feasible)} trained children miss it (grey), "
         f"{plural(len(pruned), 'child')} pruned before training; {drawn} of those had a design "
         "and are marked x on the axis (they have no accuracy)."
     )
-    figure = plots.pareto_figure(trials, view.picks, view.config.spec.fps)
-    body = page.image(plots.figure_uri(figure), "Pareto fronts") + page.paragraph(caption, "muted")
+    hint = "Hover a point to see the child's architecture, hardware design and metrics."
+    svg = plots.pareto_svg(trials, view.picks, view.config.spec.fps)
+    body = page.paragraph(hint, "muted") + svg + page.paragraph(caption, "muted")
     return "pareto", "Pareto fronts: accuracy vs FPS and vs GOPS/W", body
 
 

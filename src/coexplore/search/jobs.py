@@ -36,6 +36,8 @@ class TrainJob:
     train: TrainConfig
     seed: int
     test: bool = False  # also measure test accuracy (final retraining)
+    until_epoch: int = 0  # multi-fidelity: stop after this epoch (0: train.epochs)
+    resume_from: bytes = b""  # multi-fidelity: the state an earlier, shorter job handed back
 
 
 @lru_cache(maxsize=4)
@@ -61,6 +63,8 @@ def _load(spec: DataSpec) -> Any:
 class JobResult:
     train: TrainResult
     test_accuracy: float | None = None
+    val_images: int = 0  # how many images the accuracies rest on (0: not measured on images)
+    test_images: int = 0
 
 
 def train_model(job: TrainJob) -> tuple[Any, TrainResult, Any]:
@@ -72,14 +76,19 @@ def train_model(job: TrainJob) -> tuple[Any, TrainResult, Any]:
     space = space_for(job.arch_json)
     arch = space.from_json(job.arch_json)
     model = build_model(space, arch, data.input_shape, data.num_classes, seed=job.seed)
-    return model, train_child(model, data, job.train, job.seed), data
+    result = train_child(model, data, job.train, job.seed, job.until_epoch, job.resume_from or None)
+    return model, result, data
 
 
 def run_train_job(job: TrainJob) -> JobResult:
     """Train the child and (for final retraining) score it on the test split."""
+    from coexplore.slow.segmentation import is_segmentation
     from coexplore.slow.trainer import evaluate
 
     model, result, data = train_model(job)
+    # An IoU is not a count of correct images: no binomial noise for segmentation children.
+    val_images = 0 if is_segmentation(data.val_y) else len(data.val_y)
     if not (job.test and result.ok):
-        return JobResult(result)
-    return JobResult(result, evaluate(model, data.test_x, data.test_y))
+        return JobResult(result, val_images=val_images)
+    test = evaluate(model, data.test_x, data.test_y)
+    return JobResult(result, test, val_images, len(data.test_y) if val_images else 0)

@@ -20,6 +20,7 @@ from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import spec_problem
 from coexplore.search.executors import Executor, JobFailure
 from coexplore.search.failures import FailureWatch
+from coexplore.search.fidelity import Fidelity, accuracy_key, epochs_of
 from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Strategy
@@ -46,10 +47,15 @@ class SearchSetup:
     seed: int
     train_fn: Callable[[TrainJob], Any] = run_train_job
     stop_after_failures: int = 0  # trainings failed alike in a row that stop the search (0: never)
+    multi_fidelity: Fidelity | None = None  # None: every child trains train.epochs
 
     @property
     def batches(self) -> int:
         return -(-self.trials // self.batch)
+
+    @property
+    def fidelity(self) -> Fidelity:
+        return self.multi_fidelity or Fidelity((self.train.epochs,))
 
 
 Progress = Callable[[list[TrialRecord]], None]
@@ -109,24 +115,61 @@ def evaluate_batch(
         if stored is not None and stored.state is not TrialState.RUNNING:
             done[slot] = stored
             continue
-        record = _fast_level(setup, storage, batch, slot, candidate)
+        if stored is not None and epochs_of(stored) > 0:  # part-trained (multi-fidelity)
+            record = stored
+        else:
+            record = _fast_level(setup, storage, batch, slot, candidate)
         if record.state is TrialState.RUNNING:
             waiting.setdefault(record.arch_key, []).append(record)
         else:
             storage.put_trial(record)
             done[slot] = record
-    keys = list(waiting)
-    jobs = [_job(setup, waiting[key][0]) for key in keys]
-    outcomes = executor.imap_attempts(setup.train_fn, jobs)
-    for key, (result, attempts) in zip(keys, outcomes, strict=True):
-        first, *repeats = waiting[key]
-        finished = replace(_finish(setup, first, result), attempts=attempts)  # retries count
-        storage.put_trial(finished)
-        done[first.slot] = finished
+    firsts = [records[0] for records in waiting.values()]
+    trained = _train_rungs(setup, storage, executor, firsts, list(done.values()))
+    for first, *repeats in waiting.values():
+        done[first.slot] = trained[first.number]
         for record in repeats:
-            done[record.slot] = _reuse(setup, record, finished)
+            done[record.slot] = _reuse(setup, record, trained[first.number])
             storage.put_trial(done[record.slot])
     return [done[slot] for slot in range(len(candidates))]
+
+
+def _train_rungs(
+    setup: SearchSetup,
+    storage: RunStorage,
+    executor: Executor,
+    running: list[TrialRecord],
+    batch_done: list[TrialRecord],
+) -> dict[int, TrialRecord]:
+    """Train the batch's RUNNING children rung by rung (coexplore.search.fidelity): after each
+    rung the promoted ones go on and the others finish. Finished records by trial number."""
+    # Children of this batch that finished at an earlier rung before a resume still count in
+    # the rankings of the rungs they reached.
+    population = {t.number: t for t in batch_done if t.reused_from is None and t.attempts > 0}
+    population |= {t.number: t for t in running}
+    finished: dict[int, TrialRecord] = {}
+    for epochs in setup.fidelity.rungs:
+        due = [t for t in running if epochs_of(t) < epochs]
+        jobs = [_job(setup, storage, t, epochs) for t in due]
+        outcomes = executor.imap_attempts(setup.train_fn, jobs)
+        for t, (result, attempts) in zip(due, outcomes, strict=True):
+            trained = _trained(t, result, attempts, epochs)
+            if trained.state is TrialState.RUNNING and epochs == setup.fidelity.rungs[-1]:
+                trained = _complete(setup, trained)  # the last rung: nothing more to wait for
+            state = result.train.state if trained.state is TrialState.RUNNING else b""
+            storage.put_trial(trained, state)
+            population[t.number] = trained
+        running = [population[t.number] for t in running]
+        finished |= {t.number: t for t in running if t.state is not TrialState.RUNNING}
+        running = [t for t in running if t.state is TrialState.RUNNING]
+        reached = [t for t in population.values() if accuracy_key(epochs) in t.metrics]
+        promoted = setup.fidelity.promote(reached, epochs, lambda t: _reward(setup, t.metrics))
+        for t in running:
+            if t.number not in promoted:
+                finished[t.number] = _complete(setup, t)
+                storage.put_trial(finished[t.number])
+        running = [t for t in running if t.number in promoted]
+    return finished
 
 
 def _fast_level(
@@ -189,12 +232,20 @@ def _hardware_metrics(setup: SearchSetup, fast: FastResult) -> dict[str, float]:
     return {**metrics, "meets_spec": 0.0 if fast.pruned else 1.0}
 
 
-def _job(setup: SearchSetup, record: TrialRecord) -> TrainJob:
-    return TrainJob(record.arch, setup.data, setup.train, record.seed)
+def _job(setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: int) -> TrainJob:
+    """The job that trains `record` to `epochs`, going on from its stored state if it has one."""
+    stored = storage.train_state(record.number) if epochs_of(record) > 0 else None
+    # Without the state that goes with its epochs (none stored), the child starts afresh.
+    state = stored[1] if stored is not None and stored[0] == epochs_of(record) else b""
+    return TrainJob(record.arch, setup.data, setup.train, record.seed, False, epochs, state)
 
 
-def _finish(setup: SearchSetup, record: TrialRecord, result: JobResult | JobFailure) -> TrialRecord:
+def _trained(
+    record: TrialRecord, result: JobResult | JobFailure, attempts: int, epochs: int
+) -> TrialRecord:
+    """`record` after one rung of training: still RUNNING with the rung's accuracy, or FAILED."""
     now = time.time()
+    attempts += record.attempts if epochs_of(record) > 0 else 0  # jobs over all rungs
     if isinstance(result, JobFailure):
         return replace(
             record,
@@ -202,10 +253,13 @@ def _finish(setup: SearchSetup, record: TrialRecord, result: JobResult | JobFail
             reward=PRUNED_REWARD,
             reason=result.reason,
             finished_at=now,
-            attempts=result.attempts,
+            attempts=attempts,
         )
     train = result.train
-    timings = {**record.timings, "train_seconds": train.seconds}
+    seconds = record.timings.get("train_seconds", 0.0) + train.seconds
+    record = replace(
+        record, timings={**record.timings, "train_seconds": seconds}, attempts=attempts
+    )
     if not train.ok:
         return replace(
             record,
@@ -213,27 +267,29 @@ def _finish(setup: SearchSetup, record: TrialRecord, result: JobResult | JobFail
             reward=PRUNED_REWARD,
             reason=train.reason,
             finished_at=now,
-            timings=timings,
         )
     metrics = {
         **record.metrics,
         **train.val_metrics,  # e.g. iou and dice of a segmentation child
         "accuracy": train.val_accuracy,
-        "epochs": float(train.epochs_run),
+        accuracy_key(epochs): train.val_accuracy,
+        "epochs": float(epochs),
     }
-    return replace(
-        record,
-        state=TrialState.COMPLETE,
-        metrics=metrics,
-        finished_at=now,
-        timings=timings,
-        reward=_reward(setup, metrics),
-    )
+    if result.val_images:
+        metrics["val_images"] = float(result.val_images)
+    return replace(record, metrics=metrics)
+
+
+def _complete(setup: SearchSetup, record: TrialRecord) -> TrialRecord:
+    """A child that trained as far as it goes: COMPLETE, with its reward."""
+    reward = _reward(setup, record.metrics)
+    return replace(record, state=TrialState.COMPLETE, finished_at=time.time(), reward=reward)
 
 
 def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> TrialRecord:
     """A repeated architecture: its stored accuracy, this trial's hardware, no training."""
-    metrics = {**record.metrics, "accuracy": earlier.metrics["accuracy"]}
+    carried = {k: earlier.metrics[k] for k in REUSED_METRICS if k in earlier.metrics}
+    metrics = {**record.metrics, **carried}
     return replace(
         record,
         state=TrialState.COMPLETE,
@@ -243,6 +299,11 @@ def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> Tri
         attempts=0,
         reused_from=earlier.number,
     )
+
+
+REUSED_METRICS = ("accuracy", "epochs", "val_images")
+"""What a repeat takes from the trial that trained its architecture (not the rung accuracies:
+those rank the children of the batch that trained them)."""
 
 
 def _reward(setup: SearchSetup, metrics: dict[str, float]) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,10 @@ from rich.text import Text
 from coexplore.config import Config
 from coexplore.search.executors import Executor, JobFailure
 from coexplore.search.failures import failure_counts
+from coexplore.search.fidelity import epochs_of, full_fidelity
 from coexplore.search.jobs import TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup
+from coexplore.search.noise import Comparison, difference_noise, interval
 from coexplore.search.picks import Picks, feasible_trials, pareto_front, pick
 from coexplore.storage import RunStorage, TrialRecord, TrialState
 
@@ -88,27 +91,86 @@ def write_outputs(
 ) -> dict[str, Any]:
     trials = storage.trials()
     picks = pick(trials, config.reward.metric, config.picks.accuracy_gap)
-    tests = _final_test(picks, executor, final_job)
+    tests, test_images = _final_test(picks, executor, final_job)
     summary = _summary(trials, picks, tests, config)
+    summary["accuracy_noise"] = noise_summary(picks, tests, test_images, config)
+    summary["fidelity"] = fidelity_summary(trials, setup)
     (run_dir / "picks.json").write_text(json.dumps(summary, indent=2))
     write_csv(run_dir / "trials.csv", trials)
     plot_pareto(run_dir / "pareto.png", trials, picks, config.spec.fps)
     return summary
 
 
-def _final_test(picks: Picks, executor: Executor, final_job: FinalJob) -> dict[int, float | str]:
-    """Retrain OptSW and OptHW with the final schedule; test accuracy (or why it failed)."""
+def _final_test(
+    picks: Picks, executor: Executor, final_job: FinalJob
+) -> tuple[dict[int, float | str], int]:
+    """Retrain OptSW and OptHW with the final schedule: test accuracy (or why it failed) by
+    trial, and the number of test images (0: not known)."""
     chosen = {t.number: t for t in (picks.opt_sw, picks.opt_hw) if t is not None}
     if final_job is None or not chosen:
-        return {}
+        return {}, 0
     jobs = [final_job(t.arch, t.seed) for t in chosen.values()]
     out: dict[int, float | str] = {}
+    images = 0
     for number, result in zip(chosen, executor.imap(run_train_job, jobs), strict=True):
         if isinstance(result, JobFailure) or result.test_accuracy is None:
             out[number] = getattr(result, "reason", "") or result.train.reason
         else:
             out[number] = result.test_accuracy
+            images = result.test_images
+    return out, images
+
+
+def noise_summary(
+    picks: Picks, tests: dict[int, float | str], test_images: int, config: Config
+) -> dict[str, Any]:
+    """How many images the accuracies rest on, and whether OptSW and OptHW differ beyond the
+    binomial noise on validation and on test (`notes`: the same in sentences)."""
+    sw, hw = picks.opt_sw, picks.opt_hw
+    val_images = int(sw.metrics.get("val_images", 0)) if sw is not None else 0
+    out: dict[str, Any] = {"val_images": val_images, "test_images": test_images, "notes": []}
+    if sw is None or hw is None or not val_images:
+        return out
+    notes = [
+        f"validation accuracy rests on {val_images:,} images: OptSW "
+        f"{_interval_text(sw.metrics['accuracy'], val_images)}"
+    ]
+    gap_noise = difference_noise(
+        sw.metrics["accuracy"], val_images, sw.metrics["accuracy"], val_images
+    )
+    if config.picks.accuracy_gap < gap_noise:
+        notes.append(
+            f"picks.accuracy_gap {config.picks.accuracy_gap:g} is below the noise of a "
+            f"difference (+-{gap_noise:.3f}): OptHW may be no worse than OptSW"
+        )
+    comparisons = [
+        Comparison("validation", val_images, sw.metrics["accuracy"], hw.metrics["accuracy"])
+    ]
+    sw_test, hw_test = tests.get(sw.number), tests.get(hw.number)
+    if isinstance(sw_test, float) and isinstance(hw_test, float) and test_images:
+        comparisons.append(Comparison("test", test_images, sw_test, hw_test))
+    if sw.number == hw.number:
+        notes.append("OptSW and OptHW are the same child")
+    else:
+        notes += [c.sentence("OptSW", "OptHW") for c in comparisons]
+    out["comparisons"] = [c.as_json() for c in comparisons]
+    out["notes"] = notes
     return out
+
+
+def fidelity_summary(trials: list[TrialRecord], setup: SearchSetup) -> dict[str, Any]:
+    """The rungs and how many trained children stopped at each (epochs -> children)."""
+    trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
+    stopped = Counter(epochs_of(t) for t in trained)
+    return {
+        "rungs": list(setup.fidelity.rungs),
+        "children_by_epochs": dict(sorted(stopped.items())),
+    }
+
+
+def _interval_text(accuracy: float, images: int) -> str:
+    low, high = interval(accuracy, images)
+    return f"{accuracy:.3f} (95 % interval {low:.3f}-{high:.3f})"
 
 
 def _summary(
@@ -133,8 +195,10 @@ def _pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str
     if t is None:
         return None
     test = tests.get(t.number)
+    images = int(t.metrics.get("val_images", 0))
     return {
         "trial": t.number,
+        "val_interval_95": interval(t.metrics["accuracy"], images) if images else None,
         "arch": t.arch,
         "hardware": t.hardware,
         "metrics": {k: whole(k, v) for k, v in t.metrics.items()},
@@ -203,11 +267,13 @@ def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: f
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    feasible = feasible_trials(trials)
+    meets = feasible_trials(trials)
+    feasible = full_fidelity(meets)  # compared with each other; the rest trained less
+    early = [t for t in meets if t not in feasible]
     others = [
         t
         for t in trials
-        if t.state is TrialState.COMPLETE and t not in feasible and "fps" in t.metrics
+        if t.state is TrialState.COMPLETE and t not in meets and "fps" in t.metrics
     ]
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, metric, label in (
@@ -221,6 +287,14 @@ def plot_pareto(path: Path, trials: list[TrialRecord], picks: Picks, spec_fps: f
                 s=12,
                 c="0.7",
                 label="misses spec",
+            )
+        if early:
+            ax.scatter(
+                [t.metrics[metric] for t in early],
+                [t.metrics["accuracy"] for t in early],
+                s=12,
+                c="lightsteelblue",
+                label="stopped at an early rung",
             )
         points = [(t.metrics[metric], t.metrics["accuracy"]) for t in feasible]
         if points:

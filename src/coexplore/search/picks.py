@@ -2,12 +2,17 @@
 
 OptSW: the most accurate child that meets the spec. OptHW: the child with the best hardware
 metric among those that meet the spec within `accuracy_gap` of OptSW's accuracy.
+
+With multi-fidelity training only the children trained fully compete: a child stopped at an
+early rung has a lower accuracy because it trained less, not because it is worse. How far the
+picks' accuracies can be told apart is said by `coexplore.search.noise` in the run's summary.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coexplore.search.fidelity import full_fidelity
 from coexplore.storage import TrialRecord, TrialState
 
 
@@ -29,7 +34,7 @@ def feasible_trials(trials: list[TrialRecord]) -> list[TrialRecord]:
 
 
 def pick(trials: list[TrialRecord], metric: str, accuracy_gap: float) -> Picks:
-    feasible = feasible_trials(trials)
+    feasible = full_fidelity(feasible_trials(trials))
     if not feasible:
         return Picks(None, None)
     # Ties go to the earlier trial, so picks are stable as a run grows.

@@ -21,6 +21,7 @@ from coexplore.hardware.devices import Pool, Precision, Spec, load_catalog, pars
 from coexplore.search.controller import ControllerSettings
 from coexplore.search.executors import Executor, make_executor, signals_end_the_run
 from coexplore.search.failures import SearchStopped
+from coexplore.search.fidelity import Fidelity
 from coexplore.search.frontier import FrontierSettings, FrontierStrategy
 from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
@@ -95,6 +96,9 @@ def build_setup(
         seed=config.run.seed,
         train_fn=_train_fn(config),
         stop_after_failures=config.run.stop_after_failures,
+        multi_fidelity=Fidelity.halving(
+            config.train.epochs, config.fidelity.min_epochs, config.fidelity.eta
+        ),
     )
 
 

@@ -10,6 +10,7 @@ their "accuracy" is the foreground IoU, and `val_metrics` adds IoU and Dice
 
 from __future__ import annotations
 
+import io
 import math
 import time
 from dataclasses import dataclass, field
@@ -76,23 +77,37 @@ class TrainResult:
     epochs_run: int
     reason: str = ""
     val_metrics: dict[str, float] = field(default_factory=dict)  # segmentation: iou, dice
+    state: bytes = b""  # stopped before config.epochs: what `train_child(resume_from=)` takes
 
 
-def train_child(model: nn.Module, data: DataSplits, config: TrainConfig, seed: int) -> TrainResult:
+def train_child(
+    model: nn.Module,
+    data: DataSplits,
+    config: TrainConfig,
+    seed: int,
+    until_epoch: int = 0,
+    resume_from: bytes | None = None,
+) -> TrainResult:
     """Train `model` in place on `data.train_*`, validating on `data.val_*` after each epoch.
 
     Shuffling and augmentation draw from one torch.Generator seeded with `seed` (the weights
     were seeded when the model was built), so a run repeats exactly on the same device.
+
+    Multi-fidelity training stops early and goes on later: `until_epoch` (0: all
+    `config.epochs`) ends this call there, and the result's `state` holds everything needed to
+    continue (weights, optimizer, schedule, generator); `resume_from` takes such a state. The
+    learning-rate schedule always spans `config.epochs`, so training in pieces gives exactly the
+    weights and curve of training straight through.
     """
     start = time.perf_counter()
     device = resolve_device(config.device)
     threads_before = torch.get_num_threads()
     if config.threads:
         torch.set_num_threads(config.threads)
-    curve: list[float] = []
-    losses: list[float] = []
+    run = _Run(until_epoch or config.epochs, resume_from)
+    curve, losses = run.curve, run.losses
     try:
-        reason = _train(model, data, config, seed, device, curve, losses)
+        reason = _train(model, data, config, seed, device, run)
     except RuntimeError as error:  # torch.OutOfMemoryError is a RuntimeError
         if not _is_out_of_memory(error):
             raise
@@ -107,9 +122,21 @@ def train_child(model: nn.Module, data: DataSplits, config: TrainConfig, seed: i
     if ok and is_segmentation(data.val_y):  # one more validation pass, for Dice next to IoU
         extra = segmentation_scores(model, data.val_x, data.val_y, bf16=config.bf16).as_dict()
     seconds = time.perf_counter() - start
+    state = run.state if ok and len(curve) < config.epochs else b""
     return TrainResult(
-        ok, accuracy, tuple(curve), tuple(losses), seconds, len(curve), reason, extra
+        ok, accuracy, tuple(curve), tuple(losses), seconds, len(curve), reason, extra, state
     )
+
+
+@dataclass
+class _Run:
+    """Where one call starts and stops, what it has measured, and the state it hands on."""
+
+    until_epoch: int
+    resume_from: bytes | None
+    curve: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    state: bytes = b""
 
 
 def _train(
@@ -118,10 +145,10 @@ def _train(
     config: TrainConfig,
     seed: int,
     device: torch.device,
-    curve: list[float],
-    losses: list[float],
+    run: _Run,
 ) -> str:
-    """The training loop; fills `curve` and `losses`, returns "" or why the child failed."""
+    """The training loop; fills the run's curve and losses, returns "" or why the child failed."""
+    curve, losses = run.curve, run.losses
     generator = torch.Generator(device=device).manual_seed(seed)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     model.to(device)
@@ -135,7 +162,9 @@ def _train(
     scheduler = make_scheduler(optimizer, config, steps_per_epoch * config.epochs)
     pad_px = crop_padding_px(data.input_shape)
     segmentation = is_segmentation(train_y)
-    for epoch in range(1, config.epochs + 1):
+    if run.resume_from:
+        _load_state(run, model, optimizer, scheduler, generator, device)
+    for epoch in range(len(curve) + 1, run.until_epoch + 1):
         model.train()
         order = torch.randperm(len(train_y), generator=generator, device=device)
         # Summed on the device: reading the loss every step would sync the GPU every step.
@@ -160,7 +189,49 @@ def _train(
         if reason := _divergence(losses[-1], config.max_loss, epoch):
             return reason
         curve.append(evaluate(model, val_x, val_y, bf16=config.bf16))
+    if len(curve) < config.epochs:
+        run.state = _save_state(run, model, optimizer, scheduler, generator)
     return ""
+
+
+def _save_state(
+    run: _Run,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    generator: torch.Generator,
+) -> bytes:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "generator": generator.get_state(),
+        "curve": list(run.curve),
+        "losses": list(run.losses),
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+def _load_state(
+    run: _Run,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    generator: torch.Generator,
+    device: torch.device,
+) -> None:
+    assert run.resume_from is not None
+    # weights_only: tensors and plain containers, nothing that can run code (STYLE: no pickle).
+    state = torch.load(io.BytesIO(run.resume_from), map_location=device, weights_only=True)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"].cpu())
+    run.curve[:] = state["curve"]
+    run.losses[:] = state["losses"]
 
 
 @torch.no_grad()

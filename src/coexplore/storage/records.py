@@ -51,8 +51,9 @@ class TrialRecord:
     reused_from: int | None = None  # trial whose result was reused for this architecture
 
 
-SCHEMA_VERSION = 1
-"""Bump on any change to SCHEMA; a database of another version is refused, not migrated."""
+SCHEMA_VERSION = 2
+"""Bump on any change to SCHEMA, and add the step from the version before to MIGRATIONS.
+A database of an older version is migrated when opened for writing; a newer one is refused."""
 
 SCHEMA = """
 CREATE TABLE meta (
@@ -86,6 +87,20 @@ CREATE TABLE checkpoints (
     saved_at REAL NOT NULL
 );
 """
+
+TRAIN_STATES = """
+CREATE TABLE train_states (
+    number INTEGER PRIMARY KEY REFERENCES trials (number),
+    epochs INTEGER NOT NULL CHECK (epochs >= 1),
+    blob BLOB NOT NULL
+);
+"""
+"""Multi-fidelity training: a RUNNING child's weights between rungs (dropped when it finishes)."""
+
+SCHEMA += TRAIN_STATES
+
+MIGRATIONS = {1: TRAIN_STATES}
+"""Version -> the SQL that brings a database of that version to the next one."""
 
 _COLUMNS = (
     "number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason, "

@@ -25,6 +25,7 @@ from typing import Any, Self
 
 from coexplore.storage.records import (
     FINISHED_STATES,
+    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
     SELECT_TRIALS,
@@ -85,11 +86,12 @@ class RunStorage:
 
     @classmethod
     def open(cls, path: Path, busy_timeout_seconds: float = 30.0) -> Self:
-        """Open an existing run database, checking that this code reads its schema version."""
+        """Open an existing run database, migrating an older schema version to this one."""
         if not path.is_file():
             raise StorageError(f"{path}: cannot open run database: no such file")
         run = cls(path, _connect(path, busy_timeout_seconds), busy_timeout_seconds)
         try:
+            run._migrate()
             run._check_schema()
         except BaseException:
             run.close()
@@ -141,11 +143,38 @@ class RunStorage:
 
     # --- trials ---------------------------------------------------------------------------
 
-    def put_trial(self, record: TrialRecord) -> None:
-        """Insert the trial, or replace the stored one with the same number, atomically."""
+    def put_trial(self, record: TrialRecord, train_state: bytes = b"") -> None:
+        """Insert the trial, or replace the stored one with the same number, atomically.
+
+        A RUNNING trial may come with its training state (multi-fidelity: the weights to go
+        on from), stored in the same transaction; a finished trial's state is dropped.
+        """
         row = row_from_record(record)
         with self._writing(f"cannot store trial {record.number}") as conn:
             conn.execute(UPSERT_TRIAL, row)
+            if record.state is not TrialState.RUNNING:
+                conn.execute("DELETE FROM train_states WHERE number = ?", (record.number,))
+            elif train_state:
+                conn.execute(
+                    "INSERT INTO train_states (number, epochs, blob) VALUES (?, ?, ?) "
+                    "ON CONFLICT (number) DO UPDATE "
+                    "SET epochs = excluded.epochs, blob = excluded.blob",
+                    (record.number, int(record.metrics["epochs"]), bytes(train_state)),
+                )
+
+    def train_state(self, number: int) -> tuple[int, bytes] | None:
+        """``(epochs, blob)`` stored with RUNNING trial ``number``, or None."""
+        sql = "SELECT epochs, blob FROM train_states WHERE number = ?"
+        with self._reading(f"cannot read the training state of trial {number}") as conn:
+            found = conn.execute(sql, (number,)).fetchone()
+        if found is None:
+            return None
+        if not isinstance(found[1], bytes):  # a damaged file can hand back text or a number
+            raise StorageError(
+                f"{self.path}: run database is damaged: training state of "
+                f"trial {number} is not bytes"
+            )
+        return int(found[0]), found[1]
 
     def trials(self, states: Iterable[TrialState] | None = None) -> list[TrialRecord]:
         """All trials, or those in ``states``, ordered by number."""
@@ -220,6 +249,28 @@ class RunStorage:
                 if statement.strip():
                     conn.execute(statement)
             conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", meta.items())
+
+    def _migrate(self) -> None:
+        """Bring a database of an older schema version to this one, in one transaction."""
+        version = self._meta_if_any("schema_version")
+        if version is None or not version.isdigit() or int(version) not in MIGRATIONS:
+            return  # nothing we know how to migrate; _check_schema says what is wrong
+        with self._writing("cannot migrate the run database") as conn:
+            for step in range(int(version), SCHEMA_VERSION):
+                for statement in MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+            conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
+
+    def _meta_if_any(self, key: str) -> str | None:
+        """A meta value, or None when there is no meta table (not a run database)."""
+        with self._reading("cannot read run database") as conn:
+            has_meta = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+            ).fetchone()
+        return None if has_meta is None else self._meta(key)
 
     def _check_schema(self) -> None:
         with self._reading("cannot read run database") as conn:
