@@ -26,18 +26,8 @@ from coexplore.storage import RunStorage, TrialRecord, TrialState
 from coexplore.tabular.benchmark import Benchmark
 from coexplore.tabular.exhaustive import ExhaustiveStrategy
 
-METHODS = (
-    "coexplore",
-    "rl",
-    "random",
-    "random_feasible",
-    "nas",
-    "hwnas",
-    "hwnas_soft",
-    "nsga2",
-    "motpe",
-    "exhaustive",
-)
+# Every strategy a config can name, plus exhaustive enumeration (tabular ground truth only).
+METHODS = (*CHOICES["run.strategy"], "exhaustive")
 _CONFIG_ONLY = "random"  # what run.strategy says for a method the config cannot name
 
 

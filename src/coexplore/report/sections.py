@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
-from typing import Any
 
 from coexplore.hardware.devices import model_note
 from coexplore.report import page, plots, stages
+from coexplore.report.hover import arch_text as arch_label  # one text for an architecture
 from coexplore.report.rundata import RunView
 from coexplore.search.failures import failure_counts
 from coexplore.search.fidelity import full_fidelity
@@ -17,17 +17,6 @@ from coexplore.storage import TrialRecord, TrialState
 
 Section = tuple[str, str, str]
 TOP_TRIALS = 15
-
-
-def arch_label(arch: dict[str, Any]) -> str:
-    """A short text for an architecture JSON: 'k3/64 k5/36/s2 ...' for chains, else its string."""
-    if "layers" in arch:
-        return " ".join(
-            f"{x['kernel']}x{x['kernel']}/{x['filters']}"
-            + ("/s2" if x.get("stride", 1) != 1 else "")
-            for x in arch["layers"]
-        )
-    return str(arch.get("arch", arch))
 
 
 def plural(count: int, noun: str) -> str:
