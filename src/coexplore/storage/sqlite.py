@@ -44,6 +44,10 @@ KEEP_CHECKPOINTS = 3
 
 _RESERVED_META = ("schema_version", "config")
 
+PICKLE_HEADER = b"\x80"
+"""How a pickle of protocol 2 or later begins (older coexplore stored some strategy states so).
+Checkpoints are JSON or torch's weights-only zip now; neither begins with this byte."""
+
 
 class RunStorage:
     """The database of one run. Make one with ``create`` or ``open``; close it (or use ``with``).
@@ -237,6 +241,13 @@ class RunStorage:
             return None
         if not isinstance(found[1], bytes):  # a damaged file can hand back text or a number
             raise StorageError(f"{self.path}: run database is damaged: checkpoint is not bytes")
+        if found[1].startswith(PICKLE_HEADER):
+            raise StorageError(
+                f"{self.path}: the checkpoint of batch {found[0]} is a Python pickle (written by an "
+                "older coexplore); it is refused, not loaded, because unpickling a file "
+                "from elsewhere can run any code. This run cannot be resumed; its trials can "
+                "still be read (report, export), or start the run again"
+            )
         return int(found[0]), found[1]
 
     # --- helpers --------------------------------------------------------------------------

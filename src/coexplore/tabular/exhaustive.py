@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import pickle
+import json
 from typing import Any
 
 import numpy as np
@@ -44,7 +44,10 @@ class ExhaustiveStrategy(Strategy):
         pass
 
     def state_bytes(self) -> bytes:
-        return pickle.dumps(self.position)
+        return json.dumps({"position": self.position}).encode()
 
     def load_state(self, blob: bytes) -> None:
-        self.position = int(pickle.loads(blob))
+        position = json.loads(blob)["position"]
+        if not isinstance(position, int) or position < 0:
+            raise ValueError(f"exhaustive: bad position {position!r} in the stored state")
+        self.position = position
