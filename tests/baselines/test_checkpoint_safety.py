@@ -42,7 +42,7 @@ def _crafted_run(case, tmp_path, blob):
 def test_a_pickled_checkpoint_is_refused_and_never_run(case, tmp_path):
     marker = tmp_path / "marker"
     path = _crafted_run(case, tmp_path, pickle.dumps(_Payload(marker)))
-    with pytest.raises(StorageError, match="checkpoint of batch 0 is a Python pickle.*refused"):
+    with pytest.raises(StorageError, match=r"checkpoint of batch 0 is a Python pickle.*refused"):
         _resume(case, path)
     assert not marker.exists()
 

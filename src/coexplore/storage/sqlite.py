@@ -243,8 +243,8 @@ class RunStorage:
             raise StorageError(f"{self.path}: run database is damaged: checkpoint is not bytes")
         if found[1].startswith(PICKLE_HEADER):
             raise StorageError(
-                f"{self.path}: the checkpoint of batch {found[0]} is a Python pickle (written by an "
-                "older coexplore); it is refused, not loaded, because unpickling a file "
+                f"{self.path}: the checkpoint of batch {found[0]} is a Python pickle (written "
+                "by an older coexplore); it is refused, not loaded, because unpickling a file "
                 "from elsewhere can run any code. This run cannot be resumed; its trials can "
                 "still be read (report, export), or start the run again"
             )
