@@ -17,8 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from coexplore.errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError):
     """A bad configuration: the message names the key and the allowed values."""
 
 

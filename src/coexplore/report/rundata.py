@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config, parse_config
+from coexplore.errors import InputError
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import Evaluation, HardwareDesign, evaluate_design
 from coexplore.search import run as search_run
@@ -59,7 +60,7 @@ class RunView:
         found = [t for t in self.trials if t.number == number]
         if not found:
             have = f"0..{self.trials[-1].number}" if self.trials else "none yet"
-            raise ValueError(f"no trial {number} in {self.run_dir} (trials stored: {have})")
+            raise InputError(f"no trial {number} in {self.run_dir} (trials stored: {have})")
         return found[0]
 
     def workload(self, arch_json: dict[str, Any]) -> Workload:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coexplore.config import Config
+from coexplore.errors import InputError
 from coexplore.hardware.devices import Precision, Spec
 from coexplore.tabular.accuracy import AccuracyTable, csv_path, load_accuracy_table
 from coexplore.tabular.explorer import TableExplorer
@@ -55,7 +56,7 @@ def load_benchmark(
     from coexplore.search.run import dataset_shape, make_pool, make_space
 
     if not is_tabular(config) or config.space.name != "nb201":
-        raise ValueError(
+        raise InputError(
             "a tabular benchmark needs data.dataset 'nb201_table' and space.name 'nb201'"
         )
     accuracy = load_accuracy_table(csv_path(None, config.data.root), config.data.accuracy_column)

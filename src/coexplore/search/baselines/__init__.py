@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config, to_dict
+from coexplore.errors import InputError
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign
@@ -98,7 +99,7 @@ def fixed_design(ctx: BaselineContext) -> HardwareDesign:
     """The design hardware-aware NAS keeps: the fastest one for the reference architecture."""
     result = OptimalExplorer(ctx.pool, Spec(), ctx.precision).explore(reference_workload(ctx))
     if result.design is None:
-        raise ValueError(f"hwnas: the reference architecture fits no design: {result.reason}")
+        raise InputError(f"hwnas: the reference architecture fits no design: {result.reason}")
     return result.design
 
 
@@ -133,7 +134,7 @@ class SoftHwNasStrategy(HwNasStrategy):
         weight: float,
     ) -> None:
         if spec_fps <= 0:
-            raise ValueError(
+            raise InputError(
                 "hwnas_soft: the soft reward acc * (spec / fps) ** w needs spec.fps > 0"
             )
         super().__init__(space, settings, seed, explorer)
