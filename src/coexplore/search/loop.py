@@ -203,8 +203,8 @@ def _fast_level(
             finished_at=time.time(),
             attempts=0,
         )
-    earlier = storage.find_finished(candidate.arch.key)
-    if earlier is not None and earlier.state is TrialState.COMPLETE:
+    earlier = storage.find_trained(candidate.arch.key)
+    if earlier is not None:
         return _reuse(setup, record, earlier)
     return record
 

@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from coexplore.storage.records import (
-    FINISHED_STATES,
     MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
@@ -196,11 +195,14 @@ class RunStorage:
         """The trial in this slot of this controller batch, or None."""
         return _first(self._select("WHERE batch = ? AND slot = ?", batch, slot))
 
-    def find_finished(self, arch_key: str) -> TrialRecord | None:
-        """The earliest COMPLETE or PRUNED trial of this architecture: a result to reuse."""
-        finished = [state.value for state in FINISHED_STATES]
-        where = "WHERE arch_key = ? AND state IN (?, ?) ORDER BY number LIMIT 1"
-        return _first(self._select(where, arch_key, *finished))
+    def find_trained(self, arch_key: str) -> TrialRecord | None:
+        """The earliest COMPLETE trial of this architecture: its accuracy is a result to reuse.
+
+        PRUNED trials are passed over: they hold no accuracy, and an architecture pruned once
+        (in controller mode, on the hardware sampled with it) may be trained by a later trial;
+        that training is the one to reuse, not to repeat."""
+        where = "WHERE arch_key = ? AND state = ? ORDER BY number LIMIT 1"
+        return _first(self._select(where, arch_key, TrialState.COMPLETE.value))
 
     def counts(self) -> dict[TrialState, int]:
         """How many trials are in each state; every state is listed, zeros included."""
