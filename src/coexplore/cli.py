@@ -240,7 +240,7 @@ def search(
     name = preset or (config.stem if config else "default")
     run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     _starting(cfg, run_dir)
-    from coexplore.search import run  # imports torch: after the line above, not before
+    from coexplore import wiring as run  # imports torch: after the line above, not before
 
     if (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir} already holds a run; use `coexplore resume {run_dir}`")
@@ -272,7 +272,7 @@ def resume(
     ] = None,
 ) -> None:
     """Continue a search after a crash, kill or early stop: no finished trial lost or run twice."""
-    from coexplore.search import run
+    from coexplore import wiring as run
 
     if not (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir}: no run database ({run.DB_NAME}) here")

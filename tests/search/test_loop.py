@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fake_training import accuracy_of, fake_train
 
+from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialState
@@ -59,14 +60,20 @@ def test_repeated_architectures_reuse_their_training(tmp_path, monkeypatch):
 
 
 def test_rewards_follow_accuracy_and_fps(tmp_path):
-    trials = run_fake(quick_config(), tmp_path)
+    """Every stored reward is the run's reward of that child's accuracy and fps, and that
+    reward rises with each of them (a constant reward fails both)."""
+    config = quick_config()
+    trials = run_fake(config, tmp_path)
+    reward = run.build_setup(config).reward
+    assert reward.metric == "fps" and 0.0 < reward.alpha < 1.0
     done = [t for t in trials if t.state is TrialState.COMPLETE]
-    best = max(done, key=lambda t: t.reward)
-    worst = min(done, key=lambda t: t.reward)
-    assert (
-        best.metrics["accuracy"] >= worst.metrics["accuracy"]
-        or best.metrics["fps"] > worst.metrics["fps"]
-    )
+    assert len({t.reward for t in done}) > 1
+    for t in done:
+        assert t.reward == pytest.approx(reward(t.metrics["accuracy"], t.metrics))
+    accuracy = sum(reward.acc_bounds) / 2  # inside the bounds, where nothing is clipped
+    fps = sum(reward.hw_bounds) / 2
+    assert reward(accuracy + 0.01, {"fps": fps}) > reward(accuracy, {"fps": fps})
+    assert reward(accuracy, {"fps": fps * 1.1}) > reward(accuracy, {"fps": fps})
 
 
 KILL_SCRIPT = """
@@ -74,7 +81,7 @@ import dataclasses, sys
 sys.path.insert(0, {here!r})
 from pathlib import Path
 from fake_training import fake_train
-from coexplore.search import run
+from coexplore import wiring as run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage

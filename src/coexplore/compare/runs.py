@@ -20,12 +20,12 @@ from typing import Any
 
 from coexplore.config import CHOICES, Config, to_dict, to_toml
 from coexplore.errors import InputError
+from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import Executor, LocalExecutor
 from coexplore.search.loop import SearchSetup, run_search
-from coexplore.search.run import DB_NAME, build_setup
-from coexplore.storage import RunStorage, TrialRecord, TrialState
+from coexplore.storage import DB_NAME, RunStorage, TrialRecord, TrialState
 from coexplore.tabular.benchmark import Benchmark
-from coexplore.tabular.exhaustive import ExhaustiveStrategy
+from coexplore.wiring import build_setup
 
 # Every strategy a config can name, plus exhaustive enumeration (tabular ground truth only).
 METHODS = (*CHOICES["run.strategy"], "exhaustive")

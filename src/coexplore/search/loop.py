@@ -32,7 +32,7 @@ from coexplore.workload import Workload
 
 @dataclass(frozen=True)
 class SearchSetup:
-    """What one run's loop works with (assembled from the config by `coexplore.search.run`)."""
+    """What one run's loop works with (assembled from the config by `coexplore.wiring`)."""
 
     space: SearchSpace[Any]
     strategy: Strategy

@@ -38,6 +38,9 @@ from coexplore.storage.records import (
     sqlite_cause,
 )
 
+DB_NAME = "run.db"
+"""The run database's name in a run folder."""
+
 KEEP_CHECKPOINTS = 3
 """Controller checkpoints kept per run: the newest few, so one bad blob is not the only copy."""
 

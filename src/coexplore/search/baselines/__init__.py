@@ -12,8 +12,7 @@
 - `exhaustive`: every architecture of a finite (tabular) space once, in a seeded order.
 
 Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`, `motpe`,
-`random_feasible`; exhaustive
-enumeration lives with the tabular benchmark (`coexplore.tabular.exhaustive`).
+`random_feasible`, `exhaustive` (the ground truth of the tabular benchmark).
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from coexplore.errors import InputError
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign
+from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.baselines.fixed import FixedPipelineExplorer
 from coexplore.search.baselines.motpe import MotpeStrategy
 from coexplore.search.baselines.nsga2 import Nsga2Strategy
@@ -37,7 +37,6 @@ from coexplore.search.oracle import HardwareOracle
 from coexplore.search.reward import PRUNED_REWARD
 from coexplore.search.strategy import ControllerStrategy, Strategy
 from coexplore.spaces.base import Registry, SearchSpace
-from coexplore.tabular.exhaustive import ExhaustiveStrategy
 from coexplore.workload import Workload
 
 __all__ = [
