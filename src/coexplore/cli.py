@@ -297,7 +297,3 @@ def _register_commands() -> None:
 
 
 _register_commands()
-
-
-def main() -> None:  # pragma: no cover - console-script shim
-    app()

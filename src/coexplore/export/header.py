@@ -16,7 +16,6 @@ from coexplore.hardware.pipeline import Evaluation, HardwareDesign
 from coexplore.workload import LayerKind, Workload
 
 TILING_FIELDS = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
-LAYER_FIELDS = ("kind", "n", "m", "r", "c", "k", "s", "cycles")
 KIND_NAMES = {kind: f"CX_LAYER_{kind.name}" for kind in LayerKind}
 
 _TYPES = """\

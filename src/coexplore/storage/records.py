@@ -21,10 +21,6 @@ class TrialState(StrEnum):
     FAILED = "failed"
 
 
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-"""States whose result can be reused for a repeated architecture."""
-
-
 @dataclass(frozen=True)
 class TrialRecord:
     """One trial of a run, as stored.
