@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.errors import InputError
+from coexplore.spaces import SPACES
 
 
 class ConfigError(InputError):
@@ -186,7 +187,7 @@ CHOICES = {
         "nsga2",
         "motpe",
     ),
-    "space.name": ("chain", "nb201", "imagenet", "unet"),
+    "space.name": tuple(SPACES),  # the one registry of spaces
     "space.stride_mode": ("fixed", "predictable"),
     "data.dataset": (
         "digits",

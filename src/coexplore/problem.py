@@ -9,7 +9,7 @@ from typing import Any
 
 from coexplore.config import Config, ConfigError
 from coexplore.hardware.devices import Pool, Spec, load_catalog, parse_pool
-from coexplore.spaces import ChainSpace, ImagenetSpace, Nb201Space, SearchSpace, UnetSpace
+from coexplore.spaces import SPACES, SearchSpace
 
 DATASET_SHAPES = {
     "digits": ((1, 8, 8), 10),
@@ -29,15 +29,8 @@ def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
 
 
 def make_space(config: Config) -> SearchSpace[Any]:
-    if config.space.name == "nb201":
-        return Nb201Space()
-    if config.space.name == "imagenet":  # depth: conv layers over the five stages
-        return ImagenetSpace(
-            depth=config.space.depth, hardware_resolution=config.space.hardware_resolution
-        )
-    if config.space.name == "unet":  # depth: levels, the bottleneck included
-        return UnetSpace(levels=config.space.depth)
-    return ChainSpace(depth=config.space.depth, stride_mode=config.space.stride_mode)
+    """The configured space, from the one registry of spaces (`coexplore.spaces.SPACES`)."""
+    return SPACES[config.space.name].from_settings(config.space)
 
 
 def make_pool(config: Config) -> Pool:

@@ -69,6 +69,11 @@ class ChainSpace(SearchSpace[ChainArch]):
     kernels: tuple[int, ...] = (1, 3, 5, 7)
     filters: tuple[int, ...] = (24, 36, 48, 64)
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> ChainSpace:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls(depth=settings.depth, stride_mode=settings.stride_mode)
+
     def __post_init__(self) -> None:
         if self.depth < 1:
             raise InputError(f"depth must be >= 1, got {self.depth}")

@@ -95,6 +95,13 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     ops: tuple[str, ...] = OPS
     hardware_resolution: int = 0
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> ImagenetSpace:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls(  # depth: conv layers over the five stages
+            depth=settings.depth, hardware_resolution=settings.hardware_resolution
+        )
+
     def __post_init__(self) -> None:
         if self.hardware_resolution < 0:
             raise InputError(f"hardware_resolution must be >= 0, got {self.hardware_resolution}")

@@ -120,6 +120,11 @@ class Nb201Space(SearchSpace[Nb201Arch]):
     init_channels: int = 16
     cells_per_stage: int = 5
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> Nb201Space:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls()  # one fixed space: the config's depth does not apply
+
     def __post_init__(self) -> None:
         if self.init_channels < 1 or self.cells_per_stage < 1:
             raise InputError("init_channels and cells_per_stage must be >= 1")

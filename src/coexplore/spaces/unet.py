@@ -70,6 +70,11 @@ class UnetSpace(SearchSpace[UnetArch]):
     base_filters: tuple[int, ...] = (8, 16, 24)
     convs: int = 2
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> UnetSpace:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls(levels=settings.depth)  # depth: levels, the bottleneck included
+
     def __post_init__(self) -> None:
         if self.levels < 1 or self.convs < 1:
             raise InputError(f"levels and convs must be >= 1, got {self.levels}, {self.convs}")
