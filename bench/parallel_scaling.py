@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from coexplore import wiring as run
 from coexplore.config import Config, load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import Executor, LocalExecutor, PoolExecutor
 from coexplore.search.jobs import TrainJob, run_train_job
 from coexplore.search.loop import run_search

@@ -83,3 +83,40 @@ def test_estimate_states_precision_clock_fill_and_power_scope(files):
 def test_devices_lists_the_catalog():
     result = runner.invoke(app, ["devices"])
     assert result.exit_code == 0 and "XC7Z020" in result.stdout
+
+
+def test_a_bug_shows_its_traceback_not_a_user_error(files, monkeypatch):
+    """Only coexplore's user errors become `error: ...`; a KeyError inside is a bug."""
+    import coexplore.cli
+
+    def broken(*args, **kwargs):
+        raise KeyError("fps")
+
+    monkeypatch.setattr(coexplore.cli, "_load_network", broken)
+    result = runner.invoke(app, ["estimate", str(files / "good.json")])
+    assert result.exit_code == 1
+    assert isinstance(result.exception, KeyError)
+    assert "error: 'fps'" not in result.stderr and "error: fps" not in result.stderr
+
+
+def test_debug_adds_the_traceback_of_a_user_error(files):
+    args = ["estimate", str(files / "bad.json")]
+    plain = runner.invoke(app, args)
+    debug = runner.invoke(app, ["--debug", *args])
+    assert plain.exit_code == debug.exit_code == 2
+    assert "Traceback" not in plain.stderr
+    assert "Traceback" in debug.stderr and "not valid JSON" in debug.stderr.splitlines()[-1]
+
+
+def test_every_user_error_class_derives_from_one_base():
+    from coexplore.config import ConfigError
+    from coexplore.errors import CoexploreError, InputError, UnknownName, UserError
+    from coexplore.export.model import ExportError
+    from coexplore.onnx_import.ops import OnnxImportError
+    from coexplore.search.failures import SearchStopped
+    from coexplore.storage import StorageError
+
+    for kind in (ConfigError, ExportError, OnnxImportError, StorageError, SearchStopped,
+                 InputError, UnknownName, UserError):  # fmt: skip
+        assert issubclass(kind, CoexploreError), kind
+    assert str(UnknownName("unknown space 'x'")) == "unknown space 'x'"  # no KeyError quotes

@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from coexplore.errors import InputError
 from coexplore.spaces import SPACES, ChainSpace, ImagenetSpace, SearchSpace, UnetSpace
 from coexplore.workload import Layer, LayerKind, Workload
 
@@ -41,22 +42,22 @@ def load_arch_file(
     try:
         data = json.loads(Path(path).read_text())
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such file") from None
+        raise InputError(f"{path}: no such file") from None
     except OSError as exc:  # a folder, no permission
-        raise ValueError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+        raise InputError(f"{path}: not valid JSON ({exc})") from None
     try:
         return parse_arch(data, input_shape, num_classes)
     except (ValueError, KeyError, TypeError) as exc:
-        raise ValueError(f"{path}: {_message(exc)}") from None
+        raise InputError(f"{path}: {_message(exc)}") from None
 
 
 def parse_arch(
     data: object, input_shape: tuple[int, int, int] | None = None, num_classes: int | None = None
 ) -> ArchFile:
     if not isinstance(data, Mapping):
-        raise ValueError("expected a JSON object at the top level")
+        raise InputError("expected a JSON object at the top level")
     shape = input_shape or _shape(data.get("input_shape", DEFAULT_INPUT))
     classes = num_classes or _positive(data.get("num_classes", DEFAULT_CLASSES), "num_classes")
     if "space" not in data:
@@ -70,12 +71,12 @@ def space_for(data: Mapping[str, Any]) -> SearchSpace[Any]:
     """The space instance an architecture JSON belongs to (chain depth and strides from it)."""
     name = data.get("space")
     if not isinstance(name, str):
-        raise ValueError(f"space: expected a name, got {name!r}")
+        raise InputError(f"space: expected a name, got {name!r}")
     factory = SPACES[name]
     if factory is ChainSpace:
         layers = data.get("layers")
         if not isinstance(layers, list) or not layers:
-            raise ValueError("layers: expected a non-empty list")
+            raise InputError("layers: expected a non-empty list")
         strided = any(isinstance(x, Mapping) and x.get("stride", 1) != 1 for x in layers)
         return ChainSpace(depth=len(layers), stride_mode="predictable" if strided else "fixed")
     if factory in (ImagenetSpace, UnetSpace):  # depth / levels from the JSON itself
@@ -89,20 +90,20 @@ _LAYER_FIELDS = {f.name for f in fields(Layer)}
 def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workload:
     items = data.get("layers")
     if not isinstance(items, list) or not items:
-        raise ValueError("layers: expected a non-empty list (or name a search space with 'space')")
+        raise InputError("layers: expected a non-empty list (or name a search space with 'space')")
     layers = []
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
-            raise ValueError(f"layers[{i}]: expected an object")
+            raise InputError(f"layers[{i}]: expected an object")
         unknown = set(item) - _LAYER_FIELDS
         if unknown:
-            raise ValueError(
+            raise InputError(
                 f"layers[{i}]: unknown field(s) {sorted(unknown)}; "
                 f"allowed: {', '.join(sorted(_LAYER_FIELDS))}"
             )
         kind = item.get("kind")
         if not isinstance(kind, str) or kind not in {k.value for k in LayerKind}:  # [] unhashable
-            raise ValueError(
+            raise InputError(
                 f"layers[{i}].kind: {kind!r} is not one of {', '.join(k.value for k in LayerKind)}"
             )
         for key, value in item.items():
@@ -111,11 +112,11 @@ def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workl
             if key != "kind" and (
                 not isinstance(value, expected) or (expected is int and isinstance(value, bool))
             ):
-                raise ValueError(f"layers[{i}].{key}: expected {wanted}, got {value!r}")
+                raise InputError(f"layers[{i}].{key}: expected {wanted}, got {value!r}")
         try:
             layers.append(Layer(**{**item, "kind": LayerKind(kind)}))
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"layers[{i}]: {_message(exc)}") from None
+            raise InputError(f"layers[{i}]: {_message(exc)}") from None
     skips = _skips(data.get("skips", []))
     return Workload(tuple(layers), shape, skips=skips, name=str(data.get("name", "")))
 
@@ -132,7 +133,7 @@ def _skips(value: object) -> tuple[tuple[int, int], ...]:
     if pairs is None or not all(
         isinstance(p, list) and len(p) == 2 and all(type(i) is int for i in p) for p in pairs
     ):
-        raise ValueError(
+        raise InputError(
             f"skips: expected [[producer, consumer], ...] layer indices, got {value!r}"
         )
     return tuple((p[0], p[1]) for p in pairs)
@@ -144,7 +145,7 @@ def _shape(value: object) -> tuple[int, int, int]:
         or len(value) != 3
         or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
     ):
-        raise ValueError(
+        raise InputError(
             f"input_shape: expected [channels, rows, cols] of positive integers, got {value!r}"
         )
     return (int(value[0]), int(value[1]), int(value[2]))
@@ -152,7 +153,7 @@ def _shape(value: object) -> tuple[int, int, int]:
 
 def _positive(value: object, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        raise InputError(f"{name}: expected a positive integer, got {value!r}")
     return value
 
 

@@ -1,9 +1,15 @@
-"""The `coexplore` command line. Every command has --help; errors are one line, no traceback."""
+"""The `coexplore` command line. Every command has --help.
+
+A user error (`coexplore.errors.CoexploreError`: bad input, a bad config, a damaged run folder)
+or an operating-system error (a missing file, a full disk) is one line, `error: ...`, exit
+status 2; `--debug` adds its traceback. Anything else is a bug and shows its traceback.
+"""
 
 from __future__ import annotations
 
 import json
 import sys
+import traceback
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -13,9 +19,9 @@ import typer
 from rich.console import Console
 
 from coexplore.config import HardwareConfig
+from coexplore.errors import CoexploreError, UserError
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
 from coexplore.search.failures import SearchStopped
-from coexplore.storage import StorageError
 
 app = typer.Typer(
     help="Co-explore neural architectures and the multi-FPGA accelerators that run them.",
@@ -27,28 +33,39 @@ console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UserError(Exception):
-    """A problem with what the user asked for: reported in one line, exit status 2."""
+_debug = {"on": False}  # set by --debug, before any command runs
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="show the traceback of user errors too")
+    ] = False,
+) -> None:
+    _debug["on"] = debug
 
 
 def friendly(func: F) -> F:
-    """Turn bad input into a one-line message on stderr and exit status 2."""
+    """Turn a user error into a one-line message on stderr and exit status 2 (3: a search that
+    stopped because its children kept failing). Other exceptions are bugs: they propagate."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except SearchStopped as exc:  # the run is kept: its children kept failing alike
-            print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(3) from None
-        except (UserError, ValueError, KeyError, OSError, StorageError) as exc:
-            text = str(exc.args[0] if isinstance(exc, KeyError) and exc.args else exc)
-            # One line whatever the message quotes (a path or value holding a newline).
-            text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
-            print(f"error: {text}", file=sys.stderr)
-            raise typer.Exit(2) from None
+        except (CoexploreError, OSError) as exc:
+            if _debug["on"]:
+                traceback.print_exc()
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            raise typer.Exit(3 if isinstance(exc, SearchStopped) else 2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message in one line whatever it quotes (a path or value holding a newline)."""
+    text = str(exc)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 DevicesOption = Annotated[
@@ -223,7 +240,7 @@ def search(
     name = preset or (config.stem if config else "default")
     run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     _starting(cfg, run_dir)
-    from coexplore.search import run  # imports torch: after the line above, not before
+    from coexplore import wiring as run  # imports torch: after the line above, not before
 
     if (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir} already holds a run; use `coexplore resume {run_dir}`")
@@ -255,7 +272,7 @@ def resume(
     ] = None,
 ) -> None:
     """Continue a search after a crash, kill or early stop: no finished trial lost or run twice."""
-    from coexplore.search import run
+    from coexplore import wiring as run
 
     if not (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir}: no run database ({run.DB_NAME}) here")
@@ -280,7 +297,3 @@ def _register_commands() -> None:
 
 
 _register_commands()
-
-
-def main() -> None:  # pragma: no cover - console-script shim
-    app()

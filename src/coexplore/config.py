@@ -17,8 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from coexplore.errors import InputError
+from coexplore.spaces import SPACES
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError):
     """A bad configuration: the message names the key and the allowed values."""
 
 
@@ -184,7 +187,7 @@ CHOICES = {
         "nsga2",
         "motpe",
     ),
-    "space.name": ("chain", "nb201", "imagenet", "unet"),
+    "space.name": tuple(SPACES),  # the one registry of spaces
     "space.stride_mode": ("fixed", "predictable"),
     "data.dataset": (
         "digits",

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from coexplore.errors import InputError
+
 
 class LayerKind(StrEnum):
     CONV = "conv"
@@ -43,11 +45,11 @@ class Layer:
     def __post_init__(self) -> None:
         for attr in ("in_channels", "out_channels", "out_rows", "out_cols", "kernel", "stride"):
             if getattr(self, attr) < 1:
-                raise ValueError(f"layer {self.name or self.kind}: {attr} must be >= 1")
+                raise InputError(f"layer {self.name or self.kind}: {attr} must be >= 1")
         if self.kind is LayerKind.DWCONV and self.in_channels != self.out_channels:
-            raise ValueError(f"depthwise layer {self.name}: in_channels must equal out_channels")
+            raise InputError(f"depthwise layer {self.name}: in_channels must equal out_channels")
         if self.kind is LayerKind.FC and (self.out_rows, self.out_cols, self.kernel) != (1, 1, 1):
-            raise ValueError(f"fc layer {self.name}: out_rows, out_cols and kernel must be 1")
+            raise InputError(f"fc layer {self.name}: out_rows, out_cols and kernel must be 1")
 
     @property
     def input_rows(self) -> int:
@@ -138,11 +140,11 @@ class Workload:
 
     def __post_init__(self) -> None:
         if not self.layers:
-            raise ValueError("a workload needs at least one layer")
+            raise InputError("a workload needs at least one layer")
         n = len(self.layers)
         for producer, consumer in self.skips:
             if not 0 <= producer < consumer < n:
-                raise ValueError(
+                raise InputError(
                     f"skip ({producer}, {consumer}) is outside 0..{n - 1} or backwards"
                 )
 

@@ -11,9 +11,9 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "search"))  # tests/search/fa
 
 from fake_training import fake_train
 
+from coexplore import wiring as run
 from coexplore.config import load_config
 from coexplore.hardware.devices import Precision
-from coexplore.search import run
 from coexplore.search.baselines import make_baseline
 from coexplore.spaces.nb201 import Nb201Arch
 from coexplore.tabular.accuracy import COLUMNS

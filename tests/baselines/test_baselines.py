@@ -9,18 +9,18 @@ import optuna
 import pytest
 from baseline_helpers import make_setup
 
+from coexplore import wiring as run
 from coexplore.config import to_dict
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
-from coexplore.search import run
 from coexplore.search.baselines import make_baseline
+from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.search.reward import normalise
 from coexplore.spaces import ChainSpace
 from coexplore.storage import RunStorage, TrialState
-from coexplore.tabular.exhaustive import ExhaustiveStrategy
 
 
 def _search(tmp_path, case, **overrides):

@@ -11,10 +11,10 @@ from baseline_helpers import write_table
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coexplore import wiring as run
 from coexplore.config import load_config
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
-from coexplore.search import run
 from coexplore.search.jobs import DataSpec, TrainJob
 from coexplore.slow.trainer import TrainConfig
 from coexplore.spaces import ChainSpace, Nb201Arch, Nb201Space

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from fake_training import fake_rung_train
 
+from coexplore import wiring as run
 from coexplore.config import Config, load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import Executor, LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialRecord, TrialState

@@ -18,8 +18,8 @@ import pytest
 from fake_training import fake_train
 from flaky_training import Hang, tries
 
+from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import Executor, JobFailure, PoolExecutor
 from coexplore.search.failures import SearchStopped
 from coexplore.search.loop import run_search
@@ -157,7 +157,7 @@ def test_an_interrupted_cli_search_leaves_no_worker(tmp_path: Path):
 import dataclasses, sys
 sys.path[:0] = {paths!r}
 from fake_training import fake_train
-from coexplore.search import run
+from coexplore import wiring as run
 build = run.build_setup
 run.build_setup = lambda *a: dataclasses.replace(build(*a), train_fn=fake_train)
 from coexplore.cli import app

@@ -21,7 +21,7 @@ import pytest
 from flaky_training import tries
 from test_hangs_and_orphans import descendants, wait_until
 
-from coexplore.search import run
+from coexplore import wiring as run
 from coexplore.storage import RunStorage, TrialState
 
 TESTS = Path(__file__).parent.parent
@@ -117,7 +117,7 @@ def parent_of(pid: int) -> int | None:
 DRIVER = """
 import dataclasses, sys
 from flaky_training import ReportPid
-from coexplore.search import run
+from coexplore import wiring as run
 build = run.build_setup
 run.build_setup = lambda *a: dataclasses.replace(build(*a), train_fn=ReportPid({folder!r}, 4.0))
 from coexplore.cli import app

@@ -19,9 +19,9 @@ from fake_training import fake_train
 from typer.testing import CliRunner, Result
 
 import coexplore.storage.sqlite
+from coexplore import wiring as run
 from coexplore.cli import app
 from coexplore.config import load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
@@ -154,7 +154,7 @@ KILLED_DRIVER = """
 import dataclasses, sys
 sys.path.insert(0, {search_dir!r})
 from fake_training import fake_train
-from coexplore.search import run
+from coexplore import wiring as run
 build = run.build_setup
 run.build_setup = lambda *a: dataclasses.replace(build(*a), train_fn=fake_train)
 from coexplore.cli import app

@@ -16,8 +16,8 @@ import pytest
 from fake_training import fake_train
 from flaky_training import RETRIES, KillSeed, ReportPid, tries
 
+from coexplore import wiring as run
 from coexplore.config import Config, load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import Executor, LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialRecord, TrialState

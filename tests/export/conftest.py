@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from coexplore import wiring as run
 from coexplore.config import load_config, to_dict, to_toml
 from coexplore.export import ExportResult, export_trial
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.jobs import JobResult, TrainJob
 from coexplore.search.loop import run_search

@@ -51,7 +51,7 @@ def read_everything(path: Path) -> None:
         storage.trials()
         storage.counts()
         storage.latest_checkpoint()
-        storage.find_finished("arch-3")
+        storage.find_trained("arch-3")
         storage.get_meta("status")
 
 

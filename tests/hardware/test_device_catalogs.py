@@ -20,7 +20,7 @@ from coexplore.hardware.devices import (
     load_catalog,
     parse_catalog,
 )
-from coexplore.search.run import make_pool
+from coexplore.problem import make_pool
 
 EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "my_boards.toml"
 FULL = ('family = "Artix-7"\ndsp = 100\nbram18k = 50\nluts = 9000\nffs = 18000\n'

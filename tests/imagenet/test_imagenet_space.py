@@ -141,7 +141,7 @@ def test_model_params_and_macs_match_the_workload(
 
 def test_hardware_is_costed_at_the_deployment_resolution() -> None:
     from coexplore.config import parse_config
-    from coexplore.search.run import make_pool, make_space
+    from coexplore.problem import make_pool, make_space
 
     spec = {"spec": {"fps": 100.0}}
     config = parse_config({**spec, "space": {"name": "imagenet", "depth": 5}})

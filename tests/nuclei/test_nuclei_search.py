@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from nuclei_fixture_data import make_paired_folder
 
+from coexplore import wiring as run
 from coexplore.config import ConfigError, load_config
-from coexplore.search import run
 from coexplore.storage import RunStorage, TrialState
 
 

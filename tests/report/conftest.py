@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from coexplore import wiring as run
 from coexplore.config import load_config, to_dict, to_toml
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.jobs import JobResult, TrainJob
 from coexplore.search.loop import run_search

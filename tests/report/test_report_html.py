@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from coexplore import wiring as run
 from coexplore.cli import app
 from coexplore.config import to_dict
 from coexplore.report import open_run, render_report, write_report
 from coexplore.report.plots import funnel_counts, moving_mean
-from coexplore.search import run
 from coexplore.storage import RunStorage, StorageError, TrialState
 
 SECTIONS = ("summary", "pareto", "evolution", "funnel", "failures", "reward", "stages", "top")

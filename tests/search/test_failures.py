@@ -9,9 +9,9 @@ from fake_training import fake_train
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
 from coexplore.report import write_report
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.failures import FailureWatch, SearchStopped, failure_counts
 from coexplore.search.loop import run_search

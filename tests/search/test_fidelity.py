@@ -16,8 +16,8 @@ from fake_training import fake_rung_train, rung_accuracy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from coexplore import wiring as run
 from coexplore.config import CHOICES, load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.fidelity import Fidelity, accuracy_key, full_fidelity
 from coexplore.search.loop import run_search
@@ -149,7 +149,7 @@ import dataclasses, sys
 sys.path.insert(0, {here!r})
 from pathlib import Path
 from fake_training import fake_rung_train
-from coexplore.search import run
+from coexplore import wiring as run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage

@@ -8,10 +8,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from fake_training import accuracy_of, fake_train
 
+from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
-from coexplore.search import run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialState
@@ -59,14 +60,20 @@ def test_repeated_architectures_reuse_their_training(tmp_path, monkeypatch):
 
 
 def test_rewards_follow_accuracy_and_fps(tmp_path):
-    trials = run_fake(quick_config(), tmp_path)
+    """Every stored reward is the run's reward of that child's accuracy and fps, and that
+    reward rises with each of them (a constant reward fails both)."""
+    config = quick_config()
+    trials = run_fake(config, tmp_path)
+    reward = run.build_setup(config).reward
+    assert reward.metric == "fps" and 0.0 < reward.alpha < 1.0
     done = [t for t in trials if t.state is TrialState.COMPLETE]
-    best = max(done, key=lambda t: t.reward)
-    worst = min(done, key=lambda t: t.reward)
-    assert (
-        best.metrics["accuracy"] >= worst.metrics["accuracy"]
-        or best.metrics["fps"] > worst.metrics["fps"]
-    )
+    assert len({t.reward for t in done}) > 1
+    for t in done:
+        assert t.reward == pytest.approx(reward(t.metrics["accuracy"], t.metrics))
+    accuracy = sum(reward.acc_bounds) / 2  # inside the bounds, where nothing is clipped
+    fps = sum(reward.hw_bounds) / 2
+    assert reward(accuracy + 0.01, {"fps": fps}) > reward(accuracy, {"fps": fps})
+    assert reward(accuracy, {"fps": fps * 1.1}) > reward(accuracy, {"fps": fps})
 
 
 KILL_SCRIPT = """
@@ -74,7 +81,7 @@ import dataclasses, sys
 sys.path.insert(0, {here!r})
 from pathlib import Path
 from fake_training import fake_train
-from coexplore.search import run
+from coexplore import wiring as run
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage
@@ -153,3 +160,36 @@ def test_controller_mode_finds_usable_designs(tmp_path):
     assert complete, "the controller should find designs that meet a loose spec"
     for t in complete:
         assert t.hardware is not None and t.metrics["fps"] >= 500.0
+
+
+def test_a_repeat_reuses_the_training_even_after_a_pruned_trial_of_its_architecture(
+    tmp_path, monkeypatch
+):
+    """In controller mode one architecture can be pruned (on the hardware sampled with it) and
+    trained by a later trial; a third trial of it reuses that training, never trains again."""
+    from coexplore.search.loop import evaluate_batch
+    from coexplore.search.strategy import Candidate
+    from coexplore.storage import TrialRecord
+
+    log = tmp_path / "calls.log"
+    monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
+    config = quick_config(**{"run.strategy": "random", "spec.fps": 100.0})  # nothing pruned
+    setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+    arch = setup.strategy.ask(1)[0].arch
+    stored = TrialRecord(
+        number=0, batch=0, slot=0, strategy="rl", state=TrialState.PRUNED, arch_key=arch.key,
+        arch=setup.space.to_json(arch), hardware=None, metrics={"meets_spec": 0.0},
+        reward=-1.0, reason="no design meets the spec", seed=1, started_at=0.0, finished_at=1.0,
+        timings={},
+    )  # fmt: skip
+    trained = dataclasses.replace(
+        stored, number=1, slot=1, state=TrialState.COMPLETE, reason="", reward=0.5, seed=2,
+        metrics={"meets_spec": 1.0, "accuracy": 0.4321, "epochs": 1.0},
+    )  # fmt: skip
+    with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
+        storage.put_trial(stored)
+        storage.put_trial(trained)
+        (record,) = evaluate_batch(setup, storage, LocalExecutor(), 1, [Candidate(arch)])
+    assert not log.exists(), "the architecture was trained again"
+    assert record.state is TrialState.COMPLETE and record.reused_from == 1
+    assert record.metrics["accuracy"] == 0.4321

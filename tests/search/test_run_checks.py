@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from coexplore import wiring as run
 from coexplore.cli import app
 from coexplore.config import load_config, to_dict
-from coexplore.search import run
 from coexplore.slow.data import CIFAR_TEST_FILE, CIFAR_TRAIN_FILES
 from coexplore.storage import RunStorage, TrialState
 

@@ -131,6 +131,21 @@ def test_registry_builds_spaces_and_lists_names_on_typo() -> None:
         SPACES["chian"]
 
 
+@pytest.mark.parametrize(
+    ("name", "depth"), [("chain", 4), ("nb201", 4), ("imagenet", 8), ("unet", 4)]
+)
+def test_the_config_choices_and_the_built_space_come_from_the_registry(
+    name: str, depth: int
+) -> None:
+    from coexplore.config import CHOICES, load_config
+    from coexplore.problem import make_space
+
+    assert CHOICES["space.name"] == tuple(SPACES)
+    config = load_config("quick", overrides={"space.name": name, "space.depth": depth})
+    space = make_space(config)
+    assert type(space) is SPACES[name] and space.name == name
+
+
 def test_spaces_never_import_torch() -> None:
     code = "import sys, coexplore.spaces; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

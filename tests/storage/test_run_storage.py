@@ -162,15 +162,16 @@ def test_trial_and_trial_at_find_one_trial_or_none(run: RunStorage) -> None:
     assert run.trial_at(1, 2) is None
 
 
-def test_find_finished_gives_the_earliest_complete_or_pruned_trial(run: RunStorage) -> None:
+def test_find_trained_gives_the_earliest_complete_trial(run: RunStorage) -> None:
     run.put_trial(record(0, arch_key="a", state=TrialState.FAILED))
     run.put_trial(record(1, arch_key="a", state=TrialState.RUNNING))
     run.put_trial(record(2, arch_key="b"))
     run.put_trial(record(3, arch_key="a", state=TrialState.PRUNED, reason="too slow"))
-    run.put_trial(record(4, arch_key="a", reused_from=3))
-    found = run.find_finished("a")
-    assert found is not None and found.number == 3
-    assert run.find_finished("c") is None
+    run.put_trial(record(4, arch_key="a"))
+    run.put_trial(record(5, arch_key="a", reused_from=4))
+    found = run.find_trained("a")
+    assert found is not None and found.number == 4
+    assert run.find_trained("c") is None
 
 
 @settings(max_examples=30, deadline=None)

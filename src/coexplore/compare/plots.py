@@ -10,7 +10,7 @@ import numpy as np
 
 from coexplore.compare.runs import MethodRun
 from coexplore.compare.summary import hypervolume_curve
-from coexplore.search.picks import pareto_front
+from coexplore.pareto import pareto_front
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
 from coexplore.tabular.fronts import trial_points
 

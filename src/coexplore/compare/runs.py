@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import CHOICES, Config, to_dict, to_toml
+from coexplore.errors import InputError
+from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import Executor, LocalExecutor
 from coexplore.search.loop import SearchSetup, run_search
-from coexplore.search.run import DB_NAME, build_setup
-from coexplore.storage import RunStorage, TrialRecord, TrialState
+from coexplore.storage import DB_NAME, RunStorage, TrialRecord, TrialState
 from coexplore.tabular.benchmark import Benchmark
-from coexplore.tabular.exhaustive import ExhaustiveStrategy
+from coexplore.wiring import build_setup
 
 # Every strategy a config can name, plus exhaustive enumeration (tabular ground truth only).
 METHODS = (*CHOICES["run.strategy"], "exhaustive")
@@ -51,7 +52,7 @@ def is_trained(t: TrialRecord) -> bool:
 
 def method_config(config: Config, method: str, seed: int) -> Config:
     if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
+        raise InputError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
     strategy = method if method in CHOICES["run.strategy"] else _CONFIG_ONLY
     return dataclasses.replace(
         config, run=dataclasses.replace(config.run, strategy=strategy, seed=seed)
@@ -64,7 +65,7 @@ def method_setup(config: Config, method: str, bench: Benchmark | None) -> Search
     setup = build_setup(config, explorer=bench.explorer if bench is not None else None)
     if method == "exhaustive":  # the ground truth: every tabulated architecture once
         if bench is None:
-            raise ValueError("method exhaustive needs a tabular config (data.dataset nb201_table)")
+            raise InputError("method exhaustive needs a tabular config (data.dataset nb201_table)")
         strategy = ExhaustiveStrategy(setup.space, config.run.seed, bench.accuracy.indices)
         setup = dataclasses.replace(setup, strategy=strategy)
     return setup
@@ -86,7 +87,7 @@ def run_method(
     db = run_dir / DB_NAME
     with RunStorage.open(db) if db.exists() else RunStorage.create(db, to_dict(config)) as st:
         if json.loads(json.dumps(to_dict(config))) != st.config():
-            raise ValueError(f"{run_dir} holds a run of another config; choose another --out")
+            raise InputError(f"{run_dir} holds a run of another config; choose another --out")
         if _unfinished(st, trained):
             (run_dir / "config.toml").write_text(to_toml(config))
             _search(method_setup(config, method, bench), st, executor or LocalExecutor(), trained)

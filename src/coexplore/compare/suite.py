@@ -21,6 +21,7 @@ from coexplore.compare.summary import (
     write_csv,
 )
 from coexplore.config import Config
+from coexplore.errors import InputError
 from coexplore.tabular.benchmark import Benchmark, is_tabular, load_benchmark
 
 Say = Callable[[str], None]
@@ -38,7 +39,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
     unknown = [n for n in names if n not in METHODS]
     if unknown or not names:
-        raise ValueError(
+        raise InputError(
             f"--methods: unknown {', '.join(unknown) or 'empty list'}; "
             f"methods: {', '.join(METHODS)}"
         )
@@ -48,7 +49,7 @@ def parse_methods(text: str) -> tuple[str, ...]:
 def parse_seeds(text: str) -> tuple[int, ...]:
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if not parts or not all(p.isdigit() for p in parts):
-        raise ValueError(f"--seeds: expected seeds like 0,1,2, got {text!r}")
+        raise InputError(f"--seeds: expected seeds like 0,1,2, got {text!r}")
     return tuple(dict.fromkeys(int(p) for p in parts))
 
 
@@ -63,7 +64,7 @@ def run_comparison(
 ) -> Comparison:
     """Run (or continue) every method and seed, then write the table and the figures."""
     if "exhaustive" in methods and not is_tabular(config):
-        raise ValueError("--methods: exhaustive needs a tabular config (data.dataset nb201_table)")
+        raise InputError("--methods: exhaustive needs a tabular config (data.dataset nb201_table)")
     bench = load_benchmark(config, workers, say=say) if is_tabular(config) else None
     runs = tuple(
         run_method(config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say)

@@ -18,6 +18,7 @@ import numpy as np
 
 from coexplore.compare.runs import MethodRun, is_trained
 from coexplore.config import Config
+from coexplore.errors import InputError
 from coexplore.search.picks import pick
 from coexplore.storage import TrialRecord, TrialState
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
@@ -95,7 +96,7 @@ def true_front_row(bench: Benchmark, config: Config) -> RunSummary:
     """The exhaustive ground truth: every tabulated architecture, nothing trained."""
     front = {m: bench.front(m) for m in HW_METRICS}
     if not front["fps"].points:
-        raise ValueError(f"no tabulated architecture meets the spec of {config.spec.fps:g} FPS")
+        raise InputError(f"no tabulated architecture meets the spec of {config.spec.fps:g} FPS")
     row = bench.hardware.row_of(front["fps"].indices[0])  # the front's most accurate point
     assert row is not None
     values = {m: float(bench.hardware.metrics[m][row]) for m in bench.hardware.metrics}

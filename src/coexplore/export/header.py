@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 
+from coexplore.errors import InputError
 from coexplore.hardware.accelerator import window_limits
 from coexplore.hardware.devices import Pool
 from coexplore.hardware.pipeline import Evaluation, HardwareDesign
 from coexplore.workload import LayerKind, Workload
 
 TILING_FIELDS = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
-LAYER_FIELDS = ("kind", "n", "m", "r", "c", "k", "s", "cycles")
 KIND_NAMES = {kind: f"CX_LAYER_{kind.name}" for kind in LayerKind}
 
 _TYPES = """\
@@ -58,7 +58,7 @@ def c_header(
 ) -> str:
     """The header text; ``evaluation`` must be ``design`` evaluated on ``workload`` and ``pool``."""
     if len(evaluation.stages) != len(design.stages):
-        raise ValueError(f"trial {trial}: the design does not evaluate ({evaluation.reason})")
+        raise InputError(f"trial {trial}: the design does not evaluate ({evaluation.reason})")
     guard = guard_name(run_name, trial)
     kinds = ",\n".join(f"    {KIND_NAMES[k]} = {i}" for i, k in enumerate(LayerKind))
     parts = [

@@ -21,15 +21,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from coexplore.errors import CoexploreError
 from coexplore.report.rundata import RunView
 from coexplore.search.jobs import TrainJob, run_train_job, train_model
-from coexplore.search.run import build_setup
 from coexplore.storage import TrialRecord
+from coexplore.wiring import build_setup
 
 ONNX_OPSET = 18
 
 
-class ExportError(Exception):
+class ExportError(CoexploreError):
     """A trial could not be exported; the message says why in one line."""
 
 

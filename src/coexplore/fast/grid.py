@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from coexplore.errors import InputError
 from coexplore.hardware.accelerator import Tiling, dsp_slices
 from coexplore.hardware.devices import Device, Precision
 
@@ -31,7 +32,7 @@ class TilingSpace:
         for name in ("tm_values", "tn_values", "t_values"):
             values = getattr(self, name)
             if not values or min(values) < 1:
-                raise ValueError(f"tiling space {name} must be non-empty positive integers")
+                raise InputError(f"tiling space {name} must be non-empty positive integers")
 
 
 def port_splits(port_words: int) -> list[tuple[int, int, int]]:
@@ -66,7 +67,7 @@ class TilingGrid:
     def build(cls, device: Device, precision: Precision, space: TilingSpace) -> TilingGrid:
         port = device.port_words(precision)
         if port < 3:
-            raise ValueError(
+            raise InputError(
                 f"{device.name}: a {device.port_bits}-bit port cannot carry three "
                 f"{precision.word_bits}-bit streams"
             )

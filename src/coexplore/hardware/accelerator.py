@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from coexplore.errors import InputError
 from coexplore.hardware.devices import Device, Precision
 from coexplore.workload import Layer, LayerKind
 
@@ -46,7 +47,7 @@ class Tiling:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if int(value) < 1:
-                raise ValueError(f"tiling {name} must be >= 1, got {value}")
+                raise InputError(f"tiling {name} must be >= 1, got {value}")
 
 
 @dataclass(frozen=True)

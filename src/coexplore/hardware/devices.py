@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from coexplore.errors import InputError
+
 if TYPE_CHECKING:
     from coexplore.hardware.accelerator import Resources
 
@@ -113,7 +115,7 @@ class Device:
 def with_clock(device: Device, clock_mhz: float) -> Device:
     """The device run at another clock (the user's override of the catalog's clock)."""
     if not clock_mhz > 0:
-        raise ValueError(f"clock_mhz must be > 0, got {clock_mhz}")
+        raise InputError(f"clock_mhz must be > 0, got {clock_mhz}")
     return Device(**{**vars(device), "clock_mhz": float(clock_mhz)})
 
 
@@ -144,14 +146,14 @@ def parse_catalog(
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{origin}: not valid TOML ({exc})") from None
+        raise InputError(f"{origin}: not valid TOML ({exc})") from None
     known = dict(families or {})
     for name, values in raw.pop("families", {}).items():
         known[name] = _build(FamilyPower, values, _FAMILY_FIELDS, f"{origin}: family {name}")
     devices = {}
     for name, values in raw.items():
         if not _NAME.fullmatch(name):
-            raise ValueError(f"{origin}: device name {name!r}: a letter, then letters, digits, "
+            raise InputError(f"{origin}: device name {name!r}: a letter, then letters, digits, "
                              f"'_', '.' or '-'")  # fmt: skip
         devices[name] = _device(name, values, origin, known, base or {})
     return devices
@@ -162,21 +164,21 @@ def _device(
 ) -> Device:
     where = f"{origin}: device {name}"
     if not isinstance(values, dict):
-        raise ValueError(f"{where}: expected a table [{name}] of fields, got {values!r}")
+        raise InputError(f"{where}: expected a table [{name}] of fields, got {values!r}")
     unknown = set(values) - _DEVICE_FIELDS
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
+        raise InputError(f"{where}: unknown field(s) {', '.join(sorted(unknown))}; "
                          f"fields: {', '.join(sorted(_DEVICE_FIELDS))}")  # fmt: skip
     inherited = {k: v for k, v in vars(base[name]).items() if k != "name"} if name in base else {}
     missing = [f for f in _REQUIRED if f not in values and f not in inherited]
     if missing:
-        raise ValueError(f"{where}: missing field(s) {', '.join(missing)}")
+        raise InputError(f"{where}: missing field(s) {', '.join(missing)}")
     for field, value in values.items():
         _check_field(where, field, value)
     merged = {**inherited, **values}
     family = merged["family"]
     if family not in known and not ("power" in inherited and "family" not in values):
-        raise ValueError(f"{where}: family: expected a [families] power entry "
+        raise InputError(f"{where}: family: expected a [families] power entry "
                          f"({', '.join(sorted(known))}), got {family!r}")  # fmt: skip
     if family in known:
         merged["power"] = known[family]
@@ -198,17 +200,17 @@ def _check_field(where: str, field: str, value: object) -> None:
     else:
         ok, wanted = math.isfinite(value) and value >= 0, "a number >= 0"
     if not ok:
-        raise ValueError(f"{where}: {field}: expected {wanted}, got {value!r}")
+        raise InputError(f"{where}: {field}: expected {wanted}, got {value!r}")
 
 
 def _build(cls: Any, values: dict[str, Any], allowed: set[str], where: str) -> Any:
     unknown = set(values) - allowed
     if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
+        raise InputError(f"{where}: unknown field(s) {sorted(unknown)}")
     try:
         return cls(**values)
     except TypeError as exc:
-        raise ValueError(f"{where}: {exc}") from None
+        raise InputError(f"{where}: {exc}") from None
 
 
 @cache
@@ -238,11 +240,11 @@ def _read_catalog(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ValueError(f"{path}: no such device catalog") from None
+        raise InputError(f"{path}: no such device catalog") from None
     except UnicodeDecodeError:
-        raise ValueError(f"{path}: a device catalog is a TOML text file (not UTF-8)") from None
+        raise InputError(f"{path}: a device catalog is a TOML text file (not UTF-8)") from None
     except OSError as exc:  # a folder, no permission
-        raise ValueError(f"{path}: cannot read the device catalog ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read the device catalog ({exc.strerror})") from None
 
 
 def model_note(precision: Precision, pool: Pool) -> str:
@@ -262,7 +264,7 @@ def get_device(name: str, catalog: dict[str, Device] | None = None) -> Device:
     try:
         return catalog[name]
     except KeyError:
-        raise ValueError(f"unknown device {name!r}; known: {', '.join(sorted(catalog))}") from None
+        raise InputError(f"unknown device {name!r}; known: {', '.join(sorted(catalog))}") from None
 
 
 @dataclass(frozen=True)
@@ -279,9 +281,9 @@ class Pool:
 
     def __post_init__(self) -> None:
         if not self.devices:
-            raise ValueError("a pool needs at least one device")
+            raise InputError("a pool needs at least one device")
         if self.link_gbps <= 0:
-            raise ValueError("link_gbps must be > 0")
+            raise InputError("link_gbps must be > 0")
 
     @property
     def kinds(self) -> tuple[Device, ...]:
@@ -319,10 +321,10 @@ def parse_pool(
             continue
         count, _, name = part.partition("x") if _has_count(part) else ("1", "", part)
         if not count.isdigit() or int(count) < 1:
-            raise ValueError(f"pool entry {part!r}: expected COUNTxDEVICE, e.g. 2xXC7Z020")
+            raise InputError(f"pool entry {part!r}: expected COUNTxDEVICE, e.g. 2xXC7Z020")
         devices.extend([get_device(name.strip(), catalog)] * int(count))
     if not devices:
-        raise ValueError(f"pool {text!r} names no device")
+        raise InputError(f"pool {text!r} names no device")
     if clock_mhz:
         devices = [with_clock(d, clock_mhz) for d in devices]
     return Pool(tuple(devices), link_gbps, fill)
@@ -343,8 +345,8 @@ class Spec:
 
     def __post_init__(self) -> None:
         if self.fps < 0:
-            raise ValueError("spec fps must be >= 0")
+            raise InputError("spec fps must be >= 0")
         if self.latency_ms is not None and self.latency_ms <= 0:
-            raise ValueError("spec latency_ms must be > 0")
+            raise InputError("spec latency_ms must be > 0")
         if self.max_fpgas is not None and self.max_fpgas < 1:
-            raise ValueError("spec max_fpgas must be >= 1")
+            raise InputError("spec max_fpgas must be >= 1")

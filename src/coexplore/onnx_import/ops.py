@@ -13,12 +13,13 @@ from typing import Any
 
 import onnx
 
+from coexplore.errors import InputError
 from coexplore.workload import Layer, LayerKind
 
 Dims = tuple[int | None, ...]  # None: a dimension shape inference left symbolic or unknown
 
 
-class OnnxImportError(ValueError):
+class OnnxImportError(InputError):
     """The graph cannot be read as a workload; the message names the node and the op.
 
     Always one line: names taken from the file are shown with their control characters escaped.

@@ -16,9 +16,10 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from coexplore.pareto import feasible_trials, pareto_front
 from coexplore.report import hover
 from coexplore.search.fidelity import full_fidelity
-from coexplore.search.picks import Picks, feasible_trials, pareto_front
+from coexplore.search.picks import Picks
 from coexplore.storage import TrialRecord, TrialState
 
 METRICS = (("fps", "throughput (FPS)"), ("gops_per_w", "energy efficiency (GOPS/W)"))

@@ -14,11 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config, parse_config
+from coexplore.errors import InputError
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import Evaluation, HardwareDesign, evaluate_design
-from coexplore.search import run as search_run
+from coexplore.problem import dataset_shape, make_pool, make_space, make_spec
 from coexplore.search.picks import Picks, pick
-from coexplore.storage import SCHEMA_VERSION, RunStorage, StorageError, TrialRecord, TrialState
+from coexplore.storage import (
+    DB_NAME,
+    SCHEMA_VERSION,
+    RunStorage,
+    StorageError,
+    TrialRecord,
+    TrialState,
+)
 from coexplore.workload import Workload
 
 BUSY_TIMEOUT_SECONDS = 30.0
@@ -43,12 +51,11 @@ class RunView:
 
     @cached_property
     def pool(self) -> Pool:
-        return search_run.make_pool(self.config)
+        return make_pool(self.config)
 
     @property
     def spec(self) -> Spec:
-        spec = self.config.spec
-        return Spec(spec.fps, spec.latency_ms or None, spec.max_fpgas or None)
+        return make_spec(self.config)
 
     @property
     def precision(self) -> Precision:
@@ -59,19 +66,19 @@ class RunView:
         found = [t for t in self.trials if t.number == number]
         if not found:
             have = f"0..{self.trials[-1].number}" if self.trials else "none yet"
-            raise ValueError(f"no trial {number} in {self.run_dir} (trials stored: {have})")
+            raise InputError(f"no trial {number} in {self.run_dir} (trials stored: {have})")
         return found[0]
 
     def workload(self, arch_json: dict[str, Any]) -> Workload:
         """The workload the search evaluated for this architecture (the run's space and data)."""
-        space = search_run.make_space(self.config)
+        space = make_space(self.config)
         shape, classes = self.data_shape
         return space.workload(space.from_json(arch_json), shape, classes)
 
     @cached_property
     def data_shape(self) -> tuple[tuple[int, int, int], int]:
         """(input shape, number of classes) of the run's dataset."""
-        return search_run.dataset_shape(self.config)
+        return dataset_shape(self.config)
 
     def evaluation(self, trial: TrialRecord) -> Evaluation | None:
         """The stored design of ``trial`` evaluated again on the run's pool; None without one."""
@@ -83,9 +90,9 @@ class RunView:
 
 def open_run(run_dir: Path) -> RunView:
     """Read a run folder without writing to it; StorageError (one line) when it cannot."""
-    path = Path(run_dir) / search_run.DB_NAME
+    path = Path(run_dir) / DB_NAME
     if not path.is_file():
-        raise StorageError(f"{run_dir}: no run database ({search_run.DB_NAME}) here")
+        raise StorageError(f"{run_dir}: no run database ({DB_NAME}) here")
     storage = RunStorage(path, _read_only_connection(path), BUSY_TIMEOUT_SECONDS)
     with storage:
         version = storage.get_meta("schema_version")

@@ -6,13 +6,13 @@ import contextlib
 import json
 
 from coexplore.hardware.devices import model_note
+from coexplore.pareto import feasible_trials
 from coexplore.report import page, plots, stages
 from coexplore.report.hover import arch_text as arch_label  # one text for an architecture
 from coexplore.report.rundata import RunView
 from coexplore.search.failures import failure_counts
 from coexplore.search.fidelity import full_fidelity
 from coexplore.search.noise import Comparison
-from coexplore.search.picks import feasible_trials
 from coexplore.storage import TrialRecord, TrialState
 
 Section = tuple[str, str, str]

@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from coexplore.errors import CoexploreError
 from coexplore.storage import TrialRecord, TrialState
 
 
-class SearchStopped(Exception):
-    """The search stopped early because its children kept failing alike (one-line message)."""
+class SearchStopped(CoexploreError):
+    """The search stopped early because its children kept failing alike (one-line message;
+    the command line exits with status 3: the run is kept and can be resumed)."""
 
 
 def failure_counts(trials: Iterable[TrialRecord]) -> list[tuple[str, int]]:

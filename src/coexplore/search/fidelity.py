@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from coexplore.errors import InputError
 from coexplore.storage import TrialRecord
 
 
@@ -35,9 +36,9 @@ class Fidelity:
 
     def __post_init__(self) -> None:
         if not self.rungs or self.rungs[0] < 1 or list(self.rungs) != sorted(set(self.rungs)):
-            raise ValueError(f"fidelity rungs must be increasing epochs >= 1, got {self.rungs}")
+            raise InputError(f"fidelity rungs must be increasing epochs >= 1, got {self.rungs}")
         if self.eta < 2:
-            raise ValueError(f"fidelity eta must be >= 2, got {self.eta}")
+            raise InputError(f"fidelity eta must be >= 2, got {self.eta}")
 
     @classmethod
     def halving(cls, epochs: int, min_epochs: int, eta: int) -> Fidelity:

@@ -32,7 +32,7 @@ from coexplore.workload import Workload
 
 @dataclass(frozen=True)
 class SearchSetup:
-    """What one run's loop works with (assembled from the config by `coexplore.search.run`)."""
+    """What one run's loop works with (assembled from the config by `coexplore.wiring`)."""
 
     space: SearchSpace[Any]
     strategy: Strategy
@@ -203,8 +203,8 @@ def _fast_level(
             finished_at=time.time(),
             attempts=0,
         )
-    earlier = storage.find_finished(candidate.arch.key)
-    if earlier is not None and earlier.state is TrialState.COMPLETE:
+    earlier = storage.find_trained(candidate.arch.key)
+    if earlier is not None:
         return _reuse(setup, record, earlier)
     return record
 

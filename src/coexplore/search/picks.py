@@ -12,25 +12,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from coexplore.pareto import feasible_trials, pareto_front
 from coexplore.search.fidelity import full_fidelity
-from coexplore.storage import TrialRecord, TrialState
+from coexplore.storage import TrialRecord
+
+__all__ = [
+    "Picks",
+    "feasible_trials",
+    "pareto_front",
+    "pick",
+]  # the Pareto helpers: coexplore.pareto
 
 
 @dataclass(frozen=True)
 class Picks:
     opt_sw: TrialRecord | None
     opt_hw: TrialRecord | None
-
-
-def feasible_trials(trials: list[TrialRecord]) -> list[TrialRecord]:
-    """Trained children that meet the spec (and so have hardware metrics)."""
-    return [
-        t
-        for t in trials
-        if t.state is TrialState.COMPLETE
-        and t.metrics.get("meets_spec") == 1.0
-        and "fps" in t.metrics
-    ]
 
 
 def pick(trials: list[TrialRecord], metric: str, accuracy_gap: float) -> Picks:
@@ -44,14 +41,3 @@ def pick(trials: list[TrialRecord], metric: str, accuracy_gap: float) -> Picks:
     ]
     opt_hw = max(close, key=lambda t: (t.metrics[metric], t.metrics["accuracy"], -t.number))
     return Picks(opt_sw, opt_hw)
-
-
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points not dominated when maximising both coordinates, sorted by x."""
-    order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
-    front, best_y = [], float("-inf")
-    for i in order:
-        if points[i][1] > best_y:
-            front.append(i)
-            best_y = points[i][1]
-    return sorted(front, key=lambda i: points[i][0])

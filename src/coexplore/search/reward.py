@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from coexplore.errors import InputError
+
 PRUNED_REWARD = -1.0
 
 
@@ -22,11 +24,11 @@ class Reward:
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"reward alpha must be in [0, 1], got {self.alpha}")
+            raise InputError(f"reward alpha must be in [0, 1], got {self.alpha}")
         for name in ("acc_bounds", "hw_bounds"):
             low, high = getattr(self, name)
             if not low < high:
-                raise ValueError(f"reward {name}: low must be below high, got {(low, high)}")
+                raise InputError(f"reward {name}: low must be below high, got {(low, high)}")
 
     def __call__(self, accuracy: float, metrics: Mapping[str, float]) -> float:
         acc_r = normalise(accuracy, *self.acc_bounds)
@@ -42,4 +44,4 @@ def default_hw_bounds(metric: str, spec_fps: float) -> tuple[float, float]:
         return (spec_fps, 4.0 * spec_fps)
     if metric == "pipeline_efficiency":
         return (0.0, 1.0)
-    raise ValueError(f"reward.hw_bounds must be set for metric {metric!r}")
+    raise InputError(f"reward.hw_bounds must be set for metric {metric!r}")

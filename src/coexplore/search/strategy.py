@@ -1,12 +1,14 @@
 """Search strategies behind one ask/tell interface (Optuna style).
 
 `ask(n)` proposes n candidates; `tell(candidates, rewards)` reports what they earned.
-`state_bytes` / `load_state` make a strategy resumable exactly.
+`state_bytes` / `load_state` make a strategy resumable exactly. The state is stored in the run
+database, which may come from someone else: it is JSON (or torch's weights-only format), never
+a pickle, so loading it cannot run code.
 """
 
 from __future__ import annotations
 
-import pickle
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,10 +75,10 @@ class RandomStrategy(Strategy):
         pass
 
     def state_bytes(self) -> bytes:
-        return pickle.dumps(self.rng.bit_generator.state)
+        return json.dumps(self.rng.bit_generator.state).encode()
 
     def load_state(self, blob: bytes) -> None:
-        self.rng.bit_generator.state = pickle.loads(blob)
+        self.rng.bit_generator.state = json.loads(blob)
 
 
 Judge = Callable[[Any, tuple[int, ...]], HardwareJudgement]

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from coexplore.errors import InputError
 from coexplore.slow.imagenet_model import build_imagenet
 from coexplore.slow.unet_model import build_unet
 from coexplore.spaces.base import Registry, SearchSpace
@@ -113,7 +114,7 @@ def build_nb201(
 ) -> nn.Sequential:
     """The standard NAS-Bench-201 network: stem, 3 stages of cells, 2 reductions, BN-ReLU-GAP-FC."""
     if input_shape[1] % 4 or input_shape[2] % 4:
-        raise ValueError(f"NAS-Bench-201 needs rows and cols divisible by 4, got {input_shape}")
+        raise InputError(f"NAS-Bench-201 needs rows and cols divisible by 4, got {input_shape}")
     width = space.init_channels
     stem = nn.Conv2d(input_shape[0], width, 3, padding=1, bias=False)
     modules: list[nn.Module] = [stem, nn.BatchNorm2d(width)]

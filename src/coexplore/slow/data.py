@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from coexplore.errors import InputError
 from coexplore.spaces.base import Registry
 
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
@@ -49,10 +50,10 @@ class DataSplits:
         parts["test"] = (self.test_x, self.test_y)
         for part, (x, y) in parts.items():
             if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape or len(x) != len(y):
-                raise ValueError(f"{part}: images {tuple(x.shape)} and labels {tuple(y.shape)} "
+                raise InputError(f"{part}: images {tuple(x.shape)} and labels {tuple(y.shape)} "
                                  f"do not match input_shape {self.input_shape}")  # fmt: skip
         if len(self.train_y) == 0:
-            raise ValueError("train: no examples")
+            raise InputError("train: no examples")
 
 
 @dataclass(frozen=True)
@@ -79,12 +80,12 @@ def load_dataset(
     ((1, 8, 8), 10)
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise ValueError(
+        raise InputError(
             f"val_fraction must be in (0, 1) and test_fraction in [0, 1), summing below 1; "
             f"got {val_fraction} and {test_fraction}"
         )
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+        raise InputError(f"limit must be >= 1, got {limit}")
     return DATASETS[name](root, seed, val_fraction, test_fraction, limit)
 
 
@@ -209,7 +210,7 @@ def cifar_files(root: str | os.PathLike[str] | None) -> list[Path]:
 
 def _cifar_directory(root: str | os.PathLike[str] | None) -> Path:
     if root is None:
-        raise ValueError("cifar10 needs root=<directory with data_batch_1..5 and test_batch>")
+        raise InputError("cifar10 needs root=<directory with data_batch_1..5 and test_batch>")
     directory = Path(root)
     if (directory / "cifar-10-batches-py").is_dir():  # the archive's own folder name
         directory = directory / "cifar-10-batches-py"
@@ -228,11 +229,11 @@ def _read_cifar_batch(path: Path) -> _Pool:
         data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
     except Exception as error:  # any unreadable file is reported the same way, with its path
-        raise ValueError(f"malformed cifar10 batch {path}: {error!r}") from error
+        raise InputError(f"malformed cifar10 batch {path}: {error!r}") from error
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-        raise ValueError(f"malformed cifar10 batch {path}: data {data.shape}, {len(labels)} labels")
+        raise InputError(f"malformed cifar10 batch {path}: data {data.shape}, {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
-        raise ValueError(f"malformed cifar10 batch {path}: labels outside 0..9")
+        raise InputError(f"malformed cifar10 batch {path}: labels outside 0..9")
     return _Pool(data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, labels)
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from coexplore.config import ConfigError, DataConfig
+from coexplore.errors import InputError
 from coexplore.slow.data import DataSplits, _Pool, _split_one_pool, _stratified_split
 from coexplore.slow.images import image_files, read_all, read_rgb, require_dir, subfolders
 from coexplore.slow.nuclei_data import find_samples, load_nuclei_folder
@@ -46,7 +47,7 @@ class FolderOptions:
     def __post_init__(self) -> None:
         for name, value in dataclasses.asdict(self).items():
             if value < 0:
-                raise ValueError(f"FolderOptions.{name}: must be >= 0, got {value}")
+                raise InputError(f"FolderOptions.{name}: must be >= 0, got {value}")
 
     def size(self, dataset: str) -> int:
         return self.resolution or DEFAULT_RESOLUTION[dataset]
@@ -65,7 +66,7 @@ def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
 
 def dataset_root(dataset: str, root: str | os.PathLike[str] | None) -> Path:
     if dataset not in DEFAULT_RESOLUTION:
-        raise ValueError(f"unknown folder dataset {dataset!r}; valid: {', '.join(FOLDER_LOADERS)}")
+        raise InputError(f"unknown folder dataset {dataset!r}; valid: {', '.join(FOLDER_LOADERS)}")
     if not root:
         raise ConfigError(f"config: data.root: dataset {dataset} reads a folder; set data.root "
                           "to it (e.g. --set data.root=/path/to/folder)")  # fmt: skip
@@ -76,7 +77,7 @@ def class_folders(root: Path, max_classes: int = 0) -> list[Path]:
     """The first `max_classes` (0: all) class folders of `root`; at least two."""
     classes = subfolders(require_dir(root, "imagenet_folder"))[: max_classes or None]
     if len(classes) < 2:
-        raise ValueError(f"imagenet_folder: {root} needs at least two class folders "
+        raise InputError(f"imagenet_folder: {root} needs at least two class folders "
                          f"(root/<class>/<image>), found {len(classes)}")  # fmt: skip
     return classes
 

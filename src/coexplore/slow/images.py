@@ -15,6 +15,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image, ImageOps
 
+from coexplore.errors import InputError
+
 IMAGE_SUFFIXES = frozenset({".bmp", ".gif", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"})
 S = TypeVar("S")
 T = TypeVar("T")
@@ -22,7 +24,7 @@ T = TypeVar("T")
 
 def require_dir(path: Path, what: str) -> Path:
     if not path.is_dir():
-        raise ValueError(f"{what}: no such directory: {path}")
+        raise InputError(f"{what}: no such directory: {path}")
     return path
 
 
@@ -38,7 +40,7 @@ def image_files(folder: Path, what: str) -> list[Path]:
     )
     if not files:
         suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
-        raise ValueError(f"{what}: no image files ({suffixes}) in {folder}")
+        raise InputError(f"{what}: no image files ({suffixes}) in {folder}")
     return files
 
 
@@ -54,7 +56,7 @@ def read_rgb(path: Path, size: int = 0) -> np.ndarray:
                 rgb = ImageOps.fit(rgb, (size, size), Image.Resampling.BILINEAR)
             pixels = np.asarray(rgb, dtype=np.float32)
     except (OSError, ValueError, Image.DecompressionBombError) as error:
-        raise ValueError(f"malformed image {path}: {error}") from None
+        raise InputError(f"malformed image {path}: {error}") from None
     return pixels.transpose(2, 0, 1) / 255.0
 
 
@@ -66,12 +68,12 @@ def read_mask(paths: Iterable[Path]) -> np.ndarray:
             with Image.open(path) as image:
                 mask = np.asarray(image.convert("L")) > 0
         except (OSError, ValueError, Image.DecompressionBombError) as error:
-            raise ValueError(f"malformed mask {path}: {error}") from None
+            raise InputError(f"malformed mask {path}: {error}") from None
         if union is not None and mask.shape != union.shape:
-            raise ValueError(f"mask {path}: size {mask.shape} differs from {union.shape}")
+            raise InputError(f"mask {path}: size {mask.shape} differs from {union.shape}")
         union = mask if union is None else union | mask
     if union is None:
-        raise ValueError("read_mask: no mask files given")
+        raise InputError("read_mask: no mask files given")
     return union
 
 

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from coexplore.errors import InputError
 from coexplore.slow.data import DataSplits, _Pool, _to_splits
 from coexplore.slow.images import (
     image_files,
@@ -55,7 +56,7 @@ def find_samples(root: Path) -> list[Sample]:
         return _paired(root)
     samples = [_one_sample(f) for f in subfolders(root) if (f / "images").is_dir()]
     if not samples:
-        raise ValueError(f"{WHAT}: {root} has neither images/ and masks/ folders nor "
+        raise InputError(f"{WHAT}: {root} has neither images/ and masks/ folders nor "
                          "<sample>/images/ and <sample>/masks/ folders")  # fmt: skip
     return samples
 
@@ -65,7 +66,7 @@ def _paired(root: Path) -> list[Sample]:
     masks = {p.stem: p for p in image_files(require_dir(root / "masks", WHAT), WHAT)}
     for image in images:
         if image.stem not in masks:
-            raise ValueError(f"{WHAT}: no mask named {image.stem}.* in {root / 'masks'} "
+            raise InputError(f"{WHAT}: no mask named {image.stem}.* in {root / 'masks'} "
                              f"for image {image}")  # fmt: skip
     return [Sample(image, (masks[image.stem],)) for image in images]
 
@@ -73,7 +74,7 @@ def _paired(root: Path) -> list[Sample]:
 def _one_sample(folder: Path) -> Sample:
     images = image_files(folder / "images", WHAT)
     if len(images) != 1:
-        raise ValueError(f"{WHAT}: expected one image in {folder / 'images'}, found {len(images)}")
+        raise InputError(f"{WHAT}: expected one image in {folder / 'images'}, found {len(images)}")
     masks = image_files(require_dir(folder / "masks", WHAT), WHAT)
     return Sample(images[0], tuple(masks))
 
@@ -87,7 +88,7 @@ def load_nuclei_folder(
     n = len(order)
     n_test, n_val = round(test_fraction * n), max(1, round(val_fraction * n))
     if n - n_test - n_val < 1:
-        raise ValueError(f"{WHAT}: {n} images in {root} are too few to split into training, "
+        raise InputError(f"{WHAT}: {n} images in {root} are too few to split into training, "
                          f"validation ({val_fraction}) and test ({test_fraction})")  # fmt: skip
     test, val, train = np.split(order, [n_test, n_test + n_val])
     parts = (
@@ -125,7 +126,7 @@ def _read(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Image (3, H, W) float32 and mask (H, W) int64, resized up when shorter than `size`."""
     image, mask = read_rgb(sample.image), read_mask(sample.masks)
     if mask.shape != image.shape[1:]:
-        raise ValueError(f"{WHAT}: mask size {mask.shape} differs from image size "
+        raise InputError(f"{WHAT}: mask size {mask.shape} differs from image size "
                          f"{image.shape[1:]} for {sample.image}")  # fmt: skip
     shorter = min(mask.shape)
     if shorter < size:

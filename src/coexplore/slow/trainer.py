@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coexplore.errors import InputError
 from coexplore.slow.data import DataSplits, augment, crop_padding_px
 from coexplore.slow.segmentation import flip_pair, is_segmentation, segmentation_scores
 
@@ -62,7 +63,7 @@ class TrainConfig:
         for name, ok in checks.items():
             if not ok:
                 hint = f"one of {allowed[name]}" if name in allowed else "out of range"
-                raise ValueError(f"TrainConfig.{name}: {getattr(self, name)!r} is {hint}")
+                raise InputError(f"TrainConfig.{name}: {getattr(self, name)!r} is {hint}")
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("TrainConfig.device: 'cuda' requested but CUDA is not available")
+        raise InputError("TrainConfig.device: 'cuda' requested but CUDA is not available")
     return torch.device(name)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from coexplore.errors import InputError
 from coexplore.slow.imagenet_model import conv_bn_relu
 from coexplore.spaces.unet import UnetArch, UnetLevel, UnetSpace
 
@@ -54,6 +55,6 @@ def build_unet(
     """Logits of shape (batch, num_classes, rows, cols); rows and cols divisible by 2^(L-1)."""
     rows, cols = input_shape[1:]
     if rows % space.divisor or cols % space.divisor:
-        raise ValueError(f"a U-Net of {space.levels} levels needs rows and cols divisible by "
+        raise InputError(f"a U-Net of {space.levels} levels needs rows and cols divisible by "
                          f"{space.divisor}, got {input_shape}")  # fmt: skip
     return UNet(arch, input_shape[0], num_classes, space.convs)

@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
+from coexplore.errors import InputError, UnknownName
 from coexplore.workload import Workload
 
 V = TypeVar("V")
@@ -33,7 +34,7 @@ class Registry(dict[str, V]):
         self.what = what
 
     def __missing__(self, name: str) -> V:
-        raise KeyError(f"unknown {self.what} {name!r}; valid names: {', '.join(sorted(self))}")
+        raise UnknownName(f"unknown {self.what} {name!r}; valid names: {', '.join(sorted(self))}")
 
 
 def digest_of(key: str) -> str:
@@ -61,9 +62,9 @@ class TokenType:
 
     def __post_init__(self) -> None:
         if not self.choices:
-            raise ValueError(f"token {self.name}: choices must not be empty")
+            raise InputError(f"token {self.name}: choices must not be empty")
         if len(set(self.choices)) != len(self.choices):
-            raise ValueError(f"token {self.name}: choices must be distinct")
+            raise InputError(f"token {self.name}: choices must be distinct")
 
 
 A = TypeVar("A", bound=Architecture)
@@ -134,16 +135,16 @@ class SearchSpace(ABC, Generic[A]):
         """ValueError unless `indices` has one in-range choice index per token position."""
         tokens = self.token_types()
         if len(indices) != len(tokens):
-            raise ValueError(f"{self.name}: expected {len(tokens)} indices, got {len(indices)}")
+            raise InputError(f"{self.name}: expected {len(tokens)} indices, got {len(indices)}")
         for index, token in zip(indices, tokens, strict=True):
             if not 0 <= index < len(token.choices):
-                raise ValueError(f"{self.name}: index {index} out of range for {token.name}")
+                raise InputError(f"{self.name}: index {index} out of range for {token.name}")
 
 
 def choice_index(value: Any, choices: tuple[Any, ...], field: str) -> int:
     """The index of `value` among `choices`; ValueError naming the field otherwise."""
     if value not in choices:
-        raise ValueError(f"{field}: {value!r} is not one of {choices}")
+        raise InputError(f"{field}: {value!r} is not one of {choices}")
     return choices.index(value)
 
 
@@ -151,17 +152,17 @@ def json_field(data: object, name: str, expected: type, where: str = "") -> Any:
     """`data[name]` checked to be of type `expected`; ValueError naming the field otherwise."""
     label = f"{where}{name}"
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where or 'architecture JSON'}: expected an object, got {data!r}")
+        raise InputError(f"{where or 'architecture JSON'}: expected an object, got {data!r}")
     if name not in data:
-        raise ValueError(f"{label}: missing field")
+        raise InputError(f"{label}: missing field")
     value = data[name]
     # bool is an int subclass, but `true` is never a valid kernel size.
     if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ValueError(f"{label}: expected {expected.__name__}, got {value!r}")
+        raise InputError(f"{label}: expected {expected.__name__}, got {value!r}")
     return value
 
 
 def check_space_field(data: object, space_name: str) -> None:
     """An optional "space" field must name this space (guards against loading the wrong file)."""
     if isinstance(data, Mapping) and "space" in data and data["space"] != space_name:
-        raise ValueError(f"space: expected {space_name!r}, got {data['space']!r}")
+        raise InputError(f"space: expected {space_name!r}, got {data['space']!r}")

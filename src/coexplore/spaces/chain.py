@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from coexplore.errors import InputError
 from coexplore.spaces.base import (
     SearchSpace,
     TokenType,
@@ -68,15 +69,20 @@ class ChainSpace(SearchSpace[ChainArch]):
     kernels: tuple[int, ...] = (1, 3, 5, 7)
     filters: tuple[int, ...] = (24, 36, 48, 64)
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> ChainSpace:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls(depth=settings.depth, stride_mode=settings.stride_mode)
+
     def __post_init__(self) -> None:
         if self.depth < 1:
-            raise ValueError(f"depth must be >= 1, got {self.depth}")
+            raise InputError(f"depth must be >= 1, got {self.depth}")
         if self.stride_mode not in STRIDE_MODES:
-            raise ValueError(f"stride_mode must be one of {STRIDE_MODES}, got {self.stride_mode!r}")
+            raise InputError(f"stride_mode must be one of {STRIDE_MODES}, got {self.stride_mode!r}")
         if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
-            raise ValueError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
+            raise InputError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
         if not self.filters or any(f < 1 for f in self.filters):
-            raise ValueError(f"filters must be >= 1, got {self.filters}")
+            raise InputError(f"filters must be >= 1, got {self.filters}")
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -101,7 +107,7 @@ class ChainSpace(SearchSpace[ChainArch]):
 
     def encode(self, arch: ChainArch) -> tuple[int, ...]:
         if arch.depth != self.depth:
-            raise ValueError(f"layers: expected {self.depth} layers, got {arch.depth}")
+            raise InputError(f"layers: expected {self.depth} layers, got {arch.depth}")
         indices: list[int] = []
         for i, layer in enumerate(arch.layers):
             indices.append(choice_index(layer.kernel, self.kernels, f"layers[{i}].kernel"))
@@ -170,5 +176,5 @@ def scheduled_depth(
 ) -> int:
     """Zoph-style depth schedule: `start_depth`, +`step` every `every_samples` samples, capped."""
     if samples_seen < 0 or every_samples < 1:
-        raise ValueError("samples_seen must be >= 0 and every_samples >= 1")
+        raise InputError("samples_seen must be >= 0 and every_samples >= 1")
     return min(start_depth + step * (samples_seen // every_samples), max_depth)

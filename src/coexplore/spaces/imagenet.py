@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from coexplore.errors import InputError
 from coexplore.spaces.base import (
     SearchSpace,
     TokenType,
@@ -94,21 +95,28 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     ops: tuple[str, ...] = OPS
     hardware_resolution: int = 0
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> ImagenetSpace:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls(  # depth: conv layers over the five stages
+            depth=settings.depth, hardware_resolution=settings.hardware_resolution
+        )
+
     def __post_init__(self) -> None:
         if self.hardware_resolution < 0:
-            raise ValueError(f"hardware_resolution must be >= 0, got {self.hardware_resolution}")
+            raise InputError(f"hardware_resolution must be >= 0, got {self.hardware_resolution}")
         if self.depth < NUM_STAGES:
-            raise ValueError(
+            raise InputError(
                 f"depth must be >= {NUM_STAGES} (one layer per stage), got {self.depth}"
             )
         if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
-            raise ValueError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
+            raise InputError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
         if len(self.stage_filters) != NUM_STAGES:
-            raise ValueError(f"stage_filters needs {NUM_STAGES} tuples, got {self.stage_filters}")
+            raise InputError(f"stage_filters needs {NUM_STAGES} tuples, got {self.stage_filters}")
         if any(not f or min(f) < 1 for f in self.stage_filters):
-            raise ValueError(f"stage_filters must be non-empty and >= 1, got {self.stage_filters}")
+            raise InputError(f"stage_filters must be non-empty and >= 1, got {self.stage_filters}")
         if not self.ops or not set(self.ops) <= set(OPS):
-            raise ValueError(f"ops must be a non-empty subset of {OPS}, got {self.ops}")
+            raise InputError(f"ops must be a non-empty subset of {OPS}, got {self.ops}")
 
     @classmethod
     def for_json(cls, data: Mapping[str, Any]) -> ImagenetSpace:
@@ -142,11 +150,11 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
 
     def encode(self, arch: ImagenetArch) -> tuple[int, ...]:
         if len(arch.stages) != NUM_STAGES:
-            raise ValueError(f"stages: expected {NUM_STAGES} stages, got {len(arch.stages)}")
+            raise InputError(f"stages: expected {NUM_STAGES} stages, got {len(arch.stages)}")
         indices: list[int] = []
         for s, (stage, count) in enumerate(zip(arch.stages, self.stage_depths, strict=True)):
             if len(stage.layers) != count:
-                raise ValueError(f"stages[{s}].layers: expected {count}, got {len(stage.layers)}")
+                raise InputError(f"stages[{s}].layers: expected {count}, got {len(stage.layers)}")
             indices.append(
                 choice_index(stage.filters, self.stage_filters[s], f"stages[{s}].filters")
             )

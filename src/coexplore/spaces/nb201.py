@@ -31,6 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from coexplore.errors import InputError
 from coexplore.spaces.base import SearchSpace, TokenType, check_space_field, digest_of, json_field
 from coexplore.workload import Layer, LayerKind, Workload
 
@@ -49,26 +50,26 @@ class Nb201Arch:
 
     def __post_init__(self) -> None:
         if len(self.ops) != len(EDGES):
-            raise ValueError(f"NAS-Bench-201 needs {len(EDGES)} ops, got {len(self.ops)}")
+            raise InputError(f"NAS-Bench-201 needs {len(EDGES)} ops, got {len(self.ops)}")
         for op in self.ops:
             if op not in OPS:
-                raise ValueError(f"unknown NAS-Bench-201 op {op!r}; valid ops: {', '.join(OPS)}")
+                raise InputError(f"unknown NAS-Bench-201 op {op!r}; valid ops: {', '.join(OPS)}")
 
     @classmethod
     def from_string(cls, text: str) -> Nb201Arch:
         """Parse `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`."""
         groups = text.strip().split("+")
         if len(groups) != 3:
-            raise ValueError(f"bad NAS-Bench-201 string {text!r}: expected 3 '+'-separated nodes")
+            raise InputError(f"bad NAS-Bench-201 string {text!r}: expected 3 '+'-separated nodes")
         ops = []
         for node, group in enumerate(groups, start=1):
             parts = group.split("|")
             if len(parts) != node + 2 or parts[0] or parts[-1]:
-                raise ValueError(f"bad NAS-Bench-201 string {text!r}: node {node} is {group!r}")
+                raise InputError(f"bad NAS-Bench-201 string {text!r}: node {node} is {group!r}")
             for source, part in enumerate(parts[1:-1]):
                 op, _, tail = part.partition("~")
                 if tail != str(source):
-                    raise ValueError(
+                    raise InputError(
                         f"bad NAS-Bench-201 string {text!r}: {part!r} not from {source}"
                     )
                 ops.append(op)
@@ -78,7 +79,7 @@ class Nb201Arch:
     def from_index(cls, index: int) -> Nb201Arch:
         """The architecture at `index` of the documented bijection (base-5 digits)."""
         if not 0 <= index < NUM_ARCHS:
-            raise ValueError(f"NAS-Bench-201 index must be in 0..{NUM_ARCHS - 1}, got {index}")
+            raise InputError(f"NAS-Bench-201 index must be in 0..{NUM_ARCHS - 1}, got {index}")
         digits = []
         for _ in EDGES:
             index, digit = divmod(index, len(OPS))
@@ -119,9 +120,14 @@ class Nb201Space(SearchSpace[Nb201Arch]):
     init_channels: int = 16
     cells_per_stage: int = 5
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> Nb201Space:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls()  # one fixed space: the config's depth does not apply
+
     def __post_init__(self) -> None:
         if self.init_channels < 1 or self.cells_per_stage < 1:
-            raise ValueError("init_channels and cells_per_stage must be >= 1")
+            raise InputError("init_channels and cells_per_stage must be >= 1")
 
     def token_types(self) -> tuple[TokenType, ...]:
         return TOKENS
@@ -141,7 +147,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
         try:
             return Nb201Arch.from_string(json_field(data, "arch", str))
         except ValueError as error:
-            raise ValueError(f"arch: {error}") from None
+            raise InputError(f"arch: {error}") from None
 
     def workload(
         self, arch: Nb201Arch, input_shape: tuple[int, int, int], num_classes: int
@@ -149,7 +155,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
         channels, rows, cols = input_shape
         if rows % 4 or cols % 4:
             # Two reductions: the strided conv (ceil) and the 2x2 pool (floor) must agree.
-            raise ValueError(f"NAS-Bench-201 needs rows and cols divisible by 4, got {input_shape}")
+            raise InputError(f"NAS-Bench-201 needs rows and cols divisible by 4, got {input_shape}")
         trace = _Trace()
         width = self.init_channels
         x: int | None = trace.add(_bn_conv(channels, width, (rows, cols), 3, 1, "stem"))

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, ClassVar
 
+from coexplore.errors import InputError
 from coexplore.spaces.base import (
     SearchSpace,
     TokenType,
@@ -69,13 +70,18 @@ class UnetSpace(SearchSpace[UnetArch]):
     base_filters: tuple[int, ...] = (8, 16, 24)
     convs: int = 2
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> UnetSpace:
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
+        return cls(levels=settings.depth)  # depth: levels, the bottleneck included
+
     def __post_init__(self) -> None:
         if self.levels < 1 or self.convs < 1:
-            raise ValueError(f"levels and convs must be >= 1, got {self.levels}, {self.convs}")
+            raise InputError(f"levels and convs must be >= 1, got {self.levels}, {self.convs}")
         if not self.kernels or any(k < 1 or k % 2 == 0 for k in self.kernels):
-            raise ValueError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
+            raise InputError(f"kernels must be odd and >= 1 ('same' padding), got {self.kernels}")
         if not self.base_filters or min(self.base_filters) < 1:
-            raise ValueError(f"base_filters must be >= 1, got {self.base_filters}")
+            raise InputError(f"base_filters must be >= 1, got {self.base_filters}")
 
     @classmethod
     def for_json(cls, data: Mapping[str, Any]) -> UnetSpace:
@@ -104,7 +110,7 @@ class UnetSpace(SearchSpace[UnetArch]):
 
     def encode(self, arch: UnetArch) -> tuple[int, ...]:
         if len(arch.levels) != self.levels:
-            raise ValueError(f"levels: expected {self.levels} levels, got {len(arch.levels)}")
+            raise InputError(f"levels: expected {self.levels} levels, got {len(arch.levels)}")
         indices: list[int] = []
         for i, x in enumerate(arch.levels):
             indices.append(choice_index(x.kernel, self.kernels, f"levels[{i}].kernel"))
@@ -124,7 +130,7 @@ class UnetSpace(SearchSpace[UnetArch]):
     ) -> Workload:
         channels, rows, cols = input_shape
         if rows % self.divisor or cols % self.divisor:
-            raise ValueError(f"a U-Net of {self.levels} levels needs rows and cols divisible by "
+            raise InputError(f"a U-Net of {self.levels} levels needs rows and cols divisible by "
                              f"{self.divisor}, got {input_shape}")  # fmt: skip
         layers: list[Layer] = []
         skips: list[tuple[int, int]] = []

@@ -1,10 +1,10 @@
 """Run storage: one SQLite database per run holding trials, controller checkpoints and metadata."""
 
-from coexplore.storage.records import FINISHED_STATES, StorageError, TrialRecord, TrialState
-from coexplore.storage.sqlite import KEEP_CHECKPOINTS, SCHEMA_VERSION, RunStorage
+from coexplore.storage.records import StorageError, TrialRecord, TrialState
+from coexplore.storage.sqlite import DB_NAME, KEEP_CHECKPOINTS, SCHEMA_VERSION, RunStorage
 
 __all__ = [
-    "FINISHED_STATES",
+    "DB_NAME",
     "KEEP_CHECKPOINTS",
     "SCHEMA_VERSION",
     "RunStorage",

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from coexplore.errors import CoexploreError
+
 
 class TrialState(StrEnum):
     """Where a trial stands. Only RUNNING is unfinished."""
@@ -17,10 +19,6 @@ class TrialState(StrEnum):
     COMPLETE = "complete"
     PRUNED = "pruned"
     FAILED = "failed"
-
-
-FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED)
-"""States whose result can be reused for a repeated architecture."""
 
 
 @dataclass(frozen=True)
@@ -115,7 +113,7 @@ UPSERT_TRIAL = (
 SELECT_TRIALS = f"SELECT {_COLUMNS} FROM trials"
 
 
-class StorageError(Exception):
+class StorageError(CoexploreError):
     """A run database could not be used; the message names the file and the cause in one line."""
 
 

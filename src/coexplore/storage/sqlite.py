@@ -24,7 +24,6 @@ from types import TracebackType
 from typing import Any, Self
 
 from coexplore.storage.records import (
-    FINISHED_STATES,
     MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
@@ -39,10 +38,17 @@ from coexplore.storage.records import (
     sqlite_cause,
 )
 
+DB_NAME = "run.db"
+"""The run database's name in a run folder."""
+
 KEEP_CHECKPOINTS = 3
 """Controller checkpoints kept per run: the newest few, so one bad blob is not the only copy."""
 
 _RESERVED_META = ("schema_version", "config")
+
+PICKLE_HEADER = b"\x80"
+"""How a pickle of protocol 2 or later begins (older coexplore stored some strategy states so).
+Checkpoints are JSON or torch's weights-only zip now; neither begins with this byte."""
 
 
 class RunStorage:
@@ -192,11 +198,14 @@ class RunStorage:
         """The trial in this slot of this controller batch, or None."""
         return _first(self._select("WHERE batch = ? AND slot = ?", batch, slot))
 
-    def find_finished(self, arch_key: str) -> TrialRecord | None:
-        """The earliest COMPLETE or PRUNED trial of this architecture: a result to reuse."""
-        finished = [state.value for state in FINISHED_STATES]
-        where = "WHERE arch_key = ? AND state IN (?, ?) ORDER BY number LIMIT 1"
-        return _first(self._select(where, arch_key, *finished))
+    def find_trained(self, arch_key: str) -> TrialRecord | None:
+        """The earliest COMPLETE trial of this architecture: its accuracy is a result to reuse.
+
+        PRUNED trials are passed over: they hold no accuracy, and an architecture pruned once
+        (in controller mode, on the hardware sampled with it) may be trained by a later trial;
+        that training is the one to reuse, not to repeat."""
+        where = "WHERE arch_key = ? AND state = ? ORDER BY number LIMIT 1"
+        return _first(self._select(where, arch_key, TrialState.COMPLETE.value))
 
     def counts(self) -> dict[TrialState, int]:
         """How many trials are in each state; every state is listed, zeros included."""
@@ -237,6 +246,13 @@ class RunStorage:
             return None
         if not isinstance(found[1], bytes):  # a damaged file can hand back text or a number
             raise StorageError(f"{self.path}: run database is damaged: checkpoint is not bytes")
+        if found[1].startswith(PICKLE_HEADER):
+            raise StorageError(
+                f"{self.path}: the checkpoint of batch {found[0]} is a Python pickle (written "
+                "by an older coexplore); it is refused, not loaded, because unpickling a file "
+                "from elsewhere can run any code. This run cannot be resumed; its trials can "
+                "still be read (report, export), or start the run again"
+            )
         return int(found[0]), found[1]
 
     # --- helpers --------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from coexplore.errors import InputError
 from coexplore.spaces.nb201 import Nb201Arch
 
 ENV_VAR = "COEXPLORE_NB201_CSV"
@@ -42,7 +43,7 @@ class AccuracyTable:
     def lookup(self, index: int) -> float:
         row = int(np.searchsorted(self.indices, index))
         if row == len(self.indices) or self.indices[row] != index:
-            raise ValueError(f"{self.source}: no accuracy for architecture index {index}")
+            raise InputError(f"{self.source}: no accuracy for architecture index {index}")
         return float(self.accuracy[row])
 
 
@@ -50,16 +51,16 @@ def csv_path(explicit: str | Path | None = None, root: str = "") -> Path:
     """Where the table is: the explicit path, else `root`, else the environment variable."""
     text = str(explicit or root or os.environ.get(ENV_VAR, ""))
     if not text:
-        raise ValueError(f"NAS-Bench-201 table: give its CSV path (--csv, data.root or ${ENV_VAR})")
+        raise InputError(f"NAS-Bench-201 table: give its CSV path (--csv, data.root or ${ENV_VAR})")
     path = Path(text).expanduser()
     if not path.is_file():
-        raise ValueError(f"NAS-Bench-201 table: {path}: no such file")
+        raise InputError(f"NAS-Bench-201 table: {path}: no such file")
     return path
 
 
 def load_accuracy_table(path: Path, dataset: str = "cifar10") -> AccuracyTable:
     if dataset not in COLUMNS:
-        raise ValueError(
+        raise InputError(
             f"NAS-Bench-201 table: unknown dataset {dataset!r}; valid: {', '.join(COLUMNS)}"
         )
     return _load(str(Path(path).resolve()), path.stat().st_mtime_ns, COLUMNS[dataset])
@@ -71,14 +72,14 @@ def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
         reader = csv.DictReader(handle)
         missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
         if missing:
-            raise ValueError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
+            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
         pairs = [_row(path, number, row, column) for number, row in enumerate(reader, start=2)]
     if not pairs:
-        raise ValueError(f"{path}: no rows")
+        raise InputError(f"{path}: no rows")
     pairs.sort()
     indices = np.array([p[0] for p in pairs], dtype=np.int64)
     if len(np.unique(indices)) != len(indices):
-        raise ValueError(f"{path}: an architecture appears twice")
+        raise InputError(f"{path}: an architecture appears twice")
     return AccuracyTable(indices, np.array([p[1] for p in pairs]), path)
 
 
@@ -87,9 +88,9 @@ def _row(path: str, line: int, row: dict[str, str], column: str) -> tuple[int, f
         index = Nb201Arch.from_string(row[ARCH_COLUMN]).index
         accuracy = float(row[column]) / 100.0
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{path}:{line}: {exc}") from None
+        raise InputError(f"{path}:{line}: {exc}") from None
     if not 0.0 <= accuracy <= 1.0:
-        raise ValueError(f"{path}:{line}: accuracy {row[column]} is not a percentage")
+        raise InputError(f"{path}:{line}: accuracy {row[column]} is not a percentage")
     return index, accuracy
 
 
@@ -115,7 +116,7 @@ class TableTrainer:
 def table_trainer(config: Any) -> TableTrainer:
     """The train_fn of a run whose `data.dataset` is "nb201_table" (checked now, one line)."""
     if config.space.name != "nb201":
-        raise ValueError(
+        raise InputError(
             f"data.dataset nb201_table needs space.name 'nb201', not {config.space.name!r}"
         )
     path = csv_path(None, config.data.root)

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coexplore.config import Config
-from coexplore.hardware.devices import Precision, Spec
+from coexplore.errors import InputError
+from coexplore.hardware.devices import Precision
 from coexplore.tabular.accuracy import AccuracyTable, csv_path, load_accuracy_table
 from coexplore.tabular.explorer import TableExplorer
 from coexplore.tabular.fronts import TrueFront, reference_point, true_front
@@ -52,10 +53,10 @@ def load_benchmark(
     say: Callable[[str], None] | None = None,
 ) -> Benchmark:
     """The benchmark of a tabular config (ValueError in one line for anything else)."""
-    from coexplore.search.run import dataset_shape, make_pool, make_space
+    from coexplore.problem import dataset_shape, make_pool, make_space, make_spec
 
     if not is_tabular(config) or config.space.name != "nb201":
-        raise ValueError(
+        raise InputError(
             "a tabular benchmark needs data.dataset 'nb201_table' and space.name 'nb201'"
         )
     accuracy = load_accuracy_table(csv_path(None, config.data.root), config.data.accuracy_column)
@@ -64,7 +65,7 @@ def load_benchmark(
         make_space(config), make_pool(config), Precision(config.hardware.precision), shape, classes
     )
     hardware = load_or_build(problem, accuracy.indices, cache, workers, say)
-    spec = Spec(config.spec.fps, config.spec.latency_ms or None, config.spec.max_fpgas or None)
+    spec = make_spec(config)
     return Benchmark(
         problem,
         accuracy,

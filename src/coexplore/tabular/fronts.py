@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from coexplore.search.picks import feasible_trials, pareto_front
+from coexplore.pareto import feasible_trials, pareto_front
 from coexplore.storage import TrialRecord
 from coexplore.tabular.accuracy import AccuracyTable
 from coexplore.tabular.hardware import HardwareTable

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coexplore.errors import InputError
 from coexplore.spaces.base import SearchSpace
 
 
@@ -15,7 +16,7 @@ def tokens_at(space: SearchSpace[Any], index: int) -> tuple[int, ...]:
     """The choice indices of the architecture at `index` (ValueError outside 0..size-1)."""
     size = space.size()
     if not 0 <= index < size:
-        raise ValueError(f"{space.name}: architecture index must be in 0..{size - 1}, got {index}")
+        raise InputError(f"{space.name}: architecture index must be in 0..{size - 1}, got {index}")
     digits = []
     for token in reversed(space.token_types()):
         index, digit = divmod(index, len(token.choices))

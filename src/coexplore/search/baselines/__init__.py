@@ -12,8 +12,7 @@
 - `exhaustive`: every architecture of a finite (tabular) space once, in a seeded order.
 
 Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`, `motpe`,
-`random_feasible`; exhaustive
-enumeration lives with the tabular benchmark (`coexplore.tabular.exhaustive`).
+`random_feasible`, `exhaustive` (the ground truth of the tabular benchmark).
 """
 
 from __future__ import annotations
@@ -24,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config, to_dict
+from coexplore.errors import InputError
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign
+from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.baselines.fixed import FixedPipelineExplorer
 from coexplore.search.baselines.motpe import MotpeStrategy
 from coexplore.search.baselines.nsga2 import Nsga2Strategy
@@ -36,7 +37,6 @@ from coexplore.search.oracle import HardwareOracle
 from coexplore.search.reward import PRUNED_REWARD
 from coexplore.search.strategy import ControllerStrategy, Strategy
 from coexplore.spaces.base import Registry, SearchSpace
-from coexplore.tabular.exhaustive import ExhaustiveStrategy
 from coexplore.workload import Workload
 
 __all__ = [
@@ -98,7 +98,7 @@ def fixed_design(ctx: BaselineContext) -> HardwareDesign:
     """The design hardware-aware NAS keeps: the fastest one for the reference architecture."""
     result = OptimalExplorer(ctx.pool, Spec(), ctx.precision).explore(reference_workload(ctx))
     if result.design is None:
-        raise ValueError(f"hwnas: the reference architecture fits no design: {result.reason}")
+        raise InputError(f"hwnas: the reference architecture fits no design: {result.reason}")
     return result.design
 
 
@@ -133,7 +133,7 @@ class SoftHwNasStrategy(HwNasStrategy):
         weight: float,
     ) -> None:
         if spec_fps <= 0:
-            raise ValueError(
+            raise InputError(
                 "hwnas_soft: the soft reward acc * (spec / fps) ** w needs spec.fps > 0"
             )
         super().__init__(space, settings, seed, explorer)

@@ -36,12 +36,6 @@ class MotpeStrategy(Nsga2Strategy):
         self.study.sampler = optuna.samplers.TPESampler(seed=_batch_seed(self.seed, told))
         return super().ask(n)
 
-    def _distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
-        return {
-            t.name: optuna.distributions.CategoricalDistribution(list(range(len(t.choices))))
-            for t in self.space.token_types()
-        }
-
     def state_bytes(self) -> bytes:
         trials = [
             {"params": t.params, "state": t.state.name, "values": t.values}

@@ -1,10 +1,11 @@
-"""NSGA-II (Optuna) behind the ask/tell `Strategy` interface."""
+"""NSGA-II (Optuna) behind the ask/tell `Strategy` interface, state as JSON."""
 
 from __future__ import annotations
 
-import pickle
+import json
 from typing import Any
 
+import numpy as np
 import optuna
 
 from coexplore.search.reward import PRUNED_REWARD
@@ -25,8 +26,8 @@ class Nsga2Strategy(Strategy):
 
     def __init__(self, space: SearchSpace[Any], metric: str, population: int, seed: int) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no log line per trial
-        sampler = optuna.samplers.NSGAIISampler(population_size=population, seed=seed)
-        self.study = optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
+        self.population, self.seed = population, seed
+        self.study = self._new_study()
         self.space, self.metric = space, metric
         self._asked: list[optuna.Trial] = []
         self._records: list[TrialRecord] = []
@@ -65,8 +66,75 @@ class Nsga2Strategy(Strategy):
             return optuna.trial.TrialState.PRUNED, None
         return done, [metrics["accuracy"], metrics[self.metric]]
 
+    def _new_study(self) -> optuna.Study:
+        sampler = optuna.samplers.NSGAIISampler(population_size=self.population, seed=self.seed)
+        return optuna.create_study(directions=["maximize", "maximize"], sampler=sampler)
+
+    def _distributions(self) -> dict[str, optuna.distributions.BaseDistribution]:
+        return {
+            t.name: optuna.distributions.CategoricalDistribution(list(range(len(t.choices))))
+            for t in self.space.token_types()
+        }
+
+    # Resumable without pickle: the finished trials (with the generation bookkeeping NSGA-II
+    # keeps in system attributes), the study's parent-population cache and the sampler's two
+    # random states, all JSON. Rebuilt into a fresh in-memory study, the trials get the same
+    # ids again (they are added in order), so the next asks are exactly those of the original.
     def state_bytes(self) -> bytes:
-        return pickle.dumps(self.study)
+        study = self.study
+        state = {
+            "trials": [_trial_json(t) for t in study.trials],
+            "study_attrs": study._storage.get_study_system_attrs(study._study_id),
+            "rngs": [_rng_json(rng) for rng in _sampler_rngs(study.sampler)],
+        }
+        return json.dumps(state).encode()
 
     def load_state(self, blob: bytes) -> None:
-        self.study, self._asked, self._records = pickle.loads(blob), [], []
+        state = json.loads(blob)
+        study = self._new_study()
+        distributions = self._distributions()
+        for t in state["trials"]:
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=t["params"],
+                    distributions={k: distributions[k] for k in t["params"]},
+                    values=t["values"],
+                    state=optuna.trial.TrialState[t["state"]],
+                    system_attrs=t["system_attrs"],
+                )
+            )
+        for key, value in state["study_attrs"].items():
+            study._storage.set_study_system_attr(study._study_id, key, value)
+        rngs = _sampler_rngs(study.sampler)
+        if len(rngs) != len(state["rngs"]):
+            raise ValueError("nsga2: the stored state has the wrong number of random states")
+        for rng, stored in zip(rngs, state["rngs"], strict=True):
+            rng.set_state(_rng_from_json(stored))
+        self.study, self._asked, self._records = study, [], []
+
+
+def _trial_json(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
+    if trial.state is optuna.trial.TrialState.RUNNING:  # checkpoints follow a whole tell
+        raise ValueError("nsga2: cannot store the state while a trial is still asked")
+    return {
+        "params": trial.params,
+        "state": trial.state.name,
+        "values": trial.values,
+        "system_attrs": trial.system_attrs,
+    }
+
+
+def _sampler_rngs(sampler: Any) -> list[np.random.RandomState]:
+    """The random states NSGA-II draws from: its own (crossover, mutation, parent choice) and
+    its random sampler's (the first generation, and parameters outside the search space)."""
+    return [sampler._rng.rng, sampler._random_sampler._rng.rng]
+
+
+def _rng_json(rng: np.random.RandomState) -> list[Any]:
+    kind, key, pos, has_gauss, cached = rng.get_state()
+    return [kind, [int(k) for k in key], int(pos), int(has_gauss), float(cached)]
+
+
+def _rng_from_json(stored: list[Any]) -> tuple[Any, ...]:
+    kind, key, pos, has_gauss, cached = stored
+    return (str(kind), np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(cached))

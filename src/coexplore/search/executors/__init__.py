@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from coexplore.errors import InputError
 from coexplore.search.executors.base import (
     Executor,
     JobFailure,
@@ -41,7 +42,7 @@ def make_executor(config: Any) -> Executor:
         try:
             from coexplore.search.executors.ray_cluster import RayExecutor
         except ImportError:  # ray is an extra
-            raise ValueError(
+            raise InputError(
                 "executor.kind 'ray' needs Ray: pip install 'coexplore[ray]'"
             ) from None
         return RayExecutor(
@@ -51,4 +52,4 @@ def make_executor(config: Any) -> Executor:
             section.gpus_per_child,
             section.timeout_s,
         )
-    raise ValueError(f"executor.kind {section.kind!r} is not one of local, pool, ray")
+    raise InputError(f"executor.kind {section.kind!r} is not one of local, pool, ray")

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from coexplore.errors import InputError
 from coexplore.search.executors.base import JobFailure, call_safely, one_torch_thread
 from coexplore.search.executors.retrying import Died, RetryingExecutor
 
@@ -79,7 +80,7 @@ def _init(ray: Any, workers: int, address: str) -> None:
             ray.init(num_cpus=workers, include_dashboard=False, **options)
     except Exception as exc:  # bad address, cluster down: a clear line, not Ray's traceback
         where = f"the Ray cluster at {address!r}" if address else "a local Ray cluster"
-        raise ValueError(f"executor: cannot start or join {where}: {_one_line(exc)}") from exc
+        raise InputError(f"executor: cannot start or join {where}: {_one_line(exc)}") from exc
 
 
 def _one_gpu_if_any(ray: Any) -> float:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from coexplore.errors import InputError
 from coexplore.search.executors.base import Executor, JobFailure, Outcome
 
 
@@ -62,7 +63,7 @@ class RetryingExecutor(Executor, Generic[H]):
 
     def __init__(self, workers: int, retries: int, timeout_s: float = 0.0) -> None:
         if workers < 1 or retries < 0 or timeout_s < 0:
-            raise ValueError(
+            raise InputError(
                 "workers must be >= 1, retries >= 0 and timeout_s >= 0, "
                 f"got {workers}, {retries}, {timeout_s}"
             )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import pickle
+import json
 from typing import Any
 
 import numpy as np
 
+from coexplore.errors import InputError
 from coexplore.search.strategy import Candidate, Strategy
 from coexplore.spaces.base import SearchSpace
 from coexplore.tabular.indexing import arch_at
@@ -25,13 +26,13 @@ class ExhaustiveStrategy(Strategy):
         self, space: SearchSpace[Any], seed: int, indices: np.ndarray | None = None
     ) -> None:
         if indices is None and space.size() > MAX_EXHAUSTIVE:
-            raise ValueError(
+            raise InputError(
                 f"exhaustive: the {space.name} space has {space.size():,} "
                 f"architectures; at most {MAX_EXHAUSTIVE:,} can be enumerated"
             )
         walk = np.arange(space.size()) if indices is None else np.asarray(indices, np.int64)
         if len(walk) == 0:
-            raise ValueError("exhaustive: no architecture to enumerate")
+            raise InputError("exhaustive: no architecture to enumerate")
         self.space, self.position = space, 0
         self.order = np.random.default_rng(seed).permutation(walk)
 
@@ -44,7 +45,10 @@ class ExhaustiveStrategy(Strategy):
         pass
 
     def state_bytes(self) -> bytes:
-        return pickle.dumps(self.position)
+        return json.dumps({"position": self.position}).encode()
 
     def load_state(self, blob: bytes) -> None:
-        self.position = int(pickle.loads(blob))
+        position = json.loads(blob)["position"]
+        if not isinstance(position, int) or position < 0:
+            raise ValueError(f"exhaustive: bad position {position!r} in the stored state")
+        self.position = position

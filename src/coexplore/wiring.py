@@ -1,4 +1,7 @@
-"""A run from a config: build everything, run the loop with a progress bar, write the outputs.
+"""The wiring: a run from a config. Builds every object the loop needs (space, pool, spec from
+`coexplore.problem`; strategy, explorer, reward, data, executor), runs the loop with a progress
+bar and writes the outputs. The top of the import graph: only the command line, `compare`,
+`report` and `export` import it, never the layers it wires (tests/test_layout.py checks).
 
 Run folder: run.db (every trial, checkpoints), config.toml (resolved), picks.json (OptSW and
 OptHW), pareto.png (accuracy vs FPS and vs GOPS/W), trials.csv.
@@ -17,7 +20,8 @@ import numpy as np
 from coexplore.config import Config, ConfigError, parse_config, to_dict, to_toml
 from coexplore.fast.controller_mode import hardware_tokens, judge_tokens
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.devices import Pool, Precision, Spec, load_catalog, parse_pool
+from coexplore.hardware.devices import Pool, Precision, Spec
+from coexplore.problem import dataset_shape, make_pool, make_space, make_spec
 from coexplore.search.controller import ControllerSettings
 from coexplore.search.executors import Executor, make_executor, signals_end_the_run
 from coexplore.search.failures import SearchStopped
@@ -29,41 +33,18 @@ from coexplore.search.oracle import HardwareOracle, reference_metric
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.search.strategy import ControllerStrategy, RandomStrategy, Strategy
 from coexplore.slow.trainer import TrainConfig
-from coexplore.spaces import ChainSpace, ImagenetSpace, Nb201Space, SearchSpace, UnetSpace
-from coexplore.storage import RunStorage, StorageError
-
-DATASET_SHAPES = {
-    "digits": ((1, 8, 8), 10),
-    "mnist5k": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-    "nb201_table": ((3, 32, 32), 10),
-}
+from coexplore.spaces import SearchSpace
+from coexplore.storage import DB_NAME, RunStorage, StorageError
 
 
-def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
-    """(input shape, number of classes) of the configured dataset, without loading it."""
-    if config.data.dataset in DATASET_SHAPES:
-        return DATASET_SHAPES[config.data.dataset]
-    from coexplore.slow.folders import folder_shape  # folder datasets: read from the folder
-
-    return folder_shape(config.data)
-
-
-DB_NAME = "run.db"
-
-
-def build_setup(
-    config: Config,
-    extra_strategies: dict[str, Callable[..., Strategy]] | None = None,
-    explorer: OptimalExplorer | None = None,
-) -> SearchSetup:
+def build_setup(config: Config, explorer: OptimalExplorer | None = None) -> SearchSetup:
     """Everything the loop needs, from a validated config. `explorer` is the fast explorer
     the loop and the strategy share (default: the exact one; the tabular benchmark passes
     its table's)."""
     space = make_space(config)
     shape, classes = dataset_shape(config)
     pool = make_pool(config)
-    spec = Spec(config.spec.fps, config.spec.latency_ms or None, config.spec.max_fpgas or None)
+    spec = make_spec(config)
     precision = Precision(config.hardware.precision)
     hw_bounds = config.reward.hw_bounds
     if hw_bounds == (0.0, 0.0):
@@ -109,28 +90,6 @@ def _train_fn(config: Config) -> Callable[[TrainJob], Any]:
 
         return table_trainer(config)
     return run_train_job
-
-
-def make_space(config: Config) -> SearchSpace[Any]:
-    if config.space.name == "nb201":
-        return Nb201Space()
-    if config.space.name == "imagenet":  # depth: conv layers over the five stages
-        return ImagenetSpace(
-            depth=config.space.depth, hardware_resolution=config.space.hardware_resolution
-        )
-    if config.space.name == "unet":  # depth: levels, the bottleneck included
-        return UnetSpace(levels=config.space.depth)
-    return ChainSpace(depth=config.space.depth, stride_mode=config.space.stride_mode)
-
-
-def make_pool(config: Config) -> Pool:
-    extra = Path(config.hardware.devices_file) if config.hardware.devices_file else None
-    if extra is not None and not extra.is_file():
-        raise ConfigError(f"config: hardware.devices_file: {extra}: no such file")
-    hw = config.hardware
-    return parse_pool(
-        hw.pool, hw.link_gbps, load_catalog(extra), fill=hw.fill, clock_mhz=hw.clock_mhz
-    )
 
 
 def make_strategy(

@@ -1,0 +1,116 @@
+"""Imports point one way (docs/layout.md): workload <- spaces, hardware <- fast <- tabular <-
+search <- wiring <- commands, report, export, compare. Read from the source with `ast`, lazy
+imports inside functions included, so a layer cannot reach up even at run time."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).parents[1] / "src" / "coexplore"
+
+# The search modules a reader of results may use: the training job the workers run, what a
+# fidelity rung and a failure mean, how far two accuracies can be told apart, and the picks.
+SEARCH_PUBLIC = {
+    "coexplore.search",  # the package itself (its __init__ holds no wiring)
+    "coexplore.search.jobs",
+    "coexplore.search.fidelity",
+    "coexplore.search.failures",
+    "coexplore.search.noise",
+    "coexplore.search.picks",
+}
+
+
+def _module(path: Path) -> str:
+    parts = path.relative_to(SRC.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """Every module `path` imports (`from coexplore.search import run` imports the module
+    coexplore.search.run; `from coexplore.search.jobs import TrainJob` coexplore.search.jobs)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{path}: relative import"
+            base = node.module or ""
+            found.add(base)
+            found |= {f"{base}.{a.name}" for a in node.names} & modules
+    return found
+
+
+_FILES = sorted(SRC.rglob("*.py"))
+MODULES = {_module(p): _imports(p, {_module(f) for f in _FILES}) for p in _FILES}
+
+
+def _in(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def _offenders(layers: tuple[str, ...], banned, exact: bool = False) -> list[str]:
+    def inside(module: str) -> bool:
+        return module in layers if exact else any(_in(module, layer) for layer in layers)
+
+    return sorted(
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if inside(module)
+        for name in names
+        if banned(name)
+    )
+
+
+def test_the_source_is_found():
+    assert {"coexplore.workload", "coexplore.wiring", "coexplore.hardware.devices"} <= set(MODULES)
+
+
+LOWEST = ("coexplore.hardware", "coexplore.fast", "coexplore.spaces", "coexplore.workload")
+
+
+def test_hardware_fast_spaces_and_workload_import_no_search_slow_or_torch():
+    def banned(name: str) -> bool:
+        return any(
+            _in(name, top)
+            for top in ("coexplore.search", "coexplore.slow", "coexplore.wiring", "torch")
+        )
+
+    assert _offenders(LOWEST, banned) == []
+
+
+@pytest.mark.parametrize("layer", ["coexplore.tabular", "coexplore.report", "coexplore.export"])
+def test_tabular_report_and_export_import_no_search_internals(layer):
+    def banned(name: str) -> bool:
+        return _in(name, "coexplore.search") and name not in SEARCH_PUBLIC
+
+    assert _offenders((layer,), banned) == []
+
+
+def test_tabular_imports_nothing_of_search_but_the_training_job():
+    def banned(name: str) -> bool:
+        return _in(name, "coexplore.search") and name not in ("coexplore.search.jobs",)
+
+    assert _offenders(("coexplore.tabular",), banned) == []
+
+
+# What the wiring wires never imports it: only the command layers above it do.
+ABOVE_WIRING = (
+    "coexplore.wiring",
+    "coexplore.cli",
+    "coexplore.commands",
+    "coexplore.compare",
+    "coexplore.report",
+    "coexplore.export",
+)
+
+
+def test_only_the_command_layers_import_the_wiring():
+    below = tuple(sorted({m for m in MODULES if not any(_in(m, top) for top in ABOVE_WIRING)}))
+    assert "coexplore.search.loop" in below
+    assert _offenders(below, lambda name: _in(name, "coexplore.wiring"), exact=True) == []
+
+
+def test_the_neutral_modules_import_no_search():
+    neutral = ("coexplore.pareto", "coexplore.problem", "coexplore.errors", "coexplore.storage")
+    assert _offenders(neutral, lambda name: _in(name, "coexplore.search")) == []
