@@ -8,8 +8,10 @@ exactly where training straight through would (`coexplore.slow.trainer.train_chi
 
 Every trial stores the epochs it got (`metrics["epochs"]`) and its validation accuracy at the
 end of each rung it reached (`metrics["accuracy_<E>ep"]`); `metrics["accuracy"]` is the last
-one. The rung accuracies are what promotions are decided on, so a resumed batch decides them
-again from storage and gets the same answer: no rung is lost or trained twice.
+one. Each training job is one epoch, and a RUNNING child is stored with its weights after every
+epoch, so a killed search loses only the epochs in flight and a resumed child goes on from its
+last stored epoch. The rung accuracies are what promotions are decided on, so a resumed batch
+decides them again from storage and gets the same answer: no epoch is lost or trained twice.
 """
 
 from __future__ import annotations
