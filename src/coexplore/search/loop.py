@@ -20,7 +20,14 @@ from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import spec_problem
 from coexplore.search.executors import Executor, JobFailure
 from coexplore.search.failures import FailureWatch
-from coexplore.search.fidelity import Fidelity, accuracy_key, epochs_of
+from coexplore.search.fidelity import (
+    Fidelity,
+    Ranking,
+    accuracy_key,
+    by_front,
+    by_score,
+    epochs_of,
+)
 from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Strategy
@@ -156,13 +163,21 @@ def _train_rungs(
             finished |= {t.number: t for t in running if t.state is not TrialState.RUNNING}
             running = [t for t in running if t.state is TrialState.RUNNING]
         reached = [t for t in population.values() if accuracy_key(epochs) in t.metrics]
-        promoted = setup.fidelity.promote(reached, epochs, lambda t: _reward(setup, t.metrics))
+        promoted = setup.fidelity.promote(reached, epochs, *_promotion_rule(setup))
         for t in running:
             if t.number not in promoted:
                 finished[t.number] = _complete(setup, t)
                 storage.put_trial(finished[t.number])
         running = [t for t in running if t.number in promoted]
     return finished
+
+
+def _promotion_rule(setup: SearchSetup) -> tuple[Ranking, int]:
+    """How the strategy ranks the children at a rung, and how many go on at least
+    (docs/search.md, "Promotion rule")."""
+    if setup.strategy.promotion == "front":
+        return by_front(setup.reward.metric), 2
+    return by_score(lambda t: _reward(setup, t.metrics)), 1
 
 
 def _train_one_epoch(
