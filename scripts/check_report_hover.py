@@ -223,7 +223,7 @@ def _hover(tools: DevTools, session: str, evaluate: Any, point: dict[str, Any],
     problems = []
     aim = evaluate(AIM_JS % point["i"])
     x, y = aim["x"], aim["y"]
-    mouse = {"button": "none", "buttons": 0, "modifiers": 0}
+    mouse: dict[str, Any] = {"button": "none", "buttons": 0, "modifiers": 0}
     tools.call("Input.dispatchMouseEvent", session, type="mouseMoved", x=2, y=2, **mouse)
     tools.call("Input.dispatchMouseEvent", session, type="mouseMoved", x=x, y=y, **mouse)
     seen = evaluate(SEEN_JS % (point["i"], x, y))
