@@ -7,6 +7,7 @@ import html as htmllib
 import re
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,10 @@ def test_a_multi_fidelity_run_says_which_children_stopped_early_and_the_noise(
     assert "stopped at an early rung" in html
     assert "validation accuracy rests on 500 images" in html
     assert re.search(r"OptSW - OptHW = [+-]\d+\.\d points, (beyond|WITHIN) the noise", html)
+    tips = [tip for tips in tips_by_group(html).values() for tip in tips]
+    said = Counter(re.findall(r"\d+ epochs?\b", "\n".join(tips)))
+    assert said["1 epoch"] and said["4 epochs"], "the tips say the epochs each child got"
+    assert not said["1 epochs"], "one epoch is singular"
 
 
 HARNESS = """<script>

@@ -62,7 +62,7 @@ def trial_tip(t: TrialRecord, status: str) -> str:
         if images:
             low, high = interval(m["accuracy"], images)
             noise = f" (95 % {low:.3f}-{high:.3f} on {images:,} images)"
-        epochs = f", {m['epochs']:.0f} epochs" if "epochs" in m else ""
+        epochs = f", {epochs_text(m['epochs'])}" if "epochs" in m else ""
         lines.append(f"validation accuracy {m['accuracy']:.3f}{noise}{epochs}")
     lines.append(
         f"{m.get('fps', 0):,.0f} FPS, {m.get('gops_per_w', 0):.1f} GOPS/W, "
@@ -72,6 +72,16 @@ def trial_tip(t: TrialRecord, status: str) -> str:
     if t.reward is not None:
         lines.append(f"reward {t.reward:.3f}")
     return "\n".join(lines)
+
+
+def epochs_text(epochs: float) -> str:
+    """The training a child got, as the tip says it: '1 epoch', '8 epochs'.
+
+    >>> epochs_text(1.0), epochs_text(8.0)
+    ('1 epoch', '8 epochs')
+    """
+    count = int(epochs)
+    return f"{count} epoch" + ("" if count == 1 else "s")
 
 
 def arch_text(arch: dict[str, Any]) -> str:

@@ -1,15 +1,21 @@
 """Multi-fidelity training: successive halving over the children of one batch.
 
 Every child that passes the fast level is first trained `rungs[0]` epochs. At each rung the
-best 1/eta of the children that reached it (at least one), ranked by the strategy's own reward
-at that rung's accuracy, go on to the next rung, continuing from their weights; the others
-finish there. The learning-rate schedule spans the last rung, so a child trained in pieces ends
-exactly where training straight through would (`coexplore.slow.trainer.train_child`).
+best 1/eta of the children that reached it, ranked by the strategy's own criterion at that
+rung's accuracy, go on to the next rung, continuing from their weights; the others finish there.
+Two criteria (docs/search.md, "Promotion rule"): a scalar-reward strategy ranks by its reward
+(`by_score`, at least one promoted); a multi-objective one (`coexplore`, `nsga2`, `motpe`, which
+have no scalar reward of their own) ranks by Pareto front in (accuracy, hardware metric) among
+spec-meeting children, then crowding distance (`by_front`, at least two promoted, so a front
+keeps both of its ends). The learning-rate schedule spans the last rung, so a child trained in
+pieces ends exactly where training straight through would (`coexplore.slow.trainer.train_child`).
 
 Every trial stores the epochs it got (`metrics["epochs"]`) and its validation accuracy at the
 end of each rung it reached (`metrics["accuracy_<E>ep"]`); `metrics["accuracy"]` is the last
-one. The rung accuracies are what promotions are decided on, so a resumed batch decides them
-again from storage and gets the same answer: no rung is lost or trained twice.
+one. Each training job is one epoch, and a RUNNING child is stored with its weights after every
+epoch, so a killed search loses only the epochs in flight and a resumed child goes on from its
+last stored epoch. The rung accuracies are what promotions are decided on, so a resumed batch
+decides them again from storage and gets the same answer: no epoch is lost or trained twice.
 """
 
 from __future__ import annotations
@@ -53,15 +59,86 @@ class Fidelity:
         return len(self.rungs) > 1
 
     def promote(
-        self, reached: Sequence[TrialRecord], epochs: int, score: Callable[[TrialRecord], float]
+        self, reached: Sequence[TrialRecord], epochs: int, rank: Ranking, minimum: int = 1
     ) -> set[int]:
         """Numbers of the children that go on from the rung ending at `epochs` (none after
-        the last): the best `len(reached) // eta` (at least one) by `score` at that rung."""
+        the last): the first `len(reached) // eta` (at least `minimum`, at most all) in the
+        order `rank` puts them, each seen as it stood at that rung."""
         if epochs == self.rungs[-1] or not reached:
             return set()
         key = accuracy_key(epochs)
-        ranked = sorted(reached, key=lambda t: (-score(at_rung(t, key)), t.number))
-        return {t.number for t in ranked[: max(1, len(reached) // self.eta)]}
+        ranked = rank([at_rung(t, key) for t in reached])
+        count = min(len(reached), max(minimum, len(reached) // self.eta))
+        return {t.number for t in ranked[:count]}
+
+
+Ranking = Callable[[Sequence[TrialRecord]], list[TrialRecord]]
+"""Children (as they stood at a rung) in promotion order, best first."""
+
+
+def by_score(score: Callable[[TrialRecord], float]) -> Ranking:
+    """Highest score first; ties go to the earlier trial."""
+
+    def rank(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+        return sorted(records, key=lambda t: (-score(t), t.number))
+
+    return rank
+
+
+def by_front(metric: str) -> Ranking:
+    """Multi-objective order: spec-meeting children first, by Pareto front in (accuracy,
+    `metric`), both maximised; within a front the ends first, then the most isolated (NSGA-II
+    crowding distance), ties to the more accurate, then the earlier trial. Children that miss
+    the spec (trained by strategies that do not prune) follow, most accurate first."""
+
+    def rank(records: Sequence[TrialRecord]) -> list[TrialRecord]:
+        meets = [t for t in records if t.metrics.get("meets_spec") == 1.0 and metric in t.metrics]
+        rest = [t for t in records if t not in meets]
+        out: list[TrialRecord] = []
+        for front in _fronts([(t.metrics["accuracy"], t.metrics[metric]) for t in meets]):
+            crowding = _crowding([(meets[i].metrics["accuracy"], meets[i].metrics[metric])
+                                  for i in front])  # fmt: skip
+            order = sorted(
+                range(len(front)),
+                key=lambda j: (-crowding[j], -meets[front[j]].metrics["accuracy"],
+                               meets[front[j]].number),
+            )  # fmt: skip
+            out += [meets[front[j]] for j in order]
+        return out + sorted(rest, key=lambda t: (-t.metrics["accuracy"], t.number))
+
+    return rank
+
+
+def _fronts(points: list[tuple[float, float]]) -> list[list[int]]:
+    """Non-dominated sorting (both coordinates maximised): index lists, the first front first."""
+    left, fronts = list(range(len(points))), []
+    while left:
+        front = [i for i in left if not any(_dominates(points[j], points[i]) for j in left)]
+        fronts.append(front)
+        left = [i for i in left if i not in front]
+    return fronts
+
+
+def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    return a[0] >= b[0] and a[1] >= b[1] and a != b
+
+
+def _crowding(points: list[tuple[float, float]]) -> list[float]:
+    """NSGA-II crowding distance of each point of one front: infinite at either end of each
+    coordinate, else the normalised side lengths of the box its neighbours span. A repeated
+    point counts once (its first copy); the other copies come last (-1), so two copies of
+    one end never fill the places of both ends."""
+    distinct = sorted(set(points))
+    distance = dict.fromkeys(distinct, 0.0)
+    for axis in (0, 1):
+        order = sorted(distinct, key=lambda p: (p[axis], p))
+        span = order[-1][axis] - order[0][axis]
+        distance[order[0]] = distance[order[-1]] = float("inf")
+        for before, p, after in zip(order, order[1:], order[2:], strict=False):
+            if span > 0:
+                distance[p] += (after[axis] - before[axis]) / span
+    first = {p: points.index(p) for p in distinct}
+    return [distance[p] if first[p] == i else -1.0 for i, p in enumerate(points)]
 
 
 def accuracy_key(epochs: int) -> str:

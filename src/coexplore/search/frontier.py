@@ -52,6 +52,7 @@ class Entry:
 
 class FrontierStrategy(Strategy):
     name = "coexplore"
+    promotion = "front"  # hypervolume is its criterion: no scalar reward to rank by
 
     def __init__(
         self,

@@ -20,7 +20,14 @@ from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import spec_problem
 from coexplore.search.executors import Executor, JobFailure
 from coexplore.search.failures import FailureWatch
-from coexplore.search.fidelity import Fidelity, accuracy_key, epochs_of
+from coexplore.search.fidelity import (
+    Fidelity,
+    Ranking,
+    accuracy_key,
+    by_front,
+    by_score,
+    epochs_of,
+)
 from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Strategy
@@ -149,27 +156,56 @@ def _train_rungs(
     population |= {t.number: t for t in running}
     finished: dict[int, TrialRecord] = {}
     for epochs in setup.fidelity.rungs:
-        due = [t for t in running if epochs_of(t) < epochs]
-        jobs = [_job(setup, storage, t, epochs) for t in due]
-        outcomes = executor.imap_attempts(setup.train_fn, jobs)
-        for t, (result, attempts) in zip(due, outcomes, strict=True):
-            trained = _trained(t, result, attempts, epochs)
-            if trained.state is TrialState.RUNNING and epochs == setup.fidelity.rungs[-1]:
-                trained = _complete(setup, trained)  # the last rung: nothing more to wait for
-            state = result.train.state if trained.state is TrialState.RUNNING else b""
-            storage.put_trial(trained, state)
-            population[t.number] = trained
-        running = [population[t.number] for t in running]
-        finished |= {t.number: t for t in running if t.state is not TrialState.RUNNING}
-        running = [t for t in running if t.state is TrialState.RUNNING]
+        while due := [t for t in running if epochs_of(t) < epochs]:
+            for trained in _train_one_epoch(setup, storage, executor, due, epochs):
+                population[trained.number] = trained
+            running = [population[t.number] for t in running]
+            finished |= {t.number: t for t in running if t.state is not TrialState.RUNNING}
+            running = [t for t in running if t.state is TrialState.RUNNING]
         reached = [t for t in population.values() if accuracy_key(epochs) in t.metrics]
-        promoted = setup.fidelity.promote(reached, epochs, lambda t: _reward(setup, t.metrics))
+        promoted = setup.fidelity.promote(reached, epochs, *_promotion_rule(setup))
         for t in running:
             if t.number not in promoted:
                 finished[t.number] = _complete(setup, t)
                 storage.put_trial(finished[t.number])
         running = [t for t in running if t.number in promoted]
     return finished
+
+
+def _promotion_rule(setup: SearchSetup) -> tuple[Ranking, int]:
+    """How the strategy ranks the children at a rung, and how many go on at least
+    (docs/search.md, "Promotion rule")."""
+    if setup.strategy.promotion == "front":
+        return by_front(setup.reward.metric), 2
+    return by_score(lambda t: _reward(setup, t.metrics)), 1
+
+
+def _train_one_epoch(
+    setup: SearchSetup,
+    storage: RunStorage,
+    executor: Executor,
+    due: list[TrialRecord],
+    rung: int,
+) -> list[TrialRecord]:
+    """Train each of `due` one more epoch towards `rung`, storing each child (with its weights,
+    while it is RUNNING) as soon as its epoch is done.
+
+    One epoch per job, so a kill loses at most the epochs in flight: a resumed child goes on
+    from its last stored epoch and no finished epoch is trained again. The learning-rate
+    schedule spans `train.epochs` however the epochs are cut (`train_child`), so the outcome
+    is that of training straight through."""
+    jobs = [_job(setup, storage, t, epochs_of(t) + 1) for t in due]
+    out = []
+    for t, (result, attempts) in zip(
+        due, executor.imap_attempts(setup.train_fn, jobs), strict=True
+    ):
+        trained = _trained(t, result, attempts, epochs_of(t) + 1, rung)
+        if trained.state is TrialState.RUNNING and epochs_of(trained) == setup.fidelity.rungs[-1]:
+            trained = _complete(setup, trained)  # the last epoch: nothing more to wait for
+        state = result.train.state if trained.state is TrialState.RUNNING else b""
+        storage.put_trial(trained, state)
+        out.append(trained)
+    return out
 
 
 def _fast_level(
@@ -241,9 +277,10 @@ def _job(setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: i
 
 
 def _trained(
-    record: TrialRecord, result: JobResult | JobFailure, attempts: int, epochs: int
+    record: TrialRecord, result: JobResult | JobFailure, attempts: int, epochs: int, rung: int
 ) -> TrialRecord:
-    """`record` after one rung of training: still RUNNING with the rung's accuracy, or FAILED."""
+    """`record` after training to `epochs`: still RUNNING with its accuracy (and, at the end of
+    a rung, the rung's accuracy, which promotions rank), or FAILED."""
     now = time.time()
     attempts += record.attempts if epochs_of(record) > 0 else 0  # jobs over all rungs
     if isinstance(result, JobFailure):
@@ -272,9 +309,10 @@ def _trained(
         **record.metrics,
         **train.val_metrics,  # e.g. iou and dice of a segmentation child
         "accuracy": train.val_accuracy,
-        accuracy_key(epochs): train.val_accuracy,
         "epochs": float(epochs),
     }
+    if epochs == rung:
+        metrics[accuracy_key(rung)] = train.val_accuracy
     if result.val_images:
         metrics["val_images"] = float(result.val_images)
     return replace(record, metrics=metrics)

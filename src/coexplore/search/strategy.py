@@ -37,6 +37,10 @@ class Strategy(ABC):
     prunes: bool = True  # False: a pruned child is still trained (hardware designed afterwards)
     accuracy_only: bool = False  # True: the reward is accuracy alone
     explorer: Any = None  # an OptimalExplorer of its own (e.g. a fixed design), else the run's
+    # Multi-fidelity promotion (coexplore.search.fidelity): "reward" ranks the children at a
+    # rung by the scalar reward; "front" by Pareto front in (accuracy, hardware metric), for
+    # strategies that optimise the two objectives themselves and have no scalar reward.
+    promotion: str = "reward"
 
     def observe(self, records: list[Any]) -> None:  # noqa: B027 - optional hook
         """See every finished trial record of a batch before `tell` (multi-objective

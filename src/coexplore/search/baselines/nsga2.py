@@ -23,6 +23,7 @@ class Nsga2Strategy(Strategy):
     `tell`; told rewards alone (no records), both objectives are the reward."""
 
     name = "nsga2"
+    promotion = "front"  # its objectives are the pair, not a scalar reward
 
     def __init__(self, space: SearchSpace[Any], metric: str, population: int, seed: int) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no log line per trial
