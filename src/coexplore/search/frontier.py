@@ -181,11 +181,14 @@ class FrontierStrategy(Strategy):
     def _predict(self, rows: list[Tokens]) -> tuple[np.ndarray, np.ndarray]:
         known = list(self.trained)
         seed = int(np.random.SeedSequence([self.seed, len(known)]).generate_state(1)[0])
+        y = np.array([self.trained[t] for t in known])
         return surrogate.fit_predict(
             self._features(known),
-            np.array([self.trained[t] for t in known]),
+            y,
             self._features(rows),
             seed,
+            floor=_floor(y),
+            extras=len(self.pool[known[0]].view.features) if known else 0,
         )
 
     def _features(self, rows: list[Tokens]) -> np.ndarray:
@@ -248,6 +251,15 @@ class FrontierStrategy(Strategy):
         self.trained = {tuple(t): float(a) for t, a in state["trained"]}
         self.tried = {tuple(t) for t in state["tried"]}
         self._records = {}
+
+
+def _floor(accuracy: np.ndarray) -> float:
+    """Where the surrogate stops caring: as far below the lower quartile of the trained
+    children as the median is above it (the hypervolume reference is about that quartile)."""
+    if len(accuracy) < 4:
+        return -np.inf
+    low, mid = np.quantile(accuracy, [0.25, 0.5])
+    return float(low - (mid - low))
 
 
 def _swaps(space: SearchSpace[Any], tokens: Tokens) -> list[Tokens]:

@@ -1,11 +1,22 @@
-"""The accuracy surrogate: a scikit-learn tree ensemble over an architecture encoding.
+"""The accuracy surrogate: scikit-learn models over an architecture encoding.
 
 Encoding (any space): one-hot of every token position's choice, plus the log of the workload's
 multiply-accumulates and parameters (known before training, and the strongest single signals of
-capacity). Model: extremely randomised trees on bootstrap samples; the mean over trees is the
-prediction and their spread the uncertainty (the ensemble view SMAC and BANANAS take). Trees
-need no scaling of the target, cope with the few broken networks (e.g. NAS-Bench-201 cells whose
-output is disconnected, 10 % accuracy) without bending the rest, and fit in milliseconds.
+capacity).
+
+Model: the equal mixture of two scikit-learn regressors that fail in different ways:
+- extremely randomised trees on bootstrap samples (the ensemble view SMAC and BANANAS take):
+  no target scaling, robust to the few broken networks, but piecewise constant and
+  over-confident far from the data;
+- a Gaussian process over the same features (one length scale for the one-hot block, one per
+  workload feature, plus a noise term): smooth, additive-like in the tokens, which is what a
+  few dozen children can support, with an uncertainty that grows away from the data.
+The mixture's mean is the average of the two means; its variance is the average of the two
+variances plus the spread of the means (the law of total variance), so the two disagreeing
+counts as uncertainty.
+
+Targets below `floor` are raised to it before fitting: accuracies under the hypervolume's
+reference do not count, and a broken network's 10 % must not bend the smooth model.
 """
 
 from __future__ import annotations
@@ -14,11 +25,15 @@ import warnings
 
 import numpy as np
 from sklearn.ensemble import ExtraTreesRegressor
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 
 from coexplore.spaces.base import TokenType
 
 TREES = 64
 NOISE = 1.0
+MIN_GP_CHILDREN = 4  # fewer: trees alone
 
 
 def encode(tokens: tuple[TokenType, ...], rows: np.ndarray, extras: np.ndarray) -> np.ndarray:
@@ -31,9 +46,28 @@ def encode(tokens: tuple[TokenType, ...], rows: np.ndarray, extras: np.ndarray) 
 
 
 def fit_predict(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    query_x: np.ndarray,
+    seed: int,
+    floor: float = -np.inf,
+    extras: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, std) of the predicted accuracy at `query_x` from the trained children. The last
+    `extras` columns are continuous workload features, the others one-hot."""
+    y = np.maximum(train_y, floor)
+    t_mean, t_std = _trees(train_x, y, query_x, seed)
+    if len(y) < MIN_GP_CHILDREN or np.ptp(y) == 0:
+        return t_mean, t_std
+    g_mean, g_std = _gp(train_x, y, query_x, seed, extras)
+    mean = 0.5 * (t_mean + g_mean)
+    var = 0.5 * (t_std**2 + g_std**2) + 0.25 * (t_mean - g_mean) ** 2
+    return mean, np.sqrt(var)
+
+
+def _trees(
     train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) of the predicted accuracy at `query_x` from the trained children."""
     model = ExtraTreesRegressor(
         n_estimators=TREES, bootstrap=True, oob_score=len(train_y) >= 8, random_state=seed, n_jobs=1
     )
@@ -44,6 +78,28 @@ def fit_predict(
     spread = per_tree.std(axis=0)
     noise = NOISE * _outcome_noise(model, train_y) if len(train_y) >= 8 else 0.0
     return per_tree.mean(axis=0), np.sqrt(spread**2 + noise**2)
+
+
+def _gp(
+    train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, seed: int, extras: int
+) -> tuple[np.ndarray, np.ndarray]:
+    scale = _column_scale(np.vstack([train_x, query_x]))
+    tx, qx = train_x / scale, query_x / scale
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(2.0, (0.1, 100.0)) + WhiteKernel(
+        0.05, (1e-6, 1.0)
+    )
+    model = GaussianProcessRegressor(kernel, normalize_y=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(tx, train_y)
+    mean, std = model.predict(qx, return_std=True)
+    return mean, std
+
+
+def _column_scale(x: np.ndarray) -> np.ndarray:
+    """Each column's range (1 where constant): one-hot columns keep their 0/1."""
+    span = np.ptp(x, axis=0)
+    return np.where(span > 0, span, 1.0)
 
 
 def _outcome_noise(model: ExtraTreesRegressor, train_y: np.ndarray) -> float:
