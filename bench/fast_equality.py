@@ -61,8 +61,9 @@ class Case:
 
 
 def _workloads(rng: np.random.Generator, count: int) -> Iterator[tuple[str, Workload]]:
+    depth = int(rng.integers(3, 15))
     spaces = [
-        ("chain", ChainSpace(depth=int(rng.integers(3, 15)), stride_mode="predictable"), (3, 32, 32)),
+        ("chain", ChainSpace(depth=depth, stride_mode="predictable"), (3, 32, 32)),
         ("nb201", Nb201Space(), (3, 32, 32)),
         ("imagenet", ImagenetSpace(depth=8), (3, 64, 64)),
         ("unet", UnetSpace(levels=3), (1, 64, 64)),
@@ -125,12 +126,14 @@ def answers(total: int, seed: int) -> tuple[dict[str, dict[str, object]], float]
         if config not in explorers:
             explorers[config] = OptimalExplorer(pool, Spec(), case.precision)
             fresh_left[config] = FRESH
-        key = f"{index:04d} {case.name} {case.pool} {case.precision.value} fill={case.fill} {case.spec}"
+        key = f"{index:04d} {case.name} {case.pool} {case.precision.value} fill={case.fill}"
+        key += f" {case.spec}"
         start = time.process_time()
         out[key] = _answer(explorers[config].explore(case.workload, case.spec))
         if fresh_left[config]:
             fresh_left[config] -= 1
-            again = _answer(OptimalExplorer(pool, Spec(), case.precision).explore(case.workload, case.spec))
+            fresh = OptimalExplorer(pool, Spec(), case.precision)
+            again = _answer(fresh.explore(case.workload, case.spec))
             if again != out[key]:
                 out[key] = {"memo-dependent": True, "stream": out[key], "fresh": again}
         seconds += time.process_time() - start
@@ -155,7 +158,8 @@ def main() -> None:
     if (saved["cases"], saved["seed"]) != (args.cases, args.seed):
         sys.exit(f"{args.check} holds --cases {saved['cases']} --seed {saved['seed']}")
     expected = saved["answers"]
-    differ = [k for k in expected if got.get(k) != expected[k]] + [k for k in got if k not in expected]
+    differ = [k for k in expected if got.get(k) != expected[k]]
+    differ += [k for k in got if k not in expected]
     for key in differ[:10]:
         print(f"DIFFERS {key}\n  was {expected.get(key)}\n  now {got.get(key)}")
     print(f"{len(got) - len(differ)}/{len(got)} answers identical to {args.check}")
