@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,7 +57,7 @@ class LayerShapes:
         onehot[np.arange(1, len(workload) + 1), slot] = 1.0
         return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0))
 
-    @property
+    @cached_property
     def key_set(self) -> frozenset[tuple[object, ...]]:
         return frozenset(self.keys)
 
@@ -126,6 +127,9 @@ class Stages:
         self.lows = np.stack([t[1] for t in tables])  # per shape: cycles [block], best split
         self.hz = explorer._hz[k]
         self._fastest: dict[tuple[int, int], float] = {}
+        self._sums: dict[Window, tuple[np.ndarray, np.ndarray]] = {}
+        self._prefix: np.ndarray | None = None  # [n + 1, window * array] (`_array_columns`)
+        self._groups: list[tuple[Window, np.ndarray, np.ndarray]] | None = None
 
     # -- all stages at once --------------------------------------------------------------------
 
@@ -133,10 +137,10 @@ class Stages:
         """[i, j]: a lower bound on the stage's time (inf where no block fits its window)."""
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
-        for window, first, last in self._by_window(np.ones((n, n), dtype=bool)):
+        for window, first, last in self._windows():
             least = self.ex._time_columns(self.k, window, self.shapes, len(first))
-            sums = self.shapes.counts @ least  # [n + 1, array]: exact whole-cycle sums
-            if sums.shape[1]:
+            sums = self._array_sums(window)[0] if least is None else self.shapes.counts @ least
+            if sums.shape[1]:  # [n + 1, column]: exact whole-cycle prefix sums
                 out[first, last] = (sums[last + 1] - sums[first]).min(axis=1) / self.hz
         return out
 
@@ -145,21 +149,44 @@ class Stages:
         power of a PE array whose group bound meets ii; inf elsewhere."""
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
-        for window, first, last in self._by_window(wanted):
-            least, power = self.ex._power_columns(self.k, window, self.shapes)
-            sums = self.shapes.counts @ least
+        for window, first, last in self._windows():
+            rows = wanted[first, last]
+            if not rows.any():
+                continue
+            first, last = first[rows], last[rows]
+            sums, power = self._array_sums(window)
             if sums.shape[1]:
                 ok = (sums[last + 1] - sums[first]) / self.hz <= ii * TIE
                 out[first, last] = np.min(np.where(ok, power, np.inf), axis=1)
         return out
 
-    def _by_window(self, wanted: np.ndarray) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
-        """The wanted stages (i <= j) grouped by buffer window: (window, firsts, lasts)."""
-        first, last = np.nonzero(np.triu(wanted))
-        code = self.windows[first, last] @ np.array([1 << 20, 1])
-        for value in np.unique(code):
-            rows = code == value
-            yield (int(value >> 20), int(value & ((1 << 20) - 1))), first[rows], last[rows]
+    def _array_sums(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """(prefix sums over layers of each shape's least cycles per PE array that has a block
+        that fits `window`, [n + 1, array]; the arrays' least power)."""
+        if window not in self._sums:
+            if self._prefix is None:
+                for known, _, _ in self._windows():  # every window of the workload first
+                    self.ex._window_index(self.k, known)
+            columns, power = self.ex._power_columns(self.k, window)
+            if self._prefix is None or self._prefix.shape[1] <= columns.max(initial=-1):
+                least, _ = self.ex._array_columns(self.k, self.shapes)
+                self._prefix = self.shapes.counts @ least  # exact whole-cycle sums
+            self._sums[window] = (self._prefix[:, columns], power)
+        return self._sums[window]
+
+    def _windows(self) -> list[tuple[Window, np.ndarray, np.ndarray]]:
+        """All stages (i <= j) grouped by buffer window: (window, firsts, lasts)."""
+        if self._groups is None:
+            first, last = np.triu_indices(len(self.shapes.counts) - 1)
+            code = self.windows[first, last] @ np.array([1 << 20, 1])
+            values, which = np.unique(code, return_inverse=True)
+            order = np.argsort(which, kind="stable")
+            ends = np.cumsum(np.bincount(which, minlength=len(values)))
+            self._groups = [
+                ((int(v >> 20), int(v & ((1 << 20) - 1))), first[rows], last[rows])
+                for v, rows in zip(values, np.split(order, ends[:-1]), strict=True)
+            ]
+        return self._groups
 
     # -- one stage -----------------------------------------------------------------------------
 
