@@ -83,6 +83,7 @@ class OptimalExplorer:
         self._skylines: dict[tuple[object, ...], np.ndarray] = {}
         self._mins: dict[tuple[object, ...], np.ndarray] = {}
         self._counts: dict[tuple[int, int, int], int] = {}
+        self._fit_index: dict[tuple[int, int, int], np.ndarray] = {}
         self._windows: list[dict[Window, int]] = [{} for _ in self.grids]
         self._window_fits = [
             np.zeros((0, c.arrays, len(c.tiles)), bool) for c in self._cycles
@@ -188,10 +189,15 @@ class OptimalExplorer:
 
     def _table(self, k: int, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
         """(cycles per tiling as [block, split], cycles per block at its best split)."""
-        key = (k, layer.shape_key())
+        return self._shape_table(k, layer.shape_key(), layer)
+
+    def _shape_table(
+        self, k: int, shape: tuple[object, ...], layer: Layer
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`_table` of a layer whose shape key is known."""
+        key = (k, shape)
         if key not in self._tables:
-            cycles = self._cycles[k].cycles(layer)
-            self._tables[key] = (cycles, cycles.min(axis=1))
+            self._tables[key] = self._cycles[k].tables(layer)
         return self._tables[key]
 
     def _fit(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -206,6 +212,13 @@ class OptimalExplorer:
             power = np.asarray(device.power_w(res), dtype=np.float64)
             self._fits[key] = (fits, power)
         return self._fits[key]
+
+    def _fit_blocks(self, k: int, window: Window) -> np.ndarray:
+        """The blocks of device k that fit `window`, in block order."""
+        key = (k, *window)
+        if key not in self._fit_index:
+            self._fit_index[key] = np.flatnonzero(self._fit(k, *window)[0])
+        return self._fit_index[key]
 
     def _fit_count(self, k: int, window: Window) -> int:
         key = (k, *window)
@@ -273,7 +286,7 @@ class OptimalExplorer:
         if known is None or len(known) < len(fits):
             done = 0 if known is None else len(known)
             arrays = self._cycles[k].arrays
-            low = self._table(k, layer)[1].reshape(arrays, -1)
+            low = self._shape_table(k, key, layer)[1].reshape(arrays, -1)
             least = np.where(fits[done:], low, np.inf).min(axis=2)
             least[np.isinf(least)] = 0.0  # no block of the array fits: the column is unused
             self._mins[memo] = least if known is None else np.concatenate([known, least])

@@ -122,7 +122,7 @@ class Stages:
         self, explorer: OptimalExplorer, k: int, shapes: LayerShapes, windows: np.ndarray
     ) -> None:
         self.ex, self.k, self.shapes, self.windows = explorer, k, shapes, windows
-        tables = [explorer._table(k, layer) for layer in shapes.layers]
+        tables = [explorer._shape_table(k, key, layer) for key, layer in shapes]
         self.full = [t[0] for t in tables]  # per shape: cycles [block, split]
         self.lows = np.stack([t[1] for t in tables])  # per shape: cycles [block], best split
         self.hz = explorer._hz[k]
@@ -199,11 +199,21 @@ class Stages:
     def exact(self, i: int, j: int, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(exact seconds at the best port split, that split) of the given blocks."""
         counts = self.shapes.between(i, j)
-        cycles = np.zeros((len(blocks), self.full[0].shape[1]))
-        for shape in np.flatnonzero(counts):
-            cycles += counts[shape] * self.full[shape][blocks]
+        cycles = self._cycles(counts, np.flatnonzero(counts), blocks)
         split = np.argmin(cycles, axis=1)
         return cycles[np.arange(len(blocks)), split] / self.hz, split
+
+    def _cycles(self, counts: np.ndarray, present: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """[block, split]: the stage's cycles (whole numbers, so exact in any order)."""
+        first, *others = present.tolist()
+        cycles = counts[first] * self.full[first][blocks]
+        for shape in others:
+            cycles += counts[shape] * self.full[shape][blocks]
+        return cycles
+
+    def _window_of(self, i: int, j: int) -> Window:
+        kmax, smax = self.windows[i, j].tolist()
+        return kmax, smax
 
     def fastest(self, i: int, j: int) -> float:
         """Q1: the stage's exact best time over all fitting tilings."""
@@ -212,32 +222,39 @@ class Stages:
         return self._fastest[(i, j)]
 
     def _fastest_now(self, i: int, j: int) -> float:
-        low, _ = self.bounds(i, j)
-        finite = np.flatnonzero(np.isfinite(low))
-        if not len(finite):
+        """Blocks by increasing bound, a chunk at a time, until no bound is below the best;
+        in cycles (the least of cycles / F is the least cycles / F)."""
+        blocks = self.ex._fit_blocks(self.k, self._window_of(i, j))
+        if not len(blocks):
             return np.inf
-        if len(finite) > _CHUNK:  # the lowest bounds first: usually they hold the best
-            finite = finite[np.argpartition(low[finite], _CHUNK)]
-        best = float(self.exact(i, j, finite[:_CHUNK])[0].min())
-        rest = finite[_CHUNK:]
+        counts = self.shapes.between(i, j)
+        present = np.flatnonzero(counts)
+        low = (counts @ self.lows)[blocks]
+        # the lowest bounds first: usually they hold the best
+        order = np.argpartition(low, _CHUNK) if len(low) > _CHUNK else np.arange(len(low))
+        best = self._cycles(counts, present, blocks[order[:_CHUNK]]).min()
+        rest = order[_CHUNK:]
         rest = rest[low[rest] <= best * TIE]
         for chunk in _chunks(rest[np.argsort(low[rest], kind="stable")]):
             if low[chunk[0]] > best * TIE:
                 break
-            best = min(best, float(self.exact(i, j, chunk)[0].min()))
-        return best
+            best = min(best, self._cycles(counts, present, blocks[chunk]).min())
+        return float(best) / self.hz
 
     def cheapest(self, i: int, j: int, limit: float) -> Pick | None:
         """Q2: the least-power tiling whose exact time is <= limit (ties: lowest block index)."""
-        low, power = self.bounds(i, j)
-        order = self.ex._power_order(self.k, *self.windows[i, j])
-        order = order[low[order] <= limit * TIE]
+        window = self._window_of(i, j)
+        order = self.ex._power_order(self.k, *window)
+        counts = self.shapes.between(i, j)
+        present = np.flatnonzero(counts)
+        order = order[(counts @ self.lows)[order] / self.hz <= limit * TIE]
         for chunk in _chunks(order):
-            seconds, split = self.exact(i, j, chunk)
+            cycles = self._cycles(counts, present, chunk)
+            seconds = cycles.min(axis=1) / self.hz
             ok = np.flatnonzero(seconds <= limit * TIE)
             if len(ok):
-                at = ok[0]
-                return Pick(
-                    float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), int(split[at])
-                )
+                at = int(ok[0])
+                power = self.ex._fit(self.k, *window)[1]
+                split = int(np.argmin(cycles[at]))
+                return Pick(float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), split)
         return None

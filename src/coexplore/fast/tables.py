@@ -55,6 +55,11 @@ class CycleTables:
 
     def cycles(self, layer: Layer) -> np.ndarray:
         """Cycles of `layer` on every tiling, as [block, split] (float64, whole numbers)."""
+        return self.tables(layer)[0]
+
+    def tables(self, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
+        """(cycles of `layer` on every tiling as [block, split], float64 whole numbers; their
+        least per block, over its port splits)."""
         rows, cols = layer.out_rows, layer.out_cols
         classes: dict[tuple[int, int, int, int], int] = {}
         which = np.empty(len(self.tiles), dtype=np.int64)
@@ -69,7 +74,9 @@ class CycleTables:
             factors = _Factors(self.tm, self.tn, tiles, tiles, self.ip, self.wp, self.op)
             values = np.asarray(layer_cycles(layer, factors, self.fill), dtype=np.float64)
         values = np.broadcast_to(values, (self.tm.shape[0], len(firsts), self.ip.shape[2]))
-        return np.take(values, which, axis=1).reshape(self.shape)
+        low = values.min(axis=2)  # per tile class: the tiles of a class share their values
+        full = np.take(values, which, axis=1).reshape(self.shape)
+        return full, np.take(low, which, axis=1).reshape(-1)
 
     def _conv_cycles(self, layer: Layer, tiles: np.ndarray) -> np.ndarray:
         """`layer_cycles` of a conv or fc layer (hardware/accelerator.py, `_conv_terms`), with
