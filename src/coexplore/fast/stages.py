@@ -41,6 +41,7 @@ class LayerShapes:
     keys: tuple[tuple[object, ...], ...]  # the distinct shape keys, first seen first
     layers: tuple[Layer, ...]  # one layer of each
     counts: np.ndarray  # [n + 1, shapes] float64: layers of each shape among layers 0..i-1
+    slots: np.ndarray  # [n] int64: the shape of each layer
 
     @classmethod
     def of(cls, workload: Workload) -> LayerShapes:
@@ -55,7 +56,15 @@ class LayerShapes:
             slot[index] = slots[key]
         onehot = np.zeros((len(workload) + 1, len(reps)))
         onehot[np.arange(1, len(workload) + 1), slot] = 1.0
-        return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0))
+        return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0), slot)
+
+    def prefix(self, per_shape: np.ndarray) -> np.ndarray:
+        """[n + 1, column]: sums over layers 0..i-1 of their shape's row of `per_shape`
+        ([shape, column] whole numbers, so the sums are exact). A running sum, not a matrix
+        product: BLAS would start threads for it, which a busy machine pays dearly."""
+        out = np.zeros((len(self.slots) + 1, per_shape.shape[1]))
+        np.cumsum(per_shape[self.slots], axis=0, out=out[1:])
+        return out
 
     @cached_property
     def key_set(self) -> frozenset[tuple[object, ...]]:
@@ -139,7 +148,7 @@ class Stages:
         out = np.full((n, n), np.inf)
         for window, first, last in self._windows():
             least = self.ex._time_columns(self.k, window, self.shapes, len(first))
-            sums = self._array_sums(window)[0] if least is None else self.shapes.counts @ least
+            sums = self._array_sums(window)[0] if least is None else self.shapes.prefix(least)
             if sums.shape[1]:  # [n + 1, column]: exact whole-cycle prefix sums
                 out[first, last] = (sums[last + 1] - sums[first]).min(axis=1) / self.hz
         return out
@@ -170,7 +179,7 @@ class Stages:
             columns, power = self.ex._power_columns(self.k, window)
             if self._prefix is None or self._prefix.shape[1] <= columns.max(initial=-1):
                 least, _ = self.ex._array_columns(self.k, self.shapes)
-                self._prefix = self.shapes.counts @ least  # exact whole-cycle sums
+                self._prefix = self.shapes.prefix(least)  # exact whole-cycle sums
             self._sums[window] = (self._prefix[:, columns], power)
         return self._sums[window]
 
@@ -193,7 +202,8 @@ class Stages:
     def bounds(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(per-block lower bound in seconds, inf where the block does not fit; power per block)."""
         fits, power = self.ex._fit(self.k, *self.windows[i, j])
-        low = (self.shapes.between(i, j) @ self.lows) / self.hz
+        counts = self.shapes.between(i, j)
+        low = self._weighted(counts, np.flatnonzero(counts)) / self.hz
         return np.where(fits, low, np.inf), power
 
     def exact(self, i: int, j: int, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,6 +220,14 @@ class Stages:
         for shape in others:
             cycles += counts[shape] * self.full[shape][blocks]
         return cycles
+
+    def _weighted(self, counts: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """[block]: the stage's summed per-layer least cycles (a lower bound of its cycles)."""
+        first, *others = present.tolist()
+        low = counts[first] * self.lows[first]
+        for shape in others:
+            low += counts[shape] * self.lows[shape]
+        return low
 
     def _window_of(self, i: int, j: int) -> Window:
         kmax, smax = self.windows[i, j].tolist()
@@ -229,7 +247,7 @@ class Stages:
             return np.inf
         counts = self.shapes.between(i, j)
         present = np.flatnonzero(counts)
-        low = (counts @ self.lows)[blocks]
+        low = self._weighted(counts, present)[blocks]
         # the lowest bounds first: usually they hold the best
         order = np.argpartition(low, _CHUNK) if len(low) > _CHUNK else np.arange(len(low))
         best = self._cycles(counts, present, blocks[order[:_CHUNK]]).min()
@@ -247,7 +265,7 @@ class Stages:
         order = self.ex._power_order(self.k, *window)
         counts = self.shapes.between(i, j)
         present = np.flatnonzero(counts)
-        order = order[(counts @ self.lows)[order] / self.hz <= limit * TIE]
+        order = order[self._weighted(counts, present)[order] / self.hz <= limit * TIE]
         for chunk in _chunks(order):
             cycles = self._cycles(counts, present, chunk)
             seconds = cycles.min(axis=1) / self.hz
