@@ -34,11 +34,12 @@ def layers(draw):
 
 
 @settings(max_examples=60, deadline=None)
-@given(layers(), st.sampled_from(["XC7A50T", "XCZU3EG"]))
-def test_cycle_tables_equal_the_model_on_every_tiling(layer, device):
+@given(layers(), st.sampled_from(["XC7A50T", "XCZU3EG"]), st.booleans())
+def test_cycle_tables_equal_the_model_on_every_tiling(layer, device, fill):
     grid = TilingGrid.build(get_device(device), Precision.FIXED16, SPACE)
-    flat = np.broadcast_to(np.asarray(layer_cycles(layer, grid), dtype=np.float64), (len(grid),))
-    table = CycleTables(grid).cycles(layer)
+    model = np.asarray(layer_cycles(layer, grid, fill), dtype=np.float64)
+    flat = np.broadcast_to(model, (len(grid),))
+    table = CycleTables(grid, fill).cycles(layer)
     assert np.array_equal(table.reshape(-1), flat)
 
 

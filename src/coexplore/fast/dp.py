@@ -64,19 +64,18 @@ def solve(cost: np.ndarray, counts: tuple[int, ...], max_stages: int, combine: C
     table = _states(tuple(counts))
     total = sum(counts)
     best = np.full((len(table.states) + 1, layers + 1), np.inf)  # last row: impossible
-    best[:, layers] = 0.0
-    best[-1, layers] = np.inf
+    best[:-1, layers] = 0.0
     pick = np.zeros((len(table.states), layers), dtype=np.int64)
     by_start = cost.transpose(1, 0, 2)[None]  # [1, i, kind, j]: candidates of a state contiguous
     for remaining, group in enumerate(table.levels):
         if remaining == 0 or total - remaining >= max_stages:
             continue  # no device left, or the pipeline may not grow
         after = best[table.children[group], 1:]  # [state, kind, j]: best rest from layer j+1
-        cand = combine(by_start, after[:, None])  # [state, i, kind, j]
-        flat = cand.reshape(len(group), layers, kinds * layers)
+        flat = combine(by_start, after[:, None]).reshape(len(group), layers, kinds * layers)
         choice = np.argmin(flat, axis=2)  # ties: lowest kind, then shortest stage
         pick[group] = choice
-        best[group, :layers] = np.take_along_axis(flat, choice[..., None], axis=2)[..., 0]
+        rows = np.arange(0, flat.size, kinds * layers).reshape(choice.shape)
+        best[group, :layers] = flat.reshape(-1)[rows + choice]
     return _plan(best, pick, table, tuple(counts), layers)
 
 

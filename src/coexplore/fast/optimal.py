@@ -26,7 +26,7 @@ import numpy as np
 
 from coexplore.fast import dp
 from coexplore.fast.grid import TilingGrid, TilingSpace
-from coexplore.fast.stages import TIE, LayerShapes, Pick, Stages, skyline, stage_windows
+from coexplore.fast.stages import TIE, LayerShapes, Pick, Stages, Window, skyline, stage_windows
 from coexplore.fast.tables import CycleTables
 from coexplore.hardware.accelerator import over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
@@ -82,6 +82,12 @@ class OptimalExplorer:
         self._seen: dict[tuple[object, ...], int] = {}
         self._skylines: dict[tuple[object, ...], np.ndarray] = {}
         self._mins: dict[tuple[object, ...], np.ndarray] = {}
+        self._counts: dict[tuple[int, int, int], int] = {}
+        self._fit_index: dict[tuple[int, int, int], np.ndarray] = {}
+        self._windows: list[dict[Window, int]] = [{} for _ in self.grids]
+        self._window_fits = [
+            np.zeros((0, c.arrays, len(c.tiles)), bool) for c in self._cycles
+        ]  # [window, array, tile] per device, windows in the order of `_windows`
 
     def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
         start = time.perf_counter()
@@ -183,10 +189,15 @@ class OptimalExplorer:
 
     def _table(self, k: int, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
         """(cycles per tiling as [block, split], cycles per block at its best split)."""
-        key = (k, layer.shape_key())
+        return self._shape_table(k, layer.shape_key(), layer)
+
+    def _shape_table(
+        self, k: int, shape: tuple[object, ...], layer: Layer
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`_table` of a layer whose shape key is known."""
+        key = (k, shape)
         if key not in self._tables:
-            cycles = self._cycles[k].cycles(layer)
-            self._tables[key] = (cycles, cycles.min(axis=1))
+            self._tables[key] = self._cycles[k].tables(layer)
         return self._tables[key]
 
     def _fit(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,6 +213,19 @@ class OptimalExplorer:
             self._fits[key] = (fits, power)
         return self._fits[key]
 
+    def _fit_blocks(self, k: int, window: Window) -> np.ndarray:
+        """The blocks of device k that fit `window`, in block order."""
+        key = (k, *window)
+        if key not in self._fit_index:
+            self._fit_index[key] = np.flatnonzero(self._fit(k, *window)[0])
+        return self._fit_index[key]
+
+    def _fit_count(self, k: int, window: Window) -> int:
+        key = (k, *window)
+        if key not in self._counts:
+            self._counts[key] = int(self._fit(k, *window)[0].sum())
+        return self._counts[key]
+
     def _power_order(self, k: int, kmax: int, smax: int) -> np.ndarray:
         """Blocks that fit, by increasing power (stable: ties keep block order)."""
         key = (k, int(kmax), int(smax))
@@ -213,31 +237,60 @@ class OptimalExplorer:
 
     def _time_columns(
         self, k: int, window: tuple[int, int], shapes: LayerShapes, stages: int
-    ) -> np.ndarray:
-        """The columns a stage's time bound is the least sum over, as [shape, column] cycles.
-
-        By default one column per PE array (Tm, Tn) with a block that fits `window` (see
-        `_power_columns`). When a set of shapes comes again (a tabular space has few) and the
-        bound is wanted for many stages, one column per fitting tiling instead, less those
-        another tiling matches or beats on every shape: the bound is then every stage's exact
-        time and the lazy DP needs no refinement. The skyline is computed once per set."""
+    ) -> np.ndarray | None:
+        """The columns a stage's time bound is the least sum over, as [shape, column] cycles,
+        or None for the default: one column per PE array (Tm, Tn) with a block that fits
+        `window` (see `_power_columns`). When a set of shapes comes again (a tabular space has
+        few) and the bound is wanted for many stages, one column per fitting tiling instead,
+        less those another tiling matches or beats on every shape: the bound is then every
+        stage's exact time and the lazy DP needs no refinement. The skyline is computed once
+        per set."""
         memo = (k, *window, shapes.key_set)
-        many = 4 * stages > int(self._fit(k, *window)[0].sum())  # repays a skyline of the blocks
+        many = 4 * stages > self._fit_count(k, window)  # repays a skyline of the blocks
         if many and memo not in self._skylines:
             self._seen[memo] = self._seen.get(memo, 0) + 1
             if self._seen[memo] > 1:
                 self._skylines[memo] = self._skyline_rows(k, window, shapes)
         if memo in self._skylines:
             return self._row_cycles(k, shapes, self._skylines[memo])
-        return self._power_columns(k, window, shapes)[0]
+        return None
 
-    def _power_columns(
-        self, k: int, window: tuple[int, int], shapes: LayerShapes
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Per PE array (Tm, Tn) with a block that fits `window`: each shape's least cycles over
-        the array's fitting blocks at their best split ([shape, array]), and their least power."""
-        least = np.stack([self._array_mins(k, key, layer, window) for key, layer in shapes])
-        return least, self._arrays(k, window)[2]
+    def _array_columns(self, k: int, shapes: LayerShapes) -> tuple[np.ndarray, list[Window]]:
+        """Per shape, PE array (Tm, Tn) and buffer window known for device k: the least cycles
+        over the array's blocks that fit the window at their best split ([shape, window *
+        array], 0 where no block of the array fits), and the windows in column order."""
+        windows = self._windows[k]
+        rows = [self._array_mins(k, key, layer) for key, layer in shapes]
+        return np.stack(rows).reshape(len(rows), -1), list(windows)
+
+    def _power_columns(self, k: int, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """(columns of `_array_columns` of the arrays with a block that fits `window`, their
+        least power)."""
+        index = self._window_index(k, window)
+        _, keep, watts = self._arrays(k, window)
+        return index * self._cycles[k].arrays + np.flatnonzero(keep), watts
+
+    def _window_index(self, k: int, window: Window) -> int:
+        windows = self._windows[k]
+        if window not in windows:
+            windows[window] = len(windows)
+            fits = self._fit(k, *window)[0].reshape(1, self._cycles[k].arrays, -1)
+            self._window_fits[k] = np.concatenate([self._window_fits[k], fits])
+        return windows[window]
+
+    def _array_mins(self, k: int, key: tuple[object, ...], layer: Layer) -> np.ndarray:
+        """[window, array] of one shape (see `_array_columns`), windows added as they come."""
+        memo = (k, key)
+        known = self._mins.get(memo)
+        fits = self._window_fits[k]
+        if known is None or len(known) < len(fits):
+            done = 0 if known is None else len(known)
+            arrays = self._cycles[k].arrays
+            low = self._shape_table(k, key, layer)[1].reshape(arrays, -1)
+            least = np.where(fits[done:], low, np.inf).min(axis=2)
+            least[np.isinf(least)] = 0.0  # no block of the array fits: the column is unused
+            self._mins[memo] = least if known is None else np.concatenate([known, least])
+        return self._mins[memo]
 
     def _skyline_rows(self, k: int, window: tuple[int, int], shapes: LayerShapes) -> np.ndarray:
         """Tilings (rows block * splits + split) that fit and that no other fitting tiling
@@ -248,16 +301,6 @@ class OptimalExplorer:
 
     def _row_cycles(self, k: int, shapes: LayerShapes, rows: np.ndarray) -> np.ndarray:
         return np.stack([self._table(k, layer)[0].reshape(-1)[rows] for layer in shapes.layers])
-
-    def _array_mins(
-        self, k: int, key: tuple[object, ...], layer: Layer, window: tuple[int, int]
-    ) -> np.ndarray:
-        memo = (k, key, window)
-        if memo not in self._mins:
-            fits, keep, _ = self._arrays(k, window)
-            low = self._table(k, layer)[1].reshape(len(keep), -1)[keep]
-            self._mins[memo] = np.where(fits, low, np.inf).min(axis=1)
-        return self._mins[memo]
 
     def _arrays(self, k: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fits as [array, tile] and which arrays have a fitting block, their least power)."""

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,6 +41,7 @@ class LayerShapes:
     keys: tuple[tuple[object, ...], ...]  # the distinct shape keys, first seen first
     layers: tuple[Layer, ...]  # one layer of each
     counts: np.ndarray  # [n + 1, shapes] float64: layers of each shape among layers 0..i-1
+    slots: np.ndarray  # [n] int64: the shape of each layer
 
     @classmethod
     def of(cls, workload: Workload) -> LayerShapes:
@@ -54,9 +56,17 @@ class LayerShapes:
             slot[index] = slots[key]
         onehot = np.zeros((len(workload) + 1, len(reps)))
         onehot[np.arange(1, len(workload) + 1), slot] = 1.0
-        return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0))
+        return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0), slot)
 
-    @property
+    def prefix(self, per_shape: np.ndarray) -> np.ndarray:
+        """[n + 1, column]: sums over layers 0..i-1 of their shape's row of `per_shape`
+        ([shape, column] whole numbers, so the sums are exact). A running sum, not a matrix
+        product: BLAS would start threads for it, which a busy machine pays dearly."""
+        out = np.zeros((len(self.slots) + 1, per_shape.shape[1]))
+        np.cumsum(per_shape[self.slots], axis=0, out=out[1:])
+        return out
+
+    @cached_property
     def key_set(self) -> frozenset[tuple[object, ...]]:
         return frozenset(self.keys)
 
@@ -121,11 +131,14 @@ class Stages:
         self, explorer: OptimalExplorer, k: int, shapes: LayerShapes, windows: np.ndarray
     ) -> None:
         self.ex, self.k, self.shapes, self.windows = explorer, k, shapes, windows
-        tables = [explorer._table(k, layer) for layer in shapes.layers]
+        tables = [explorer._shape_table(k, key, layer) for key, layer in shapes]
         self.full = [t[0] for t in tables]  # per shape: cycles [block, split]
         self.lows = np.stack([t[1] for t in tables])  # per shape: cycles [block], best split
         self.hz = explorer._hz[k]
         self._fastest: dict[tuple[int, int], float] = {}
+        self._sums: dict[Window, tuple[np.ndarray, np.ndarray]] = {}
+        self._prefix: np.ndarray | None = None  # [n + 1, window * array] (`_array_columns`)
+        self._groups: list[tuple[Window, np.ndarray, np.ndarray]] | None = None
 
     # -- all stages at once --------------------------------------------------------------------
 
@@ -133,10 +146,10 @@ class Stages:
         """[i, j]: a lower bound on the stage's time (inf where no block fits its window)."""
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
-        for window, first, last in self._by_window(np.ones((n, n), dtype=bool)):
+        for window, first, last in self._windows():
             least = self.ex._time_columns(self.k, window, self.shapes, len(first))
-            sums = self.shapes.counts @ least  # [n + 1, array]: exact whole-cycle sums
-            if sums.shape[1]:
+            sums = self._array_sums(window)[0] if least is None else self.shapes.prefix(least)
+            if sums.shape[1]:  # [n + 1, column]: exact whole-cycle prefix sums
                 out[first, last] = (sums[last + 1] - sums[first]).min(axis=1) / self.hz
         return out
 
@@ -145,38 +158,80 @@ class Stages:
         power of a PE array whose group bound meets ii; inf elsewhere."""
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
-        for window, first, last in self._by_window(wanted):
-            least, power = self.ex._power_columns(self.k, window, self.shapes)
-            sums = self.shapes.counts @ least
+        for window, first, last in self._windows():
+            rows = wanted[first, last]
+            if not rows.any():
+                continue
+            first, last = first[rows], last[rows]
+            sums, power = self._array_sums(window)
             if sums.shape[1]:
                 ok = (sums[last + 1] - sums[first]) / self.hz <= ii * TIE
                 out[first, last] = np.min(np.where(ok, power, np.inf), axis=1)
         return out
 
-    def _by_window(self, wanted: np.ndarray) -> Iterator[tuple[Window, np.ndarray, np.ndarray]]:
-        """The wanted stages (i <= j) grouped by buffer window: (window, firsts, lasts)."""
-        first, last = np.nonzero(np.triu(wanted))
-        code = self.windows[first, last] @ np.array([1 << 20, 1])
-        for value in np.unique(code):
-            rows = code == value
-            yield (int(value >> 20), int(value & ((1 << 20) - 1))), first[rows], last[rows]
+    def _array_sums(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
+        """(prefix sums over layers of each shape's least cycles per PE array that has a block
+        that fits `window`, [n + 1, array]; the arrays' least power)."""
+        if window not in self._sums:
+            if self._prefix is None:
+                for known, _, _ in self._windows():  # every window of the workload first
+                    self.ex._window_index(self.k, known)
+            columns, power = self.ex._power_columns(self.k, window)
+            if self._prefix is None or self._prefix.shape[1] <= columns.max(initial=-1):
+                least, _ = self.ex._array_columns(self.k, self.shapes)
+                self._prefix = self.shapes.prefix(least)  # exact whole-cycle sums
+            self._sums[window] = (self._prefix[:, columns], power)
+        return self._sums[window]
+
+    def _windows(self) -> list[tuple[Window, np.ndarray, np.ndarray]]:
+        """All stages (i <= j) grouped by buffer window: (window, firsts, lasts)."""
+        if self._groups is None:
+            first, last = np.triu_indices(len(self.shapes.counts) - 1)
+            code = self.windows[first, last] @ np.array([1 << 20, 1])
+            values, which = np.unique(code, return_inverse=True)
+            order = np.argsort(which, kind="stable")
+            ends = np.cumsum(np.bincount(which, minlength=len(values)))
+            self._groups = [
+                ((int(v >> 20), int(v & ((1 << 20) - 1))), first[rows], last[rows])
+                for v, rows in zip(values, np.split(order, ends[:-1]), strict=True)
+            ]
+        return self._groups
 
     # -- one stage -----------------------------------------------------------------------------
 
     def bounds(self, i: int, j: int) -> tuple[np.ndarray, np.ndarray]:
         """(per-block lower bound in seconds, inf where the block does not fit; power per block)."""
         fits, power = self.ex._fit(self.k, *self.windows[i, j])
-        low = (self.shapes.between(i, j) @ self.lows) / self.hz
+        counts = self.shapes.between(i, j)
+        low = self._weighted(counts, np.flatnonzero(counts)) / self.hz
         return np.where(fits, low, np.inf), power
 
     def exact(self, i: int, j: int, blocks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(exact seconds at the best port split, that split) of the given blocks."""
         counts = self.shapes.between(i, j)
-        cycles = np.zeros((len(blocks), self.full[0].shape[1]))
-        for shape in np.flatnonzero(counts):
-            cycles += counts[shape] * self.full[shape][blocks]
+        cycles = self._cycles(counts, np.flatnonzero(counts), blocks)
         split = np.argmin(cycles, axis=1)
         return cycles[np.arange(len(blocks)), split] / self.hz, split
+
+    def _cycles(self, counts: np.ndarray, present: np.ndarray, blocks: np.ndarray) -> np.ndarray:
+        """[block, split]: the stage's cycles (whole numbers, so exact in any order)."""
+        first, *others = present.tolist()
+        cycles = counts[first] * self.full[first][blocks]
+        for shape in others:
+            cycles += counts[shape] * self.full[shape][blocks]
+        return cycles
+
+    def _weighted(self, counts: np.ndarray, present: np.ndarray) -> np.ndarray:
+        """[block]: the stage's summed per-layer least cycles (a lower bound of its cycles)."""
+        first, *others = present.tolist()
+        low = counts[first] * self.lows[first]
+        for shape in others:
+            low += counts[shape] * self.lows[shape]
+        return low
+
+    def _window_of(self, i: int, j: int) -> Window:
+        kmax, smax = self.windows[i, j].tolist()
+        return kmax, smax
 
     def fastest(self, i: int, j: int) -> float:
         """Q1: the stage's exact best time over all fitting tilings."""
@@ -185,32 +240,39 @@ class Stages:
         return self._fastest[(i, j)]
 
     def _fastest_now(self, i: int, j: int) -> float:
-        low, _ = self.bounds(i, j)
-        finite = np.flatnonzero(np.isfinite(low))
-        if not len(finite):
+        """Blocks by increasing bound, a chunk at a time, until no bound is below the best;
+        in cycles (the least of cycles / F is the least cycles / F)."""
+        blocks = self.ex._fit_blocks(self.k, self._window_of(i, j))
+        if not len(blocks):
             return np.inf
-        if len(finite) > _CHUNK:  # the lowest bounds first: usually they hold the best
-            finite = finite[np.argpartition(low[finite], _CHUNK)]
-        best = float(self.exact(i, j, finite[:_CHUNK])[0].min())
-        rest = finite[_CHUNK:]
+        counts = self.shapes.between(i, j)
+        present = np.flatnonzero(counts)
+        low = self._weighted(counts, present)[blocks]
+        # the lowest bounds first: usually they hold the best
+        order = np.argpartition(low, _CHUNK) if len(low) > _CHUNK else np.arange(len(low))
+        best = self._cycles(counts, present, blocks[order[:_CHUNK]]).min()
+        rest = order[_CHUNK:]
         rest = rest[low[rest] <= best * TIE]
         for chunk in _chunks(rest[np.argsort(low[rest], kind="stable")]):
             if low[chunk[0]] > best * TIE:
                 break
-            best = min(best, float(self.exact(i, j, chunk)[0].min()))
-        return best
+            best = min(best, self._cycles(counts, present, blocks[chunk]).min())
+        return float(best) / self.hz
 
     def cheapest(self, i: int, j: int, limit: float) -> Pick | None:
         """Q2: the least-power tiling whose exact time is <= limit (ties: lowest block index)."""
-        low, power = self.bounds(i, j)
-        order = self.ex._power_order(self.k, *self.windows[i, j])
-        order = order[low[order] <= limit * TIE]
+        window = self._window_of(i, j)
+        order = self.ex._power_order(self.k, *window)
+        counts = self.shapes.between(i, j)
+        present = np.flatnonzero(counts)
+        order = order[self._weighted(counts, present)[order] / self.hz <= limit * TIE]
         for chunk in _chunks(order):
-            seconds, split = self.exact(i, j, chunk)
+            cycles = self._cycles(counts, present, chunk)
+            seconds = cycles.min(axis=1) / self.hz
             ok = np.flatnonzero(seconds <= limit * TIE)
             if len(ok):
-                at = ok[0]
-                return Pick(
-                    float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), int(split[at])
-                )
+                at = int(ok[0])
+                power = self.ex._fit(self.k, *window)[1]
+                split = int(np.argmin(cycles[at]))
+                return Pick(float(seconds[at]), float(power[chunk[at]]), int(chunk[at]), split)
         return None
