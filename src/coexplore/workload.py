@@ -45,11 +45,18 @@ class Layer:
     def __post_init__(self) -> None:
         for attr in ("in_channels", "out_channels", "out_rows", "out_cols", "kernel", "stride"):
             if getattr(self, attr) < 1:
-                raise InputError(f"layer {self.name or self.kind}: {attr} must be >= 1")
+                raise InputError(f"layer {self._label}: {attr} must be >= 1")
         if self.kind is LayerKind.DWCONV and self.in_channels != self.out_channels:
-            raise InputError(f"depthwise layer {self.name}: in_channels must equal out_channels")
+            raise InputError(f"depthwise layer {self._label}: in_channels must equal out_channels")
         if self.kind is LayerKind.FC and (self.out_rows, self.out_cols, self.kernel) != (1, 1, 1):
-            raise InputError(f"fc layer {self.name}: out_rows, out_cols and kernel must be 1")
+            raise InputError(f"fc layer {self._label}: out_rows, out_cols and kernel must be 1")
+
+    @property
+    def _label(self) -> str:
+        """The layer's name for an error message, quoted when it would break the one line."""
+        if not self.name:
+            return str(self.kind)
+        return self.name if self.name.isprintable() else repr(self.name)
 
     @property
     def input_rows(self) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -157,3 +158,13 @@ def test_any_text_gives_an_arch_file_or_a_one_line_error(text: str):
 def test_parse_arch_raises_only_what_the_file_loader_reports(data: dict[str, Any]):
     with contextlib.suppress(ValueError, KeyError, TypeError):  # anything else fails the test
         parse_arch(data)
+
+
+def test_a_layer_name_with_a_newline_keeps_the_error_on_one_line():
+    # Found by the property above: the name was put into the message as it was.
+    from coexplore.errors import InputError
+    from coexplore.workload import Layer, LayerKind
+
+    with pytest.raises(InputError) as caught:
+        Layer(LayerKind.CONV, 0, 1, 1, 1, name="bad\nname")
+    assert "\n" not in str(caught.value) and "in_channels" in str(caught.value)
