@@ -46,6 +46,11 @@ def test_every_drawn_child_has_a_tip_naming_its_architecture_design_and_metrics(
         for t in drawn:
             tip = tipped[t.number]
             assert arch_text(t.arch) in tip
+            # the stage lines count the classifier as a layer; the tip names it
+            classifier = len(t.arch["layers"]) + 1
+            assert f"+ classifier (layer {classifier})" in tip
+            if t.hardware:
+                assert t.hardware["stages"][-1]["last_layer"] + 1 == classifier
             assert f"{t.metrics['fps']:,.0f} FPS" in tip
             if t.hardware:
                 devices = [stage["device"] for stage in t.hardware["stages"]]

@@ -54,7 +54,7 @@ def _tip_group(svg: str, gid: str, texts: list[str]) -> str:
 def trial_tip(t: TrialRecord, status: str) -> str:
     """What hovering a trial's point says: architecture, design, metrics (lines)."""
     m = t.metrics
-    lines = [f"trial {t.number} ({status})", "architecture: " + arch_text(t.arch)]
+    lines = [f"trial {t.number} ({status})", "architecture: " + arch_text(t.arch) + _head(t.arch)]
     lines += design_lines(t.hardware)
     if "accuracy" in m:
         images = int(m.get("val_images", 0))
@@ -72,6 +72,13 @@ def trial_tip(t: TrialRecord, status: str) -> str:
     if t.reward is not None:
         lines.append(f"reward {t.reward:.3f}")
     return "\n".join(lines)
+
+
+def _head(arch: dict[str, Any]) -> str:
+    """A chain's workload ends in its classifier, which the FPGA lines count as a layer: say
+    so, or a 6-layer chain seems to run 'layers 5-7'."""
+    layers = arch.get("layers")
+    return f" + classifier (layer {len(layers) + 1})" if isinstance(layers, list) else ""
 
 
 def epochs_text(epochs: float) -> str:
