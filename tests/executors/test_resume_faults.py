@@ -204,7 +204,11 @@ def kill_driver_mid_search(run_dir: Path, log: Path) -> list[int]:
     env = {**os.environ, "COEXPLORE_FAKE_LOG": str(log), "COEXPLORE_FAKE_STALL_AFTER": "14"}
     script = KILLED_DRIVER.format(search_dir=str(SEARCH_DIR))
     driver = subprocess.Popen([sys.executable, "-c", script, *args], env=env)
-    deadline = time.time() + 120
+    # The stall above keeps the search from finishing, so this wait ends when 9 trials are
+    # stored; the deadline is only a safety net, generous because a loaded machine takes
+    # minutes to start the driver and its pool (a 120 s deadline is the likely cause of the one
+    # CI run killed with 8 stored).
+    deadline = time.time() + 900
     while time.time() < deadline and driver.poll() is None:
         if (run_dir / run.DB_NAME).exists() and stored_so_far(run_dir) >= 9:
             break
