@@ -106,7 +106,7 @@ def test_stopping_a_build_leaves_no_worker_behind(tmp_path, sig):
         assert len(workers) >= 2
         os.kill(parent.pid, sig)
         parent.wait(timeout=60)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + 60.0  # a safety net for a loaded machine
         while any(_alive(p) for p in workers) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not [p for p in workers if _alive(p)], "worker processes outlived their parent"

@@ -109,7 +109,7 @@ def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monk
     child = subprocess.Popen(
         [sys.executable, "-c", KILL_SCRIPT.format(here=str(HERE), db=str(db))], env=env
     )
-    deadline = time.time() + 120
+    deadline = time.time() + 900  # a safety net: the loop ends on its condition
     while time.time() < deadline:
         with RunStorage.open(db) as storage:
             stored = len(storage.trials())
