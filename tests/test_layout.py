@@ -114,3 +114,21 @@ def test_only_the_command_layers_import_the_wiring():
 def test_the_neutral_modules_import_no_search():
     neutral = ("coexplore.pareto", "coexplore.problem", "coexplore.errors", "coexplore.storage")
     assert _offenders(neutral, lambda name: _in(name, "coexplore.search")) == []
+
+
+def test_the_config_takes_only_the_strategy_names_from_search():
+    """The config's run.strategy choices come from the strategy registry, which builds each
+    strategy lazily: the config reads names there and nothing else of search."""
+    imported = {name for name in MODULES["coexplore.config"] if _in(name, "coexplore.search")}
+    assert imported <= {"coexplore.search", "coexplore.search.methods"}
+
+
+def test_the_config_loads_without_torch_or_optuna():
+    import subprocess
+    import sys
+
+    code = "import sys, coexplore.config; print(sorted({'torch', 'optuna'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SRC.parent
+    )
+    assert out.stdout.strip() == "[]"

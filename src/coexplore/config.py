@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.errors import InputError
+from coexplore.search.methods import configurable as configurable_strategies
 from coexplore.spaces import SPACES
 
 
@@ -176,17 +177,7 @@ class Config:
 
 
 CHOICES = {
-    "run.strategy": (
-        "coexplore",
-        "rl",
-        "random",
-        "random_feasible",
-        "nas",
-        "hwnas",
-        "hwnas_soft",
-        "nsga2",
-        "motpe",
-    ),
+    "run.strategy": configurable_strategies(),  # the one registry of strategies
     "space.name": tuple(SPACES),  # the one registry of spaces
     "space.stride_mode": ("fixed", "predictable"),
     "data.dataset": (

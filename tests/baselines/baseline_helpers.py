@@ -14,7 +14,7 @@ from fake_training import fake_train
 from coexplore import wiring as run
 from coexplore.config import load_config
 from coexplore.hardware.devices import Precision
-from coexplore.search.baselines import make_baseline
+from coexplore.search.methods import StrategyContext, build_strategy
 from coexplore.spaces.nb201 import Nb201Arch
 from coexplore.tabular.accuracy import COLUMNS
 
@@ -38,7 +38,7 @@ CASES = {
     "exhaustive": {"run.strategy": "random"},  # replaced: the config cannot name it
 }
 
-__all__ = ["CASES", "fake_train", "make_setup", "write_table"]
+__all__ = ["CASES", "fake_train", "make_setup", "strategy_context", "write_table"]
 
 
 def make_setup(case: str, seed: int = 0, **overrides):
@@ -46,19 +46,19 @@ def make_setup(case: str, seed: int = 0, **overrides):
     config = load_config("quick", overrides={**BASE, **CASES[case], "run.seed": seed, **overrides})
     setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
     if case == "exhaustive":
-        shape, classes = run.dataset_shape(config)
-        strategy = make_baseline(
-            "exhaustive",
-            config,
-            setup.space,
-            run.make_pool(config),
-            setup.spec,
-            Precision(config.hardware.precision),
-            shape,
-            classes,
-        )
+        strategy = build_strategy("exhaustive", strategy_context(config, setup))
         setup = dataclasses.replace(setup, strategy=strategy)
     return config, setup
+
+
+def strategy_context(config, setup) -> StrategyContext:
+    """The context the registry's builders take, for `config` and its loop setup."""
+    shape, classes = run.dataset_shape(config)
+    precision = Precision(config.hardware.precision)
+    pool = run.make_pool(config)
+    return StrategyContext(
+        config, setup.space, pool, setup.spec, precision, shape, classes, setup.explorer
+    )
 
 
 def write_table(path: Path, indices, seed: int = 0, shuffle: bool = True) -> dict[int, float]:

@@ -7,17 +7,17 @@ from itertools import combinations, permutations
 import numpy as np
 import optuna
 import pytest
-from baseline_helpers import make_setup
+from baseline_helpers import make_setup, strategy_context
 
 from coexplore import wiring as run
 from coexplore.config import to_dict
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.devices import Precision, Spec
+from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
-from coexplore.search.baselines import make_baseline
 from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
+from coexplore.search.methods import build_strategy
 from coexplore.search.reward import normalise
 from coexplore.spaces import ChainSpace
 from coexplore.storage import RunStorage, TrialState
@@ -155,16 +155,7 @@ def test_exhaustive_refuses_a_huge_space():
         ExhaustiveStrategy(ChainSpace(depth=8), seed=0)
 
 
-def test_unknown_baseline_lists_the_valid_names():
+def test_unknown_strategy_lists_the_valid_names():
     config, setup = make_setup("random")
     with pytest.raises(KeyError, match="hwnas_soft"):
-        make_baseline(
-            "zoph",
-            config,
-            setup.space,
-            run.make_pool(config),
-            setup.spec,
-            Precision.FIXED16,
-            (1, 8, 8),
-            10,
-        )
+        build_strategy("zoph", strategy_context(config, setup))
