@@ -223,13 +223,15 @@ def _fast_level(
         arch_key=candidate.arch.key,
         arch=setup.space.to_json(candidate.arch),
         hardware=fast.design.to_json() if fast.design else None,
-        metrics=_hardware_metrics(setup, fast),
+        metrics=fast.evaluation.metrics() if fast.evaluation else {},
         reward=None,
         reason=fast.reason,
         seed=trial_seed(setup.seed, number),
         started_at=time.time(),
         finished_at=None,
-        timings={"fast_seconds": fast.seconds, "hw_tries": float(candidate.hw_tries)},
+        timings={"fast_seconds": fast.seconds},
+        meets_spec=not fast.pruned,
+        hw_tries=candidate.hw_tries,
     )
     if fast.pruned and setup.strategy.prunes:
         return replace(
@@ -261,11 +263,6 @@ def _fast(setup: SearchSetup, candidate: Candidate) -> FastResult:
 def _spec_miss(result: FastResult, spec: Spec) -> str:
     assert result.evaluation is not None
     return spec_problem(result.evaluation, spec)
-
-
-def _hardware_metrics(setup: SearchSetup, fast: FastResult) -> dict[str, float]:
-    metrics = fast.evaluation.metrics() if fast.evaluation else {}
-    return {**metrics, "meets_spec": 0.0 if fast.pruned else 1.0}
 
 
 def _job(setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: int) -> TrainJob:

@@ -63,7 +63,7 @@ class Nsga2Strategy(Strategy):
         if record.state is TrialState.FAILED:
             return optuna.trial.TrialState.FAIL, None
         metrics = record.metrics
-        if record.state is not TrialState.COMPLETE or metrics.get("meets_spec") != 1.0:
+        if record.state is not TrialState.COMPLETE or not record.meets_spec:
             return optuna.trial.TrialState.PRUNED, None
         return done, [metrics["accuracy"], metrics[self.metric]]
 
