@@ -24,16 +24,22 @@ from coexplore.search.failures import SearchStopped
 from coexplore.search.fidelity import Fidelity
 from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
-from coexplore.search.methods import StrategyContext, build_strategy
+from coexplore.search.methods import StrategyContext, build_method
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.slow.trainer import TrainConfig
 from coexplore.storage import DB_NAME, RunStorage, StorageError
 
 
-def build_setup(config: Config, explorer: OptimalExplorer | None = None) -> SearchSetup:
+def build_setup(
+    config: Config,
+    explorer: OptimalExplorer | None = None,
+    method: str | None = None,
+    indices: Any = None,
+) -> SearchSetup:
     """Everything the loop needs, from a validated config. `explorer` is the fast explorer
     the loop and the strategy share (default: the exact one; the tabular benchmark passes
-    its table's)."""
+    its table's). `method` is a registered strategy (default: run.strategy; `coexplore
+    compare` names exhaustive, which no config can, with the table's `indices`)."""
     space = make_space(config)
     shape, classes = dataset_shape(config)
     pool = make_pool(config)
@@ -43,12 +49,15 @@ def build_setup(config: Config, explorer: OptimalExplorer | None = None) -> Sear
     if hw_bounds == (0.0, 0.0):
         hw_bounds = default_hw_bounds(config.reward.metric, config.spec.fps)
     explorer = explorer or OptimalExplorer(pool, spec, precision)
-    context = StrategyContext(config, space, pool, spec, precision, shape, classes, explorer)
-    strategy = build_strategy(config.run.strategy, context)
+    context = StrategyContext(
+        config, space, pool, spec, precision, shape, classes, explorer, indices
+    )
+    strategy, rules = build_method(method or config.run.strategy, context)
     return SearchSetup(
         space=space,
         strategy=strategy,
-        explorer=strategy.explorer or explorer,
+        rules=rules,
+        explorer=rules.explorer or explorer,
         spec=spec,
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds

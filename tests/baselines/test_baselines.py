@@ -47,7 +47,7 @@ def _pairs(design):
 
 def test_hwnas_designs_only_reuse_the_fixed_fpgas_and_tilings(tmp_path):
     _, setup, trials = _search(tmp_path, "hwnas", **{"spec.fps": 1500.0})
-    fixed = _pairs(setup.strategy.explorer.design)
+    fixed = _pairs(setup.explorer.design)
     assert any(t.state is TrialState.PRUNED for t in trials)
     for t in trials:
         if t.hardware is None:
@@ -77,7 +77,7 @@ def _brute_fixed(workload, fixed, pool):
 @pytest.mark.parametrize("seed", range(16))
 def test_fixed_pipeline_explorer_equals_brute_force(seed):
     config, setup = make_setup("hwnas")
-    explorer = setup.strategy.explorer
+    explorer = setup.explorer
     arch = setup.space.sample(np.random.default_rng(seed))
     workload = setup.workload(arch)
     result = explorer.explore(workload, Spec())
@@ -94,11 +94,11 @@ def test_hwnas_fixes_the_optimal_design_of_its_reference(tmp_path):
     config, setup = make_setup("hwnas", **{"baseline.reference": str(path)})
     workload = setup.space.workload(setup.space.from_json(reference), (1, 8, 8), 10)
     optimal = OptimalExplorer(run.make_pool(config), Spec()).explore(workload)
-    assert setup.strategy.explorer.design == optimal.design
-    fixed = setup.strategy.explorer.explore(workload, Spec())
+    assert setup.explorer.design == optimal.design
+    fixed = setup.explorer.explore(workload, Spec())
     assert fixed.evaluation.fps == pytest.approx(optimal.evaluation.fps)
     _, default = make_setup("hwnas")
-    assert default.strategy.explorer.design != optimal.design  # the middle-of-the-space one
+    assert default.explorer.design != optimal.design  # the middle-of-the-space one
 
 
 def test_hwnas_reference_file_errors_name_the_file(tmp_path):

@@ -1,6 +1,7 @@
 """A strategy name lives in one place, the registry `coexplore.search.methods.STRATEGIES`; the
 config's choices, `coexplore compare`'s methods and its help are derived from it. Every
-registered name builds a strategy of that name and has a case in the contract suite."""
+registered name builds a strategy with rules of that name (the name its trials are stored
+under) and has a case in the contract suite."""
 
 import pytest
 from baseline_helpers import CASES, make_setup
@@ -34,4 +35,4 @@ def test_compare_offers_every_registered_strategy():
 @pytest.mark.parametrize("case", sorted(CASE_STRATEGY))
 def test_a_strategy_is_built_under_its_registered_name(case):
     _, setup = make_setup(case)
-    assert setup.strategy.name == CASE_STRATEGY[case]
+    assert setup.rules.name == CASE_STRATEGY[case]

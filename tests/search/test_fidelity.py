@@ -137,7 +137,7 @@ def test_coexplore_promotes_by_pareto_front_in_accuracy_and_hardware_metric(tmp_
     """The default strategy has no scalar reward: at each rung the children on the
     (rung accuracy, fps) front go on first, both of its ends included, at least two."""
     trials, setup = run_fake(mf_config(), tmp_path)
-    assert setup.strategy.name == "coexplore"
+    assert setup.rules.name == "coexplore"
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
     checked = 0
     for batch in {t.batch for t in trained}:

@@ -20,7 +20,6 @@ from typing import Any
 
 from coexplore.config import Config, to_dict, to_toml
 from coexplore.errors import InputError
-from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import Executor, LocalExecutor
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.methods import STRATEGIES
@@ -64,13 +63,11 @@ def method_config(config: Config, method: str, seed: int) -> Config:
 def method_setup(config: Config, method: str, bench: Benchmark | None) -> SearchSetup:
     """The loop's setup for `method` (config already carries its seed); on a tabular config
     the loop and the strategy share the benchmark's table explorer."""
-    setup = build_setup(config, explorer=bench.explorer if bench is not None else None)
     if method == "exhaustive":  # the ground truth: every tabulated architecture once
         if bench is None:
             raise InputError("method exhaustive needs a tabular config (data.dataset nb201_table)")
-        strategy = ExhaustiveStrategy(setup.space, config.run.seed, bench.accuracy.indices)
-        setup = dataclasses.replace(setup, strategy=strategy)
-    return setup
+        return build_setup(config, bench.explorer, method, bench.accuracy.indices)
+    return build_setup(config, explorer=bench.explorer if bench is not None else None)
 
 
 def run_method(

@@ -1,4 +1,6 @@
-"""The baselines the paper compares with (SPEC §6), behind the same ask/tell `Strategy`.
+"""The baselines the paper compares with (SPEC §6), behind the same ask/tell `Strategy`; what
+each means for the problem (its explorer, pruning, reward) is its `Rules` in the registry
+(`coexplore.search.methods`).
 
 - `nas`: Zoph-style NAS. The controller is rewarded on accuracy alone and nothing is pruned; the
   loop designs the hardware afterwards and records whether it meets the spec.
@@ -18,8 +20,9 @@ its entry in the one strategy registry, `coexplore.search.methods.STRATEGIES`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from coexplore.errors import InputError
 from coexplore.fast.optimal import OptimalExplorer
@@ -30,32 +33,21 @@ from coexplore.search.baselines.fixed import FixedPipelineExplorer
 from coexplore.search.baselines.motpe import MotpeStrategy
 from coexplore.search.baselines.nsga2 import Nsga2Strategy
 from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
-from coexplore.search.controller import ControllerSettings
 from coexplore.search.methods import StrategyContext
 from coexplore.search.reward import PRUNED_REWARD
-from coexplore.search.strategy import ControllerStrategy
-from coexplore.spaces.base import SearchSpace
 from coexplore.workload import Workload
 
 __all__ = [
     "ExhaustiveStrategy",
     "FixedPipelineExplorer",
-    "HwNasStrategy",
     "MotpeStrategy",
-    "NasStrategy",
     "Nsga2Strategy",
     "RandomFeasibleStrategy",
-    "SoftHwNasStrategy",
+    "SoftReward",
     "fixed_design",
     "fixed_explorer",
     "reference_workload",
 ]
-
-
-class NasStrategy(ControllerStrategy):
-    name = "nas"
-    accuracy_only = True
-    prunes = False
 
 
 def reference_workload(ctx: StrategyContext) -> Workload:
@@ -78,44 +70,21 @@ def fixed_design(ctx: StrategyContext) -> HardwareDesign:
     return result.design
 
 
-class HwNasStrategy(ControllerStrategy):
-    name = "hwnas"
-
-    def __init__(
-        self,
-        space: SearchSpace[Any],
-        settings: ControllerSettings,
-        seed: int,
-        explorer: FixedPipelineExplorer,
-    ) -> None:
-        super().__init__(space, settings, seed)
-        self.explorer = explorer
-
-
-class SoftHwNasStrategy(HwNasStrategy):
+@dataclass(frozen=True)
+class SoftReward:
     """MnasNet's soft constraint: reward = acc * (LAT / T) ** w = acc * (spec / fps) ** w with
     w < 0: a child faster than the spec earns a little more, a slower one a little less."""
 
-    name = "hwnas_soft"
-    prunes = False
+    spec_fps: float
+    weight: float
 
-    def __init__(
-        self,
-        space: SearchSpace[Any],
-        settings: ControllerSettings,
-        seed: int,
-        explorer: FixedPipelineExplorer,
-        spec_fps: float,
-        weight: float,
-    ) -> None:
-        if spec_fps <= 0:
+    def __post_init__(self) -> None:
+        if self.spec_fps <= 0:
             raise InputError(
                 "hwnas_soft: the soft reward acc * (spec / fps) ** w needs spec.fps > 0"
             )
-        super().__init__(space, settings, seed, explorer)
-        self.spec_fps, self.weight = spec_fps, weight
 
-    def reward_override(self, accuracy: float, metrics: dict[str, float]) -> float | None:
+    def __call__(self, accuracy: float, metrics: Mapping[str, float]) -> float:
         fps = metrics.get("fps", 0.0)
         if fps <= 0.0:
             return PRUNED_REWARD  # the fixed hardware cannot run it at all
