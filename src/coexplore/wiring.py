@@ -10,6 +10,7 @@ OptHW), pareto.png (accuracy vs FPS and vs GOPS/W), trials.csv.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,6 @@ from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.methods import StrategyContext, build_method
 from coexplore.search.reward import Reward, default_hw_bounds
-from coexplore.slow.trainer import TrainConfig
 from coexplore.storage import DB_NAME, RunStorage, StorageError
 
 
@@ -62,18 +62,8 @@ def build_setup(
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
         ),
-        data=DataSpec(
-            config.data.dataset,
-            config.data.root,
-            config.run.seed,
-            config.data.val_fraction,
-            config.data.test_fraction,
-            config.data.limit,
-            config.data.resolution,
-            config.data.max_classes,
-            config.data.max_per_class,
-        ),
-        train=TrainConfig(**to_dict(config)["train"]),
+        data=DataSpec.of(config.data, config.run.seed),
+        train=config.train,
         workload=lambda arch: space.workload(arch, shape, classes),
         trials=config.run.trials,
         batch=config.run.batch,
@@ -236,7 +226,7 @@ def _final_job(
 ) -> Callable[[dict[str, Any], int], TrainJob] | None:
     if config.final.epochs <= 0:
         return None
-    train = TrainConfig(**{**to_dict(config)["train"], "epochs": config.final.epochs})
+    train = dataclasses.replace(config.train, epochs=config.final.epochs)
     return lambda arch_json, seed: TrainJob(arch_json, setup.data, train, seed, test=True)
 
 

@@ -32,7 +32,7 @@ from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
 from coexplore.search.methods import Rules
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Outcome, Strategy
-from coexplore.slow.trainer import TrainConfig
+from coexplore.slow.train_config import TrainConfig
 from coexplore.spaces.base import SearchSpace
 from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 from coexplore.workload import Workload

@@ -23,10 +23,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from coexplore.spaces.base import Registry
 
 if TYPE_CHECKING:
-    from coexplore.config import Config
+    from coexplore.config import Config, ControllerConfig
     from coexplore.fast.optimal import OptimalExplorer
     from coexplore.hardware.devices import Pool, Precision, Spec
-    from coexplore.search.controller import ControllerSettings
     from coexplore.search.oracle import HardwareOracle
     from coexplore.search.strategy import Strategy
     from coexplore.spaces.base import SearchSpace
@@ -55,11 +54,8 @@ class StrategyContext:
 
         return HardwareOracle(self.explorer, self.workload, self.spec, metrics)
 
-    def controller_settings(self) -> ControllerSettings:
-        from coexplore.config import to_dict
-        from coexplore.search.controller import ControllerSettings
-
-        return ControllerSettings(**to_dict(self.config)["controller"])
+    def controller_settings(self) -> ControllerConfig:
+        return self.config.controller
 
 
 @dataclass(frozen=True)

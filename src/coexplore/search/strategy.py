@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from coexplore.config import ControllerConfig
 from coexplore.fast.controller_mode import HardwareJudgement
-from coexplore.search.controller import Controller, ControllerSettings
+from coexplore.search.controller import Controller
 from coexplore.spaces.base import SearchSpace, TokenType
 from coexplore.storage import TrialRecord, TrialState
 
@@ -103,7 +104,7 @@ class ControllerStrategy(Strategy):
     def __init__(
         self,
         space: SearchSpace[Any],
-        settings: ControllerSettings,
+        settings: ControllerConfig,
         seed: int,
         hw_tokens: tuple[TokenType, ...] = (),
         judge: Judge | None = None,

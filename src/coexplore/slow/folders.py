@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +50,11 @@ class FolderOptions:
             if value < 0:
                 raise InputError(f"FolderOptions.{name}: must be >= 0, got {value}")
 
+    @classmethod
+    def of(cls, data: Any) -> FolderOptions:
+        """The options of a [data] section (`DataConfig`) or a worker's `DataSpec`."""
+        return cls(data.resolution, data.max_classes, data.max_per_class)
+
     def size(self, dataset: str) -> int:
         return self.resolution or DEFAULT_RESOLUTION[dataset]
 
@@ -56,7 +62,7 @@ class FolderOptions:
 def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
     """((channels, rows, cols), classes) of a folder dataset, from folder listings only."""
     root = dataset_root(data.dataset, data.root)
-    options = FolderOptions(data.resolution, data.max_classes, data.max_per_class)
+    options = FolderOptions.of(data)
     size = options.size(data.dataset)
     if data.dataset == "imagenet_folder":
         return (3, size, size), len(class_folders(root, options.max_classes))
