@@ -132,3 +132,31 @@ def test_the_config_loads_without_torch_or_optuna():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SRC.parent
     )
     assert out.stdout.strip() == "[]"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from coexplore.x import _name` lines of `path`: another module's private helper."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("coexplore.")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+
+
+def test_the_slow_modules_import_no_private_helper_of_another():
+    found = {
+        _module(p): _private_imports(p) for p in _FILES if _in(_module(p), "coexplore.slow")
+    }
+    assert {m: names for m, names in found.items() if names} == {}
+
+
+def test_the_dataset_loaders_share_their_pieces_one_way():
+    """The loaders take what they share from `slow.splits`, which imports none of them; only
+    `slow.data`'s registry reaches the folder loaders (lazily, on use)."""
+    loaders = ("coexplore.slow.data", "coexplore.slow.folders", "coexplore.slow.nuclei_data")
+    assert not set(MODULES["coexplore.slow.splits"]) & set(loaders)
+    for module in loaders[1:]:
+        assert "coexplore.slow.data" not in MODULES[module], module
+        assert "coexplore.slow.splits" in MODULES[module], module
