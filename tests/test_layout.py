@@ -146,9 +146,7 @@ def _private_imports(path: Path) -> list[str]:
 
 
 def test_the_slow_modules_import_no_private_helper_of_another():
-    found = {
-        _module(p): _private_imports(p) for p in _FILES if _in(_module(p), "coexplore.slow")
-    }
+    found = {_module(p): _private_imports(p) for p in _FILES if _in(_module(p), "coexplore.slow")}
     assert {m: names for m, names in found.items() if names} == {}
 
 
