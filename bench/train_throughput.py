@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     config = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, optimizer="sgd", lr=0.01,
-        lr_schedule="constant", augment=False,
+        lr_schedule="constant", augment=False, weight_decay=5e-4, threads=0,
     )  # fmt: skip
     if args.data == "mnist5k":
         data = load_dataset("mnist5k", seed=0, limit=args.limit)

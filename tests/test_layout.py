@@ -114,3 +114,47 @@ def test_only_the_command_layers_import_the_wiring():
 def test_the_neutral_modules_import_no_search():
     neutral = ("coexplore.pareto", "coexplore.problem", "coexplore.errors", "coexplore.storage")
     assert _offenders(neutral, lambda name: _in(name, "coexplore.search")) == []
+
+
+def test_the_config_takes_only_the_strategy_names_from_search():
+    """The config's run.strategy choices come from the strategy registry, which builds each
+    strategy lazily: the config reads names there and nothing else of search."""
+    imported = {name for name in MODULES["coexplore.config"] if _in(name, "coexplore.search")}
+    assert imported <= {"coexplore.search", "coexplore.search.methods"}
+
+
+def test_the_config_loads_without_torch_or_optuna():
+    import subprocess
+    import sys
+
+    code = "import sys, coexplore.config; print(sorted({'torch', 'optuna'} & set(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SRC.parent
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def _private_imports(path: Path) -> list[str]:
+    """`from coexplore.x import _name` lines of `path`: another module's private helper."""
+    return [
+        f"{node.module}.{alias.name}"
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("coexplore.")
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+
+
+def test_the_slow_modules_import_no_private_helper_of_another():
+    found = {_module(p): _private_imports(p) for p in _FILES if _in(_module(p), "coexplore.slow")}
+    assert {m: names for m, names in found.items() if names} == {}
+
+
+def test_the_dataset_loaders_share_their_pieces_one_way():
+    """The loaders take what they share from `slow.splits`, which imports none of them; only
+    `slow.data`'s registry reaches the folder loaders (lazily, on use)."""
+    loaders = ("coexplore.slow.data", "coexplore.slow.folders", "coexplore.slow.nuclei_data")
+    assert not set(MODULES["coexplore.slow.splits"]) & set(loaders)
+    for module in loaders[1:]:
+        assert "coexplore.slow.data" not in MODULES[module], module
+        assert "coexplore.slow.splits" in MODULES[module], module

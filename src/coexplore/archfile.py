@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.errors import InputError
-from coexplore.spaces import SPACES, ChainSpace, ImagenetSpace, SearchSpace, UnetSpace
+from coexplore.spaces import SPACES, SearchSpace
 from coexplore.workload import Layer, LayerKind, Workload
 
 DEFAULT_INPUT = (3, 32, 32)
@@ -72,16 +72,7 @@ def space_for(data: Mapping[str, Any]) -> SearchSpace[Any]:
     name = data.get("space")
     if not isinstance(name, str):
         raise InputError(f"space: expected a name, got {name!r}")
-    factory = SPACES[name]
-    if factory is ChainSpace:
-        layers = data.get("layers")
-        if not isinstance(layers, list) or not layers:
-            raise InputError("layers: expected a non-empty list")
-        strided = any(isinstance(x, Mapping) and x.get("stride", 1) != 1 for x in layers)
-        return ChainSpace(depth=len(layers), stride_mode="predictable" if strided else "fixed")
-    if factory in (ImagenetSpace, UnetSpace):  # depth / levels from the JSON itself
-        return factory.for_json(data)
-    return factory()
+    return SPACES[name].for_json(data)  # settings (depth, levels) from the JSON itself
 
 
 _LAYER_FIELDS = {f.name for f in fields(Layer)}

@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.errors import InputError
+from coexplore.search.methods import configurable as configurable_strategies
+from coexplore.slow.train_config import DEVICES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from coexplore.spaces import SPACES
 
 
@@ -53,23 +55,6 @@ class DataConfig:
     max_classes: int = 0  # folder datasets: keep the first N classes (0: all)
     max_per_class: int = 0  # folder datasets: keep N images per class (0: all)
     accuracy_column: str = "cifar10"  # nb201_table: which accuracy of the NATS-Bench table
-
-
-@dataclass(frozen=True)
-class TrainSection:
-    epochs: int = 4
-    batch_size: int = 64
-    optimizer: str = "adam"
-    lr: float = 0.003
-    momentum: float = 0.9
-    weight_decay: float = 0.0001
-    lr_schedule: str = "cosine"
-    augment: bool = False
-    channels_last: bool = False
-    bf16: bool = False
-    threads: int = 1
-    device: str = "auto"
-    max_loss: float = 100.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +110,7 @@ class FrontierConfig:  # the default strategy, run.strategy = "coexplore" (docs/
 
 
 @dataclass(frozen=True)
-class ControllerConfig:
+class ControllerConfig:  # the RL controller's settings (coexplore.search.controller), as is
     hidden: int = 35
     embedding: int = 20
     lr: float = 0.0035
@@ -161,7 +146,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     space: SpaceConfig = field(default_factory=SpaceConfig)
     data: DataConfig = field(default_factory=DataConfig)
-    train: TrainSection = field(default_factory=TrainSection)
+    train: TrainConfig = field(default_factory=TrainConfig)  # next to the trainer, torch-free
     fidelity: FidelityConfig = field(default_factory=FidelityConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
     hardware: HardwareConfig = field(default_factory=HardwareConfig)
@@ -176,17 +161,7 @@ class Config:
 
 
 CHOICES = {
-    "run.strategy": (
-        "coexplore",
-        "rl",
-        "random",
-        "random_feasible",
-        "nas",
-        "hwnas",
-        "hwnas_soft",
-        "nsga2",
-        "motpe",
-    ),
+    "run.strategy": configurable_strategies(),  # the one registry of strategies
     "space.name": tuple(SPACES),  # the one registry of spaces
     "space.stride_mode": ("fixed", "predictable"),
     "data.dataset": (
@@ -198,9 +173,9 @@ CHOICES = {
         "nb201_table",
     ),
     "data.accuracy_column": ("cifar10", "cifar100", "imagenet16"),
-    "train.optimizer": ("sgd", "adam", "adamw"),
-    "train.lr_schedule": ("cosine", "constant"),
-    "train.device": ("auto", "cpu", "cuda"),
+    "train.optimizer": OPTIMIZERS,
+    "train.lr_schedule": LR_SCHEDULES,
+    "train.device": DEVICES,
     "hardware.precision": ("fixed8", "fixed16", "fp32"),
     "fast.mode": ("optimal", "controller"),
     "reward.metric": ("fps", "gops_per_w", "pipeline_efficiency"),
@@ -309,7 +284,10 @@ def _section(name: str, cls_name: str | type, values: dict[str, Any]) -> Any:
         if key not in hints:
             raise ConfigError(f"config: unknown key '{_name(dotted)}'; allowed: {', '.join(hints)}")
         out[key] = _check_value(dotted, hints[key], value)
-    return cls(**out)
+    try:
+        return cls(**out)
+    except InputError as exc:  # a section's own check (TrainConfig's), past the per-key ones
+        raise ConfigError(f"config: [{name}]: {exc}") from None
 
 
 def _check_value(dotted: str, hint: Any, value: Any) -> Any:

@@ -9,11 +9,7 @@ from coexplore.storage import TrialRecord, TrialState
 def feasible_trials(trials: list[TrialRecord]) -> list[TrialRecord]:
     """Trained children that meet the spec (and so have hardware metrics)."""
     return [
-        t
-        for t in trials
-        if t.state is TrialState.COMPLETE
-        and t.metrics.get("meets_spec") == 1.0
-        and "fps" in t.metrics
+        t for t in trials if t.state is TrialState.COMPLETE and t.meets_spec and "fps" in t.metrics
     ]
 
 

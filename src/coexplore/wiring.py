@@ -10,37 +10,36 @@ OptHW), pareto.png (accuracy vs FPS and vs GOPS/W), trials.csv.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from coexplore.config import Config, ConfigError, parse_config, to_dict, to_toml
-from coexplore.fast.controller_mode import hardware_tokens, judge_tokens
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.devices import Pool, Precision, Spec
+from coexplore.hardware.devices import Precision
 from coexplore.problem import dataset_shape, make_pool, make_space, make_spec
-from coexplore.search.controller import ControllerSettings
 from coexplore.search.executors import Executor, make_executor, signals_end_the_run
 from coexplore.search.failures import SearchStopped
 from coexplore.search.fidelity import Fidelity
-from coexplore.search.frontier import FrontierSettings, FrontierStrategy
 from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
-from coexplore.search.oracle import HardwareOracle, reference_metric
+from coexplore.search.methods import StrategyContext, build_method
 from coexplore.search.reward import Reward, default_hw_bounds
-from coexplore.search.strategy import ControllerStrategy, RandomStrategy, Strategy
-from coexplore.slow.trainer import TrainConfig
-from coexplore.spaces import SearchSpace
 from coexplore.storage import DB_NAME, RunStorage, StorageError
 
 
-def build_setup(config: Config, explorer: OptimalExplorer | None = None) -> SearchSetup:
+def build_setup(
+    config: Config,
+    explorer: OptimalExplorer | None = None,
+    method: str | None = None,
+    indices: Any = None,
+) -> SearchSetup:
     """Everything the loop needs, from a validated config. `explorer` is the fast explorer
     the loop and the strategy share (default: the exact one; the tabular benchmark passes
-    its table's)."""
+    its table's). `method` is a registered strategy (default: run.strategy; `coexplore
+    compare` names exhaustive, which no config can, with the table's `indices`)."""
     space = make_space(config)
     shape, classes = dataset_shape(config)
     pool = make_pool(config)
@@ -50,27 +49,21 @@ def build_setup(config: Config, explorer: OptimalExplorer | None = None) -> Sear
     if hw_bounds == (0.0, 0.0):
         hw_bounds = default_hw_bounds(config.reward.metric, config.spec.fps)
     explorer = explorer or OptimalExplorer(pool, spec, precision)
-    strategy = make_strategy(config, space, pool, spec, precision, shape, classes, explorer)
+    context = StrategyContext(
+        config, space, pool, spec, precision, shape, classes, explorer, indices
+    )
+    strategy, rules = build_method(method or config.run.strategy, context)
     return SearchSetup(
         space=space,
         strategy=strategy,
-        explorer=strategy.explorer or explorer,
+        rules=rules,
+        explorer=rules.explorer or explorer,
         spec=spec,
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
         ),
-        data=DataSpec(
-            config.data.dataset,
-            config.data.root,
-            config.run.seed,
-            config.data.val_fraction,
-            config.data.test_fraction,
-            config.data.limit,
-            config.data.resolution,
-            config.data.max_classes,
-            config.data.max_per_class,
-        ),
-        train=TrainConfig(**to_dict(config)["train"]),
+        data=DataSpec.of(config.data, config.run.seed),
+        train=config.train,
         workload=lambda arch: space.workload(arch, shape, classes),
         trials=config.run.trials,
         batch=config.run.batch,
@@ -90,59 +83,6 @@ def _train_fn(config: Config) -> Callable[[TrainJob], Any]:
 
         return table_trainer(config)
     return run_train_job
-
-
-def make_strategy(
-    config: Config,
-    space: SearchSpace[Any],
-    pool: Pool,
-    spec: Spec,
-    precision: Precision,
-    shape: tuple[int, int, int],
-    classes: int,
-    explorer: OptimalExplorer | None = None,
-) -> Strategy:
-    name, seed = config.run.strategy, config.run.seed
-    explorer = explorer or OptimalExplorer(pool, spec, precision)
-    if name == "random":
-        return RandomStrategy(space, seed)
-    if name == "coexplore":
-        return _frontier(config, space, spec, explorer, shape, classes)
-    if name != "rl":
-        from coexplore.search.baselines import make_baseline  # issue: baselines
-
-        return make_baseline(name, config, space, pool, spec, precision, shape, classes, explorer)
-    settings = ControllerSettings(**to_dict(config)["controller"])
-    if config.fast.mode == "optimal":
-        return ControllerStrategy(space, settings, seed)
-    max_layers = len(space.workload(space.sample(np.random.default_rng(seed)), shape, classes))
-
-    def judge(arch: Any, tokens: tuple[int, ...]) -> Any:
-        return judge_tokens(tokens, space.workload(arch, shape, classes), pool, spec, precision)
-
-    return ControllerStrategy(
-        space, settings, seed, hardware_tokens(pool, max_layers), judge, config.fast.hw_tries
-    )
-
-
-def _frontier(
-    config: Config,
-    space: SearchSpace[Any],
-    spec: Spec,
-    explorer: OptimalExplorer,
-    shape: tuple[int, int, int],
-    classes: int,
-) -> FrontierStrategy:
-    """The default strategy, on the planes of both headline metrics (and reward.metric)."""
-    metrics = tuple(dict.fromkeys(("fps", "gops_per_w", config.reward.metric)))
-
-    def workload(arch: Any) -> Any:
-        return space.workload(arch, shape, classes)
-
-    oracle = HardwareOracle(explorer, workload, spec, metrics)
-    references = tuple(reference_metric(m, spec.fps) for m in metrics)
-    settings = FrontierSettings(**to_dict(config)["frontier"])
-    return FrontierStrategy(space, oracle, references, settings, config.run.seed)
 
 
 @dataclass(frozen=True)
@@ -286,7 +226,7 @@ def _final_job(
 ) -> Callable[[dict[str, Any], int], TrainJob] | None:
     if config.final.epochs <= 0:
         return None
-    train = TrainConfig(**{**to_dict(config)["train"], "epochs": config.final.epochs})
+    train = dataclasses.replace(config.train, epochs=config.final.epochs)
     return lambda arch_json, seed: TrainJob(arch_json, setup.data, train, seed, test=True)
 
 

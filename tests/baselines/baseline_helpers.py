@@ -9,12 +9,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "search"))  # tests/search/fake_training.py
 
-from fake_training import fake_train
+from fake_training import fake_train, told
 
 from coexplore import wiring as run
 from coexplore.config import load_config
 from coexplore.hardware.devices import Precision
-from coexplore.search.baselines import make_baseline
+from coexplore.search.methods import StrategyContext
 from coexplore.spaces.nb201 import Nb201Arch
 from coexplore.tabular.accuracy import COLUMNS
 
@@ -38,27 +38,25 @@ CASES = {
     "exhaustive": {"run.strategy": "random"},  # replaced: the config cannot name it
 }
 
-__all__ = ["CASES", "fake_train", "make_setup", "write_table"]
+__all__ = ["CASES", "fake_train", "make_setup", "strategy_context", "told", "write_table"]
 
 
 def make_setup(case: str, seed: int = 0, **overrides):
     """The loop setup of a contract case on the quick preset (chain space, depth 4)."""
     config = load_config("quick", overrides={**BASE, **CASES[case], "run.seed": seed, **overrides})
-    setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
-    if case == "exhaustive":
-        shape, classes = run.dataset_shape(config)
-        strategy = make_baseline(
-            "exhaustive",
-            config,
-            setup.space,
-            run.make_pool(config),
-            setup.spec,
-            Precision(config.hardware.precision),
-            shape,
-            classes,
-        )
-        setup = dataclasses.replace(setup, strategy=strategy)
+    method = "exhaustive" if case == "exhaustive" else None  # the config cannot name it
+    setup = dataclasses.replace(run.build_setup(config, method=method), train_fn=fake_train)
     return config, setup
+
+
+def strategy_context(config, setup) -> StrategyContext:
+    """The context the registry's builders take, for `config` and its loop setup."""
+    shape, classes = run.dataset_shape(config)
+    precision = Precision(config.hardware.precision)
+    pool = run.make_pool(config)
+    return StrategyContext(
+        config, setup.space, pool, setup.spec, precision, shape, classes, setup.explorer
+    )
 
 
 def write_table(path: Path, indices, seed: int = 0, shuffle: bool = True) -> dict[int, float]:

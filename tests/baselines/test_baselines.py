@@ -7,17 +7,17 @@ from itertools import combinations, permutations
 import numpy as np
 import optuna
 import pytest
-from baseline_helpers import make_setup
+from baseline_helpers import make_setup, strategy_context
 
 from coexplore import wiring as run
 from coexplore.config import to_dict
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.devices import Precision, Spec
+from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
-from coexplore.search.baselines import make_baseline
 from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
+from coexplore.search.methods import build_strategy
 from coexplore.search.reward import normalise
 from coexplore.spaces import ChainSpace
 from coexplore.storage import RunStorage, TrialState
@@ -33,7 +33,7 @@ def _search(tmp_path, case, **overrides):
 def test_nas_trains_every_child_and_rewards_accuracy_only(tmp_path):
     config, _, trials = _search(tmp_path, "nas", **{"spec.fps": 2600.0, "run.trials": 24})
     assert not [t for t in trials if t.state is TrialState.PRUNED]
-    misses = [t for t in trials if t.metrics.get("meets_spec") == 0.0]
+    misses = [t for t in trials if not t.meets_spec]
     assert misses and all(t.state is TrialState.COMPLETE and "fps" in t.metrics for t in misses)
     for t in trials:
         assert t.reward == pytest.approx(
@@ -47,7 +47,7 @@ def _pairs(design):
 
 def test_hwnas_designs_only_reuse_the_fixed_fpgas_and_tilings(tmp_path):
     _, setup, trials = _search(tmp_path, "hwnas", **{"spec.fps": 1500.0})
-    fixed = _pairs(setup.strategy.explorer.design)
+    fixed = _pairs(setup.explorer.design)
     assert any(t.state is TrialState.PRUNED for t in trials)
     for t in trials:
         if t.hardware is None:
@@ -77,7 +77,7 @@ def _brute_fixed(workload, fixed, pool):
 @pytest.mark.parametrize("seed", range(16))
 def test_fixed_pipeline_explorer_equals_brute_force(seed):
     config, setup = make_setup("hwnas")
-    explorer = setup.strategy.explorer
+    explorer = setup.explorer
     arch = setup.space.sample(np.random.default_rng(seed))
     workload = setup.workload(arch)
     result = explorer.explore(workload, Spec())
@@ -94,11 +94,11 @@ def test_hwnas_fixes_the_optimal_design_of_its_reference(tmp_path):
     config, setup = make_setup("hwnas", **{"baseline.reference": str(path)})
     workload = setup.space.workload(setup.space.from_json(reference), (1, 8, 8), 10)
     optimal = OptimalExplorer(run.make_pool(config), Spec()).explore(workload)
-    assert setup.strategy.explorer.design == optimal.design
-    fixed = setup.strategy.explorer.explore(workload, Spec())
+    assert setup.explorer.design == optimal.design
+    fixed = setup.explorer.explore(workload, Spec())
     assert fixed.evaluation.fps == pytest.approx(optimal.evaluation.fps)
     _, default = make_setup("hwnas")
-    assert default.strategy.explorer.design != optimal.design  # the middle-of-the-space one
+    assert default.explorer.design != optimal.design  # the middle-of-the-space one
 
 
 def test_hwnas_reference_file_errors_name_the_file(tmp_path):
@@ -155,16 +155,7 @@ def test_exhaustive_refuses_a_huge_space():
         ExhaustiveStrategy(ChainSpace(depth=8), seed=0)
 
 
-def test_unknown_baseline_lists_the_valid_names():
+def test_unknown_strategy_lists_the_valid_names():
     config, setup = make_setup("random")
     with pytest.raises(KeyError, match="hwnas_soft"):
-        make_baseline(
-            "zoph",
-            config,
-            setup.space,
-            run.make_pool(config),
-            setup.spec,
-            Precision.FIXED16,
-            (1, 8, 8),
-            10,
-        )
+        build_strategy("zoph", strategy_context(config, setup))

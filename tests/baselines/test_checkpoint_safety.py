@@ -4,7 +4,7 @@
 import pickle
 
 import pytest
-from baseline_helpers import make_setup
+from baseline_helpers import make_setup, told
 
 from coexplore.config import to_dict
 from coexplore.search.executors import LocalExecutor
@@ -68,7 +68,7 @@ def test_the_payload_does_create_the_marker_when_unpickled(tmp_path):
 def test_every_strategy_state_is_json_or_weights_only(case):
     _, setup = make_setup(case)
     candidates = setup.strategy.ask(4)
-    setup.strategy.tell(candidates, [0.5, -1.0, 0.25, 1.0])
+    setup.strategy.tell(candidates, [told(r) for r in (0.5, -1.0, 0.25, 1.0)])
     blob = setup.strategy.state_bytes()
     assert not blob.startswith(b"\x80")
     assert blob[:1] in (b"{", b"[") or blob.startswith(b"PK")  # JSON or torch's zip

@@ -6,7 +6,7 @@ import contextlib
 import json
 
 import pytest
-from baseline_helpers import CASES, make_setup
+from baseline_helpers import CASES, make_setup, told
 
 from coexplore.config import to_dict
 from coexplore.search.executors import LocalExecutor
@@ -25,7 +25,7 @@ def _drive(strategy, rounds, n=4):
     asked = []
     for _ in range(rounds):
         candidates = strategy.ask(n)
-        strategy.tell(candidates, [float(len(c.arch.key) % 7) / 7 for c in candidates])
+        strategy.tell(candidates, [told(float(len(c.arch.key) % 7) / 7) for c in candidates])
         asked.append(_keys(candidates))
     return asked
 
@@ -39,30 +39,30 @@ def test_ask_returns_n_valid_candidates(case):
             assert isinstance(c, Candidate)
             assert setup.space.decode(setup.space.encode(c.arch)) == c.arch
             assert setup.space.from_json(setup.space.to_json(c.arch)) == c.arch
-        setup.strategy.tell(candidates, [0.0] * n)
+        setup.strategy.tell(candidates, [told(0.0)] * n)
 
 
 # Strategies whose asks do not depend on what they are told.
 IGNORE_REWARDS = {"random", "exhaustive", "random_feasible"}
 
 
-def test_tell_accepts_rewards_including_pruned(case):
-    """Told rewards with PRUNED (-1.0) among them, a strategy still asks valid candidates; one
+def test_tell_accepts_outcomes_including_pruned(case):
+    """Told outcomes with PRUNED ones among them, a strategy still asks valid candidates; one
     that learns ends in another state than a twin told the same children all trained alike
     (the pruned ones were taken as such), one that does not learn in the same state."""
-    _, told = make_setup(case)
+    _, learner = make_setup(case)
     _, twin = make_setup(case)
     for _ in range(3):
-        candidates = told.strategy.ask(4)
-        told.strategy.tell(candidates, [-1.0, -0.5, 0.25, 1.0])
+        candidates = learner.strategy.ask(4)
+        learner.strategy.tell(candidates, [told(r) for r in (-1.0, -0.5, 0.25, 1.0)])
         twin_candidates = twin.strategy.ask(4)
-        twin.strategy.tell(twin_candidates, [0.25] * 4)
-    after = told.strategy.ask(4)
+        twin.strategy.tell(twin_candidates, [told(0.25)] * 4)
+    after = learner.strategy.ask(4)
     assert len(after) == 4
-    assert all(told.space.decode(told.space.encode(c.arch)) == c.arch for c in after)
-    told.strategy.tell(after, [0.0] * 4)
-    twin.strategy.tell(twin.strategy.ask(4), [0.0] * 4)
-    same = told.strategy.state_bytes() == twin.strategy.state_bytes()
+    assert all(learner.space.decode(learner.space.encode(c.arch)) == c.arch for c in after)
+    learner.strategy.tell(after, [told(0.0)] * 4)
+    twin.strategy.tell(twin.strategy.ask(4), [told(0.0)] * 4)
+    same = learner.strategy.state_bytes() == twin.strategy.state_bytes()
     assert same is (case in IGNORE_REWARDS)
 
 
@@ -97,7 +97,7 @@ def test_short_search_stores_every_trial_and_resumes_identically(case, tmp_path)
         whole = storage.trials()
     assert [t.number for t in whole] == list(range(config.run.trials))
     assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in whole)
-    assert {t.strategy for t in whole} == {setup.strategy.name}
+    assert {t.strategy for t in whole} == {setup.rules.name}
     assert any(t.state is TrialState.COMPLETE for t in whole)
 
     with RunStorage.create(tmp_path / "split.db", to_dict(config)) as storage:

@@ -72,7 +72,7 @@ def test_a_unet_child_learns_the_synthetic_nuclei(tmp_path: Path) -> None:
     arch = UnetArch((UnetLevel(3, 8), UnetLevel(3, 16)))
     model = build_model(space, arch, data.input_shape, data.num_classes, seed=0)
     config = TrainConfig(epochs=8, batch_size=16, optimizer="adam", lr=0.01, device="cpu",
-                         augment=True, threads=1)  # fmt: skip
+                         augment=True, threads=1, weight_decay=5e-4)  # fmt: skip
     result = train_child(model, data, config, seed=0)
     assert result.ok and result.epochs_run == 8
     assert result.val_accuracy == result.val_metrics["iou"] > 0.5

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pytest
 import torch
@@ -18,7 +16,6 @@ from coexplore.slow.builders import build_model
 from coexplore.spaces import SPACES, UnetArch, UnetLevel, UnetSpace
 from coexplore.workload import LayerKind
 
-SPACES_UNDER_TEST = [UnetSpace(), UnetSpace(levels=2, convs=1), UnetSpace(levels=1)]
 SMALL = UnetSpace(levels=3, base_filters=(2, 3))
 
 
@@ -26,27 +23,9 @@ def indices(space: UnetSpace) -> st.SearchStrategy[tuple[int, ...]]:
     return st.tuples(*(st.integers(0, len(t.choices) - 1) for t in space.token_types()))
 
 
-@pytest.mark.parametrize("space", SPACES_UNDER_TEST, ids=repr)
-@settings(max_examples=30, deadline=None)
-@given(data=st.data())
-def test_decode_encode_and_json_round_trip(space: UnetSpace, data: st.DataObject) -> None:
-    arch = space.decode(data.draw(indices(space)))
-    assert space.decode(space.encode(arch)) == arch
-    again = space.from_json(json.loads(json.dumps(space.to_json(arch))))
-    assert again == arch and again.key == arch.key
-
-
-@pytest.mark.parametrize("space", SPACES_UNDER_TEST, ids=repr)
-def test_tokens_and_verbs(space: UnetSpace) -> None:
-    tokens = space.token_types()
-    assert len(tokens) == 2 * space.levels
-    for kind in {t.kind for t in tokens}:
-        assert len({t.choices for t in tokens if t.kind == kind}) == 1
-    rng = np.random.default_rng(0)
-    arch = space.sample(rng)
-    child = space.mutate(arch, rng)
-    assert sum(a != b for a, b in zip(space.encode(arch), space.encode(child), strict=True)) == 1
-    assert len(space.neighbours(arch)) == sum(len(t.choices) - 1 for t in tokens)
+@pytest.mark.parametrize("levels", [1, 2, 4])
+def test_two_tokens_per_level(levels: int) -> None:  # the contract suite covers the rest
+    assert len(UnetSpace(levels=levels).token_types()) == 2 * levels
 
 
 def test_filters_widen_with_depth_and_bad_json_names_the_field() -> None:

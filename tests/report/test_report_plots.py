@@ -19,11 +19,11 @@ from coexplore.storage import TrialRecord, TrialState
 
 
 def trial(number: int, state: TrialState, **metrics: float) -> TrialRecord:
-    meets = 1.0 if state is TrialState.COMPLETE and metrics.get("fps", 0) >= 100 else 0.0
+    meets = state is TrialState.COMPLETE and metrics.get("fps", 0) >= 100
     return TrialRecord(
         number=number, batch=number // 4, slot=number % 4, strategy="test", state=state,
         arch_key=f"a{number}", arch={"space": "chain", "layers": []}, hardware=None,
-        metrics={"meets_spec": meets, **metrics}, reward=-1.0 if state is TrialState.PRUNED
+        metrics=metrics, meets_spec=meets, reward=-1.0 if state is TrialState.PRUNED
         else metrics.get("accuracy", 0.0), reason="", seed=number, started_at=0.0,
         finished_at=1.0, timings={},
     )  # fmt: skip

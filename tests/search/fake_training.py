@@ -10,7 +10,11 @@ import time
 from pathlib import Path
 
 from coexplore.search.jobs import JobResult, TrainJob
+from coexplore.search.reward import PRUNED_REWARD
+from coexplore.search.strategy import Outcome
 from coexplore.slow.trainer import TrainResult
+from coexplore.storage import TrialState
+from coexplore.storage.records import HARDWARE_METRICS
 
 
 def accuracy_of(arch_json: dict) -> float:
@@ -54,3 +58,13 @@ def fake_rung_train(job: TrainJob) -> JobResult:
     curve = tuple(rung_accuracy(job.arch_json, e) for e in range(1, until + 1))
     result = TrainResult(True, acc, curve, (0.1,) * until, 0.01, until, state=state)
     return JobResult(result, val_images=1000)
+
+
+def told(reward: float) -> Outcome:
+    """What a bare ask/tell driver tells of a child: PRUNED at the pruned reward (-1), else
+    COMPLETE, meeting the spec, with the reward as its accuracy and as every hardware metric
+    (so a multi-objective strategy sees the pair (reward, reward))."""
+    if reward <= PRUNED_REWARD:
+        return Outcome(TrialState.PRUNED, PRUNED_REWARD)
+    metrics = {"accuracy": reward, **dict.fromkeys(HARDWARE_METRICS, reward)}
+    return Outcome(TrialState.COMPLETE, reward, metrics, meets_spec=True)

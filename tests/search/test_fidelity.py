@@ -84,9 +84,9 @@ def test_promote_by_front_keeps_whole_fronts_first_and_both_ends(rows, eta):
     from coexplore.storage import TrialRecord
 
     def trial(number, accuracy, fps, meets):
-        metrics = {"accuracy_1ep": accuracy, "fps": float(fps), "meets_spec": float(meets)}
+        metrics = {"accuracy_1ep": accuracy, "fps": float(fps)}
         return TrialRecord(number, 0, number, "x", TrialState.RUNNING, f"a{number}", {}, None,
-                           metrics, None, "", 0, 0.0, None, {})  # fmt: skip
+                           metrics, None, "", 0, 0.0, None, {}, meets_spec=meets)  # fmt: skip
 
     reached = [trial(i, *row) for i, row in enumerate(rows)]
     promoted = Fidelity((1, 2), eta).promote(reached, 1, by_front("fps"), minimum=2)
@@ -137,7 +137,7 @@ def test_coexplore_promotes_by_pareto_front_in_accuracy_and_hardware_metric(tmp_
     """The default strategy has no scalar reward: at each rung the children on the
     (rung accuracy, fps) front go on first, both of its ends included, at least two."""
     trials, setup = run_fake(mf_config(), tmp_path)
-    assert setup.strategy.name == "coexplore"
+    assert setup.rules.name == "coexplore"
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
     checked = 0
     for batch in {t.batch for t in trained}:
@@ -148,7 +148,7 @@ def test_coexplore_promotes_by_pareto_front_in_accuracy_and_hardware_metric(tmp_
             assert len(went_on) == min(len(reached), max(2, len(reached) // 2))
             key = accuracy_key(low)
             points = {t.number: (t.metrics[key], t.metrics["fps"]) for t in reached
-                      if t.metrics["meets_spec"] == 1.0}  # fmt: skip
+                      if t.meets_spec}  # fmt: skip
             stopped = [n for n in points if n not in went_on]
             for n in went_on & set(points):
                 assert not any(dominates(points[m], points[n]) for m in stopped)

@@ -7,6 +7,7 @@ import statistics
 
 import numpy as np
 import pytest
+from fake_training import told
 
 from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
 from coexplore.search.frontier import FrontierSettings, FrontierStrategy
@@ -74,7 +75,7 @@ def trainings_to_front(strategy, budget, ratio=0.97):
                 hv = [hypervolume(_points(trained, p), REFERENCES[p]) for p in (0, 1)]
                 if all(h >= ratio * t for h, t in zip(hv, TRUE_HV, strict=True)):
                     return len(trained)
-        strategy.tell(candidates, rewards)
+        strategy.tell(candidates, [told(r) for r in rewards])
     return budget + 1
 
 
@@ -107,7 +108,7 @@ def test_state_is_json_and_round_trips_mid_search(seed):
     first, second = _frontier(seed), _frontier(seed + 10)
     for _ in range(3):
         candidates = first.ask(8)
-        first.tell(candidates, [fake_accuracy(c.arch) for c in candidates])
+        first.tell(candidates, [told(fake_accuracy(c.arch)) for c in candidates])
     blob = first.state_bytes()
     json.loads(blob)  # plain JSON, no pickle
     second.load_state(blob)

@@ -14,7 +14,14 @@ from coexplore.spaces import ChainArch, ChainLayer, ChainSpace
 
 # One thread: results repeat exactly, and a busy shared CPU does not stall the OpenMP team.
 QUICK = TrainConfig(
-    epochs=2, batch_size=64, optimizer="adam", lr=3e-3, augment=False, threads=1, device="cpu"
+    epochs=2,
+    batch_size=64,
+    optimizer="adam",
+    lr=3e-3,
+    augment=False,
+    threads=1,
+    device="cpu",
+    weight_decay=5e-4,
 )
 
 

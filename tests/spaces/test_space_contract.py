@@ -1,4 +1,6 @@
-"""The contract every search space must pass (in the spirit of Optuna's sampler test suites)."""
+"""The contract every search space must pass (in the spirit of Optuna's sampler test suites),
+run on every space of the SPACES registry: a new space adds its examples to EXAMPLES (a test
+below fails until it does) and passes the whole suite; its own tests keep only what is its own."""
 
 from __future__ import annotations
 
@@ -12,14 +14,24 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coexplore.spaces import SPACES, ChainSpace, Nb201Space, SearchSpace
+from coexplore.spaces import SPACES, ChainSpace, ImagenetSpace, Nb201Space, SearchSpace, UnetSpace
 
-SPACE_CASES = [
-    ChainSpace(depth=3),
-    ChainSpace(depth=4, stride_mode="predictable"),
-    ChainSpace(depth=1, kernels=(3,), filters=(8, 16)),
-    Nb201Space(),
-]
+# Space name -> instances the contract runs on (the default one and some other settings).
+EXAMPLES: dict[str, list[SearchSpace]] = {
+    "chain": [
+        ChainSpace(depth=3),
+        ChainSpace(depth=4, stride_mode="predictable"),
+        ChainSpace(depth=1, kernels=(3,), filters=(8, 16)),
+    ],
+    "nb201": [Nb201Space()],
+    "imagenet": [
+        ImagenetSpace(),
+        ImagenetSpace(depth=6, ops=("conv",)),
+        ImagenetSpace(depth=7, stage_filters=((4, 6), (6, 8), (8, 12), (12, 16), (16, 24))),
+    ],
+    "unet": [UnetSpace(), UnetSpace(levels=2, convs=1), UnetSpace(levels=1)],
+}
+SPACE_CASES = [space for name in SPACES for space in EXAMPLES.get(name, [])]
 ids = [repr(space) for space in SPACE_CASES]
 space_params = pytest.mark.parametrize("space", SPACE_CASES, ids=ids)
 
@@ -122,6 +134,30 @@ def test_from_json_rejects_another_space(space: SearchSpace) -> None:
     data = space.to_json(space.sample(np.random.default_rng(0)))
     with pytest.raises(ValueError, match="space"):
         space.from_json({**data, "space": "not-" + space.name})
+
+
+def test_every_registered_space_runs_the_contract() -> None:
+    assert set(EXAMPLES) == set(SPACES)
+    for name, spaces in EXAMPLES.items():
+        assert spaces and all(type(space) is SPACES[name] for space in spaces), name
+
+
+@pytest.mark.parametrize("name", list(SPACES))
+def test_an_architecture_file_finds_its_space(name: str) -> None:
+    from coexplore.archfile import space_for
+
+    space = EXAMPLES[name][0]  # default choices: an architecture file names no choice lists
+    arch = space.sample(np.random.default_rng(4))
+    data = json.loads(json.dumps(space.to_json(arch)))
+    found = space_for(data)
+    assert found.name == name and found.from_json(data) == arch
+
+
+def test_every_space_has_a_model_builder_derived_from_the_registry() -> None:
+    code = "from coexplore.slow.builders import BUILDERS; print(*BUILDERS)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr  # torch side in a process of its own
+    assert result.stdout.split() == list(SPACES)
 
 
 def test_registry_builds_spaces_and_lists_names_on_typo() -> None:

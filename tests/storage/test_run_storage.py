@@ -108,6 +108,8 @@ def records(draw: st.DrawFn) -> TrialRecord:
         timings=draw(floats_by_name),
         attempts=draw(st.integers(0, 50)),
         reused_from=draw(st.sampled_from([None, number])),  # only a stored trial may be named
+        meets_spec=draw(st.booleans()),
+        hw_tries=draw(st.integers(0, 2**31)),
     )
 
 
@@ -431,37 +433,6 @@ def test_trials_survive_sigkill_right_after_put_trial(tmp_path: Path) -> None:
 def test_records_are_frozen() -> None:
     with pytest.raises(dataclasses.FrozenInstanceError):
         record(0).reward = 1.0  # type: ignore[misc]
-
-
-def _version_1_database(path: Path) -> None:
-    """A run database as version 1 wrote it: no train_states table."""
-    from coexplore.storage.records import SCHEMA, TRAIN_STATES
-
-    raw = sqlite3.connect(path)
-    raw.executescript(SCHEMA.replace(TRAIN_STATES, ""))
-    raw.execute("INSERT INTO meta VALUES ('schema_version', '1'), ('config', '{\"a\": 1}')")
-    raw.commit()
-    raw.close()
-
-
-def test_a_version_1_database_is_migrated_with_its_trials_kept(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    _version_1_database(path)
-    old = record(0)
-    from coexplore.storage.records import UPSERT_TRIAL, row_from_record
-
-    raw = sqlite3.connect(path)
-    raw.execute(UPSERT_TRIAL, row_from_record(old))
-    raw.commit()
-    raw.close()
-    with RunStorage.open(path) as storage:
-        assert storage.get_meta("schema_version") == str(SCHEMA_VERSION)
-        assert storage.trials() == [old] and storage.config() == {"a": 1}
-        running = record(1, state=TrialState.RUNNING, metrics={"epochs": 1.0, "accuracy": 0.5})
-        storage.put_trial(running, b"weights")
-        assert storage.train_state(1) == (1, b"weights")
-    with RunStorage.open(path) as storage:  # opening again migrates nothing more
-        assert storage.train_state(1) == (1, b"weights")
 
 
 def test_a_training_state_lives_only_while_its_trial_runs(run: RunStorage) -> None:

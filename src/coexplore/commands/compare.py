@@ -8,7 +8,10 @@ from typing import Annotated, Any
 
 import typer
 
-DEFAULT_METHODS = "coexplore,rl,random,random_feasible,nas,hwnas,hwnas_soft,nsga2,motpe"
+from coexplore.search.methods import STRATEGIES, configurable
+
+# Every strategy a config can name; exhaustive only when asked for (it needs a tabular config).
+DEFAULT_METHODS = ",".join(configurable())
 
 
 def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
@@ -21,10 +24,7 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         config: Annotated[Path | None, typer.Option(help="a TOML config file")] = None,
         methods: Annotated[
             str,
-            typer.Option(
-                help="comma-separated: coexplore, rl, random, random_feasible, nas, hwnas, "
-                "hwnas_soft, nsga2, motpe, exhaustive"
-            ),
+            typer.Option(help=f"comma-separated: {', '.join(STRATEGIES)}"),
         ] = DEFAULT_METHODS,
         seeds: Annotated[str, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = "0",
         out: Annotated[

@@ -18,17 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coexplore.config import CHOICES, Config, to_dict, to_toml
+from coexplore.config import Config, to_dict, to_toml
 from coexplore.errors import InputError
-from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.executors import Executor, LocalExecutor
 from coexplore.search.loop import SearchSetup, run_search
+from coexplore.search.methods import STRATEGIES
 from coexplore.storage import DB_NAME, RunStorage, TrialRecord, TrialState
 from coexplore.tabular.benchmark import Benchmark
 from coexplore.wiring import build_setup
 
-# Every strategy a config can name, plus exhaustive enumeration (tabular ground truth only).
-METHODS = (*CHOICES["run.strategy"], "exhaustive")
+# Every registered strategy: those a config can name, and exhaustive enumeration (tabular
+# ground truth only).
+METHODS = tuple(STRATEGIES)
 _CONFIG_ONLY = "random"  # what run.strategy says for a method the config cannot name
 
 
@@ -53,7 +54,7 @@ def is_trained(t: TrialRecord) -> bool:
 def method_config(config: Config, method: str, seed: int) -> Config:
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
-    strategy = method if method in CHOICES["run.strategy"] else _CONFIG_ONLY
+    strategy = method if STRATEGIES[method].configurable else _CONFIG_ONLY
     return dataclasses.replace(
         config, run=dataclasses.replace(config.run, strategy=strategy, seed=seed)
     )
@@ -62,13 +63,11 @@ def method_config(config: Config, method: str, seed: int) -> Config:
 def method_setup(config: Config, method: str, bench: Benchmark | None) -> SearchSetup:
     """The loop's setup for `method` (config already carries its seed); on a tabular config
     the loop and the strategy share the benchmark's table explorer."""
-    setup = build_setup(config, explorer=bench.explorer if bench is not None else None)
     if method == "exhaustive":  # the ground truth: every tabulated architecture once
         if bench is None:
             raise InputError("method exhaustive needs a tabular config (data.dataset nb201_table)")
-        strategy = ExhaustiveStrategy(setup.space, config.run.seed, bench.accuracy.indices)
-        setup = dataclasses.replace(setup, strategy=strategy)
-    return setup
+        return build_setup(config, bench.explorer, method, bench.accuracy.indices)
+    return build_setup(config, explorer=bench.explorer if bench is not None else None)
 
 
 def run_method(

@@ -69,7 +69,7 @@ def export_trial(
         "trial": number,
         "files": {what: path.name for what, path in files.items()},
         "notes": notes,
-        "stored_metrics": trial.metrics,
+        "stored_metrics": trial.flat_metrics(),
         **trained,
     }
     files["manifest"] = _write_json(out_dir / "export.json", manifest)

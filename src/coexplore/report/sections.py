@@ -209,7 +209,7 @@ def _top_row(t: TrialRecord, pick: str) -> list[object]:
         num("power_w", ".2f"),
         num("latency_ms", ".3f"),
         num("fpgas", ".0f"),
-        "yes" if m.get("meets_spec") == 1.0 else "no",
+        "yes" if t.meets_spec else "no",
         pick,
         arch_label(t.arch) + reused,
     ]

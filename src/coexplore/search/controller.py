@@ -10,21 +10,12 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from coexplore.config import ControllerConfig  # the config's [controller] section, as is
 from coexplore.spaces.base import TokenType
-
-
-@dataclass(frozen=True)
-class ControllerSettings:
-    hidden: int = 35
-    embedding: int = 20
-    lr: float = 0.0035
-    entropy: float = 1e-4
-    baseline_decay: float = 0.9
 
 
 @contextmanager
@@ -88,7 +79,7 @@ class Policy(nn.Module):
 class Controller:
     """Policy + optimiser + baseline + sampling generator; its state round-trips exactly."""
 
-    def __init__(self, tokens: tuple[TokenType, ...], settings: ControllerSettings, seed: int):
+    def __init__(self, tokens: tuple[TokenType, ...], settings: ControllerConfig, seed: int):
         self.settings = settings
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
             torch.manual_seed(seed)

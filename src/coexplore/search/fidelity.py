@@ -92,7 +92,7 @@ def by_front(metric: str) -> Ranking:
     the spec (trained by strategies that do not prune) follow, most accurate first."""
 
     def rank(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-        meets = [t for t in records if t.metrics.get("meets_spec") == 1.0 and metric in t.metrics]
+        meets = [t for t in records if t.meets_spec and metric in t.metrics]
         rest = [t for t in records if t not in meets]
         out: list[TrialRecord] = []
         for front in _fronts([(t.metrics["accuracy"], t.metrics[metric]) for t in meets]):

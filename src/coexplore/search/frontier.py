@@ -26,10 +26,9 @@ import numpy as np
 from coexplore.search import ehvi, surrogate
 from coexplore.search.oracle import HardwareOracle, HardwareView
 from coexplore.search.picks import pareto_front
-from coexplore.search.reward import PRUNED_REWARD
-from coexplore.search.strategy import Candidate, Strategy
+from coexplore.search.strategy import Candidate, Outcome, Strategy
 from coexplore.spaces.base import SearchSpace
-from coexplore.storage import TrialRecord, TrialState
+from coexplore.storage import TrialState
 
 Tokens = tuple[int, ...]
 UNIFORM_SHARE = 0.25  # of the new candidates per batch, after the first: uniform samples
@@ -51,9 +50,6 @@ class Entry:
 
 
 class FrontierStrategy(Strategy):
-    name = "coexplore"
-    promotion = "front"  # hypervolume is its criterion: no scalar reward to rank by
-
     def __init__(
         self,
         space: SearchSpace[Any],
@@ -68,7 +64,6 @@ class FrontierStrategy(Strategy):
         self.pool: dict[Tokens, Entry] = {}
         self.trained: dict[Tokens, float] = {}  # accuracy of each trained child
         self.tried: set[Tokens] = set()  # asked and answered (trained, pruned or failed)
-        self._records: dict[str, TrialRecord] = {}
 
     # -- ask ------------------------------------------------------------------------------
 
@@ -205,27 +200,12 @@ class FrontierStrategy(Strategy):
 
     # -- tell and state -------------------------------------------------------------------
 
-    def observe(self, records: list[TrialRecord]) -> None:
-        self._records = {r.arch_key: r for r in records}
-
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
-        for candidate, reward in zip(candidates, rewards, strict=True):
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
+        for candidate, outcome in zip(candidates, outcomes, strict=True):
             tokens = self.space.encode(candidate.arch)
             self.tried.add(tokens)
-            accuracy = self._accuracy(candidate.arch.key, reward)
-            if accuracy is not None:
-                self.trained[tokens] = accuracy
-        self._records = {}
-
-    def _accuracy(self, key: str, reward: float) -> float | None:
-        """The child's accuracy; None if it was pruned or failed. Without records (a bare
-        ask/tell driver) the reward stands in for it."""
-        record = self._records.get(key)
-        if record is None:
-            return None if reward <= PRUNED_REWARD else reward
-        if record.state is not TrialState.COMPLETE:
-            return None
-        return float(record.metrics["accuracy"])
+            if outcome.state is TrialState.COMPLETE:  # pruned or failed: no accuracy
+                self.trained[tokens] = float(outcome.metrics["accuracy"])
 
     def state_bytes(self) -> bytes:
         state = {
@@ -250,7 +230,6 @@ class FrontierStrategy(Strategy):
         }
         self.trained = {tuple(t): float(a) for t, a in state["trained"]}
         self.tried = {tuple(t) for t in state["tried"]}
-        self._records = {}
 
 
 def _floor(accuracy: np.ndarray) -> float:

@@ -10,11 +10,16 @@ from functools import lru_cache
 from typing import Any
 
 from coexplore.archfile import space_for
+from coexplore.config import DataConfig
 from coexplore.slow.trainer import TrainConfig, TrainResult
 
 
 @dataclass(frozen=True)
 class DataSpec:
+    """What a worker loads: the config's [data] section (`DataConfig`) with the run's seed,
+    without what only the tabular benchmark reads. Made from the config by `of`, the one place;
+    tests/test_config_sections.py checks the fields stay in step."""
+
     dataset: str
     root: str
     seed: int
@@ -24,6 +29,11 @@ class DataSpec:
     resolution: int = 0  # folder datasets only (coexplore.slow.folders.FolderOptions)
     max_classes: int = 0
     max_per_class: int = 0
+
+    @classmethod
+    def of(cls, data: DataConfig, seed: int) -> DataSpec:
+        return cls(data.dataset, data.root, seed, data.val_fraction, data.test_fraction,
+                   data.limit, data.resolution, data.max_classes, data.max_per_class)  # fmt: skip
 
     def load(self) -> Any:
         return _load(self)
@@ -46,7 +56,7 @@ def _load(spec: DataSpec) -> Any:
     from coexplore.slow.folders import FOLDER_LOADERS, FolderOptions, load_folder
 
     if spec.dataset in FOLDER_LOADERS:  # folder datasets also take resolution and subsetting
-        options = FolderOptions(spec.resolution, spec.max_classes, spec.max_per_class)
+        options = FolderOptions.of(spec)
         return load_folder(spec.dataset, spec.root or None, spec.seed, spec.val_fraction,
                            spec.test_fraction, spec.limit or None, options)  # fmt: skip
     return load_dataset(

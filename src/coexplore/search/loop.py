@@ -29,9 +29,10 @@ from coexplore.search.fidelity import (
     epochs_of,
 )
 from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
+from coexplore.search.methods import Rules
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
-from coexplore.search.strategy import Candidate, Strategy
-from coexplore.slow.trainer import TrainConfig
+from coexplore.search.strategy import Candidate, Outcome, Strategy
+from coexplore.slow.train_config import TrainConfig
 from coexplore.spaces.base import SearchSpace
 from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 from coexplore.workload import Workload
@@ -43,6 +44,7 @@ class SearchSetup:
 
     space: SearchSpace[Any]
     strategy: Strategy
+    rules: Rules  # what the strategy's method means for the problem (search.methods)
     explorer: OptimalExplorer
     spec: Spec
     reward: Reward
@@ -79,8 +81,7 @@ def run_search(
         size = min(setup.batch, setup.trials - batch * setup.batch)
         candidates = setup.strategy.ask(size)
         records = evaluate_batch(setup, storage, executor, batch, candidates)
-        setup.strategy.observe(records)
-        setup.strategy.tell(candidates, [r.reward or 0.0 for r in records])
+        setup.strategy.tell(candidates, [Outcome.of(r) for r in records])
         storage.save_checkpoint(batch, setup.strategy.state_bytes())
         if progress:
             progress(records)
@@ -175,7 +176,7 @@ def _train_rungs(
 def _promotion_rule(setup: SearchSetup) -> tuple[Ranking, int]:
     """How the strategy ranks the children at a rung, and how many go on at least
     (docs/search.md, "Promotion rule")."""
-    if setup.strategy.promotion == "front":
+    if setup.rules.promotion == "front":
         return by_front(setup.reward.metric), 2
     return by_score(lambda t: _reward(setup, t.metrics)), 1
 
@@ -218,20 +219,22 @@ def _fast_level(
         number=number,
         batch=batch,
         slot=slot,
-        strategy=setup.strategy.name,
+        strategy=setup.rules.name,
         state=TrialState.RUNNING,
         arch_key=candidate.arch.key,
         arch=setup.space.to_json(candidate.arch),
         hardware=fast.design.to_json() if fast.design else None,
-        metrics=_hardware_metrics(setup, fast),
+        metrics=fast.evaluation.metrics() if fast.evaluation else {},
         reward=None,
         reason=fast.reason,
         seed=trial_seed(setup.seed, number),
         started_at=time.time(),
         finished_at=None,
-        timings={"fast_seconds": fast.seconds, "hw_tries": float(candidate.hw_tries)},
+        timings={"fast_seconds": fast.seconds},
+        meets_spec=not fast.pruned,
+        hw_tries=candidate.hw_tries,
     )
-    if fast.pruned and setup.strategy.prunes:
+    if fast.pruned and setup.rules.prunes:
         return replace(
             record,
             state=TrialState.PRUNED,
@@ -250,7 +253,7 @@ def _fast(setup: SearchSetup, candidate: Candidate) -> FastResult:
         j = candidate.judgement
         return FastResult(j.design, j.evaluation, j.reason, 0.0)
     workload = setup.workload(candidate.arch)
-    if setup.strategy.prunes:
+    if setup.rules.prunes:
         return setup.explorer.explore(workload, setup.spec)
     # Hardware designed afterwards: the best design whatever the spec, then judged on it.
     result = setup.explorer.explore(workload, Spec())
@@ -261,11 +264,6 @@ def _fast(setup: SearchSetup, candidate: Candidate) -> FastResult:
 def _spec_miss(result: FastResult, spec: Spec) -> str:
     assert result.evaluation is not None
     return spec_problem(result.evaluation, spec)
-
-
-def _hardware_metrics(setup: SearchSetup, fast: FastResult) -> dict[str, float]:
-    metrics = fast.evaluation.metrics() if fast.evaluation else {}
-    return {**metrics, "meets_spec": 0.0 if fast.pruned else 1.0}
 
 
 def _job(setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: int) -> TrainJob:
@@ -345,9 +343,8 @@ those rank the children of the batch that trained them)."""
 
 
 def _reward(setup: SearchSetup, metrics: dict[str, float]) -> float:
-    custom = setup.strategy.reward_override(metrics["accuracy"], metrics)
-    if custom is not None:
-        return custom
-    if setup.strategy.accuracy_only or "fps" not in metrics:
+    if setup.rules.reward is not None:
+        return setup.rules.reward(metrics["accuracy"], metrics)
+    if setup.rules.accuracy_only or "fps" not in metrics:
         return normalise(metrics["accuracy"], *setup.reward.acc_bounds)
     return setup.reward(metrics["accuracy"], metrics)

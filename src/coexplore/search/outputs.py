@@ -201,14 +201,15 @@ def _pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str
         "val_interval_95": interval(t.metrics["accuracy"], images) if images else None,
         "arch": t.arch,
         "hardware": t.hardware,
-        "metrics": {k: whole(k, v) for k, v in t.metrics.items()},
+        "metrics": {k: whole(k, v) for k, v in t.flat_metrics().items()},
         "test_accuracy": test if isinstance(test, float) else None,
         "final_training_failed": test if isinstance(test, str) else None,
     }
 
 
-# Metrics and timings that count things: stored as floats (one type per dict), written as the
-# whole numbers they are ("2" FPGAs, not "2.0").
+# Metrics and timings that count things (floats in the metrics and timings dicts, one type per
+# dict; `meets_spec` and `hw_tries` as the outputs show them), written as the whole numbers they
+# are ("2" FPGAs, not "2.0").
 COUNTS = frozenset({"fpgas", "epochs", "meets_spec", "hw_tries"})
 
 
@@ -220,8 +221,10 @@ def whole(key: str, value: Any) -> Any:
 
 
 def write_csv(path: Path, trials: list[TrialRecord]) -> None:
-    metric_keys = sorted({k for t in trials for k in t.metrics})
-    timing_keys = sorted({k for t in trials for k in t.timings})
+    metrics = [t.flat_metrics() for t in trials]
+    timings = [t.flat_timings() for t in trials]
+    metric_keys = sorted({k for m in metrics for k in m})
+    timing_keys = sorted({k for m in timings for k in m})
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -241,7 +244,7 @@ def write_csv(path: Path, trials: list[TrialRecord]) -> None:
                 *timing_keys,
             ]
         )
-        for t in trials:
+        for t, t_metrics, t_timings in zip(trials, metrics, timings, strict=True):
             writer.writerow(
                 [
                     t.number,
@@ -255,8 +258,8 @@ def write_csv(path: Path, trials: list[TrialRecord]) -> None:
                     t.seed,
                     t.attempts,
                     t.reused_from,
-                    *(whole(k, t.metrics.get(k, "")) for k in metric_keys),
-                    *(whole(k, t.timings.get(k, "")) for k in timing_keys),
+                    *(whole(k, t_metrics.get(k, "")) for k in metric_keys),
+                    *(whole(k, t_timings.get(k, "")) for k in timing_keys),
                 ]
             )
 

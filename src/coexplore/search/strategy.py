@@ -1,24 +1,30 @@
 """Search strategies behind one ask/tell interface (Optuna style).
 
-`ask(n)` proposes n candidates; `tell(candidates, rewards)` reports what they earned.
-`state_bytes` / `load_state` make a strategy resumable exactly. The state is stored in the run
-database, which may come from someone else: it is JSON (or torch's weights-only format), never
-a pickle, so loading it cannot run code.
+`ask(n)` proposes n candidates; `tell(candidates, outcomes)` reports how each trial ended (its
+state, metrics and the run's reward of it). `state_bytes` / `load_state` make a strategy
+resumable exactly. What a method means for the problem (its explorer, whether the fast level
+prunes, its reward, its promotion rule) is not the strategy's: it is the `Rules` the strategy
+registry (`coexplore.search.methods`) gives with it, and the loop reads those.
+
+The state is stored in the run database, which may come from someone else: it is JSON (or
+torch's weights-only format), never a pickle, so loading it cannot run code.
 """
 
 from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from coexplore.config import ControllerConfig
 from coexplore.fast.controller_mode import HardwareJudgement
-from coexplore.search.controller import Controller, ControllerSettings
+from coexplore.search.controller import Controller
 from coexplore.spaces.base import SearchSpace, TokenType
+from coexplore.storage import TrialRecord, TrialState
 
 
 @dataclass(frozen=True)
@@ -32,29 +38,31 @@ class Candidate:
     hw_tries: int = 0
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What a strategy is told of one candidate: how its trial ended (COMPLETE, PRUNED or
+    FAILED), its metrics, whether its design meets the spec, and the reward the run gave it
+    (the pruned reward, -1, when pruned or failed)."""
+
+    state: TrialState
+    reward: float
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    meets_spec: bool = False
+
+    @classmethod
+    def of(cls, record: TrialRecord) -> Outcome:
+        reward = record.reward or 0.0  # every finished record has one; RUNNING is never told
+        return cls(record.state, reward, record.metrics, record.meets_spec)
+
+
 class Strategy(ABC):
-    name: str = ""
-    prunes: bool = True  # False: a pruned child is still trained (hardware designed afterwards)
-    accuracy_only: bool = False  # True: the reward is accuracy alone
-    explorer: Any = None  # an OptimalExplorer of its own (e.g. a fixed design), else the run's
-    # Multi-fidelity promotion (coexplore.search.fidelity): "reward" ranks the children at a
-    # rung by the scalar reward; "front" by Pareto front in (accuracy, hardware metric), for
-    # strategies that optimise the two objectives themselves and have no scalar reward.
-    promotion: str = "reward"
-
-    def observe(self, records: list[Any]) -> None:  # noqa: B027 - optional hook
-        """See every finished trial record of a batch before `tell` (multi-objective
-        strategies such as NSGA-II need the metrics, not just the scalar reward)."""
-
-    def reward_override(self, accuracy: float, metrics: dict[str, float]) -> float | None:
-        """A strategy-specific reward (e.g. MnasNet's soft one); None keeps the run's reward."""
-        return None
+    """A search method's sampler: ask, tell, and its own state; nothing of the problem."""
 
     @abstractmethod
     def ask(self, n: int) -> list[Candidate]: ...
 
     @abstractmethod
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None: ...
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None: ...
 
     @abstractmethod
     def state_bytes(self) -> bytes: ...
@@ -66,8 +74,6 @@ class Strategy(ABC):
 class RandomStrategy(Strategy):
     """Uniform random architectures (the fast level still prunes)."""
 
-    name = "random"
-
     def __init__(self, space: SearchSpace[Any], seed: int) -> None:
         self.space = space
         self.rng = np.random.default_rng(seed)
@@ -75,7 +81,7 @@ class RandomStrategy(Strategy):
     def ask(self, n: int) -> list[Candidate]:
         return [Candidate(self.space.sample(self.rng)) for _ in range(n)]
 
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
         pass
 
     def state_bytes(self) -> bytes:
@@ -92,15 +98,13 @@ class ControllerStrategy(Strategy):
     """The co-exploration controller (SPEC §5). In `optimal` fast mode it emits architecture
     tokens only; in `controller` mode it also emits hardware tokens, and the fast level
     re-samples those (updating the controller on a hardware-only reward) up to `hw_tries`
-    times before the child is pruned. Strategy name `rl` (the default, `coexplore`, is
-    `coexplore.search.frontier`)."""
-
-    name = "rl"
+    times before the child is pruned. It learns from the reward the run gave each child
+    (the registry's `rl`, `nas`, `hwnas` and `hwnas_soft` differ only in their `Rules`)."""
 
     def __init__(
         self,
         space: SearchSpace[Any],
-        settings: ControllerSettings,
+        settings: ControllerConfig,
         seed: int,
         hw_tokens: tuple[TokenType, ...] = (),
         judge: Judge | None = None,
@@ -127,9 +131,9 @@ class ControllerStrategy(Strategy):
             row = self.controller.sample(1, [row[: self.n_arch]])[0]
         raise AssertionError("unreachable")
 
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
         rows = [self.space.encode(c.arch) + c.hw_tokens for c in candidates]
-        self.controller.update(rows, rewards)
+        self.controller.update(rows, [o.reward for o in outcomes])
 
     def state_bytes(self) -> bytes:
         return self.controller.state_bytes()

@@ -6,6 +6,7 @@ equal the space's workload (`params`, `macs`); the tests check that on random ar
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from typing import Any
@@ -14,13 +15,10 @@ import torch
 from torch import nn
 
 from coexplore.errors import InputError
-from coexplore.slow.imagenet_model import build_imagenet
-from coexplore.slow.unet_model import build_unet
+from coexplore.spaces import SPACES
 from coexplore.spaces.base import Registry, SearchSpace
 from coexplore.spaces.chain import ChainArch, ChainSpace
-from coexplore.spaces.imagenet import ImagenetSpace
 from coexplore.spaces.nb201 import CONV_KERNELS, EDGES, Nb201Arch, Nb201Space
-from coexplore.spaces.unet import UnetSpace
 
 
 def build_model(
@@ -127,12 +125,12 @@ def build_nb201(
     return nn.Sequential(*modules, *head, nn.Linear(width, num_classes))
 
 
+def _builder(path: str) -> Callable[..., nn.Module]:
+    module, _, function = path.partition(":")
+    return getattr(importlib.import_module(module), function)
+
+
+# Derived from the one registry of spaces: each names its builder (`model_builder`).
 BUILDERS: Registry[Callable[..., nn.Module]] = Registry(
-    "model builder",
-    {
-        ChainSpace.name: build_chain,
-        Nb201Space.name: build_nb201,
-        ImagenetSpace.name: build_imagenet,
-        UnetSpace.name: build_unet,
-    },
+    "model builder", {name: _builder(space.model_builder) for name, space in SPACES.items()}
 )

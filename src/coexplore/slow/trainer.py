@@ -22,48 +22,9 @@ from torch import nn
 from coexplore.errors import InputError
 from coexplore.slow.data import DataSplits, augment, crop_padding_px
 from coexplore.slow.segmentation import flip_pair, is_segmentation, segmentation_scores
+from coexplore.slow.train_config import TrainConfig
 
-OPTIMIZERS = ("sgd", "adam", "adamw")
-LR_SCHEDULES = ("cosine", "constant")
-DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """How one child is trained. `momentum` is used by SGD only."""
-
-    epochs: int = 10
-    batch_size: int = 128
-    optimizer: str = "sgd"
-    lr: float = 0.05
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    lr_schedule: str = "cosine"  # cosine decays to 0 over all steps, per step
-    augment: bool = True  # random crop with padding; left-right flip where the dataset allows
-    channels_last: bool = False
-    bf16: bool = False  # bfloat16 autocast for forward and loss
-    threads: int = 0  # torch intra-op threads while training; 0 keeps the process's setting
-    device: str = "auto"  # auto: CUDA when present
-    max_loss: float = 100.0  # an epoch's mean training loss above this is divergence
-
-    def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "optimizer": self.optimizer in OPTIMIZERS,
-            "lr": math.isfinite(self.lr) and self.lr > 0,
-            "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0,
-            "lr_schedule": self.lr_schedule in LR_SCHEDULES,
-            "threads": self.threads >= 0,
-            "device": self.device in DEVICES,
-            "max_loss": self.max_loss > 0,
-        }
-        allowed = {"optimizer": OPTIMIZERS, "lr_schedule": LR_SCHEDULES, "device": DEVICES}
-        for name, ok in checks.items():
-            if not ok:
-                hint = f"one of {allowed[name]}" if name in allowed else "out of range"
-                raise InputError(f"TrainConfig.{name}: {getattr(self, name)!r} is {hint}")
+__all__ = ["TrainConfig", "TrainResult", "train_child"]
 
 
 @dataclass(frozen=True)

@@ -74,6 +74,16 @@ class SearchSpace(ABC, Generic[A]):
     """An immutable set of architectures, described as fixed-length token sequences."""
 
     name: ClassVar[str]
+    # "module:function" that builds its torch model (named, not imported: spaces never import
+    # torch); slow.builders.BUILDERS is derived from the SPACES registry.
+    model_builder: ClassVar[str]
+
+    @classmethod
+    def for_json(cls, data: Mapping[str, Any]) -> SearchSpace[Any]:
+        """The space an architecture JSON of this space belongs to (`archfile.space_for`);
+        spaces whose JSON carries settings (depth, levels) read them, the rest are the default.
+        A malformed JSON still gets a space, so that `from_json` names the bad field."""
+        return cls()
 
     @abstractmethod
     def token_types(self) -> tuple[TokenType, ...]:

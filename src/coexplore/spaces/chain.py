@@ -63,6 +63,16 @@ class ChainSpace(SearchSpace[ChainArch]):
     """Chains of `depth` conv layers; `stride_mode` is "fixed" (all 1) or "predictable" ({1,2})."""
 
     name: ClassVar[str] = "chain"
+    model_builder: ClassVar[str] = "coexplore.slow.builders:build_chain"
+
+    @classmethod
+    def for_json(cls, data: Mapping[str, Any]) -> ChainSpace:
+        """Depth and stride mode from the JSON's layers."""
+        layers = data.get("layers")
+        if not isinstance(layers, list) or not layers:
+            raise InputError("layers: expected a non-empty list")
+        strided = any(isinstance(x, Mapping) and x.get("stride", 1) != 1 for x in layers)
+        return cls(depth=len(layers), stride_mode="predictable" if strided else "fixed")
 
     depth: int = 6
     stride_mode: str = "fixed"

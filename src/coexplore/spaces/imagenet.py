@@ -88,6 +88,7 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     """`depth` layers in five stride-2 stages; per-layer kernel and op, per-stage width."""
 
     name: ClassVar[str] = "imagenet"
+    model_builder: ClassVar[str] = "coexplore.slow.imagenet_model:build_imagenet"
 
     depth: int = 10
     kernels: tuple[int, ...] = (1, 3, 5, 7)

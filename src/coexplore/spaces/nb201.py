@@ -116,6 +116,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
     """The 15,625 cells; `init_channels` and `cells_per_stage` size the macro skeleton (16, 5)."""
 
     name: ClassVar[str] = "nb201"
+    model_builder: ClassVar[str] = "coexplore.slow.builders:build_nb201"
 
     init_channels: int = 16
     cells_per_stage: int = 5

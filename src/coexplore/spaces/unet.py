@@ -64,6 +64,7 @@ class UnetSpace(SearchSpace[UnetArch]):
     """U-Nets of `levels` levels (the bottleneck included) with `convs` convs per block."""
 
     name: ClassVar[str] = "unet"
+    model_builder: ClassVar[str] = "coexplore.slow.unet_model:build_unet"
 
     levels: int = 4
     kernels: tuple[int, ...] = (3, 5, 7)

@@ -47,9 +47,31 @@ class TrialRecord:
     timings: dict[str, float]  # e.g. fast_seconds, train_seconds
     attempts: int = 1  # training tries, counting retries after a worker died
     reused_from: int | None = None  # trial whose result was reused for this architecture
+    meets_spec: bool = False  # the fast level found a design that meets the spec
+    hw_tries: int = 0  # hardware samples drawn for it (controller fast mode; 0 otherwise)
+
+    def flat_metrics(self) -> dict[str, float]:
+        """The metrics as the outputs show them (trials.csv, picks.json, export): with
+        `meets_spec` (1.0 or 0.0) among them, after the hardware metrics, where schema
+        version 2 kept it."""
+        hardware = [k for k in self.metrics if k in HARDWARE_METRICS]
+        rest = {k: v for k, v in self.metrics.items() if k not in HARDWARE_METRICS}
+        flag = 1.0 if self.meets_spec else 0.0
+        return {**{k: self.metrics[k] for k in hardware}, "meets_spec": flag, **rest}
+
+    def flat_timings(self) -> dict[str, float]:
+        """The timings as the outputs show them: with `hw_tries` after `fast_seconds`."""
+        fast = {k: v for k, v in self.timings.items() if k == "fast_seconds"}
+        return {**fast, "hw_tries": float(self.hw_tries), **self.timings}
 
 
-SCHEMA_VERSION = 2
+HARDWARE_METRICS = frozenset(
+    {"fps", "latency_ms", "pipeline_efficiency", "power_w", "gops_per_w", "fpgas"}
+)
+"""The metrics of a hardware evaluation (`HardwareEvaluation.metrics`): stored first."""
+
+
+SCHEMA_VERSION = 3
 """Bump on any change to SCHEMA, and add the step from the version before to MIGRATIONS.
 A database of an older version is migrated when opened for writing; a newer one is refused."""
 
@@ -76,6 +98,8 @@ CREATE TABLE trials (
     timings TEXT NOT NULL,
     attempts INTEGER NOT NULL CHECK (attempts >= 0),
     reused_from INTEGER REFERENCES trials (number),
+    meets_spec INTEGER NOT NULL DEFAULT 0 CHECK (meets_spec IN (0, 1)),
+    hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),
     UNIQUE (batch, slot)
 );
 CREATE INDEX trials_by_arch_key ON trials (arch_key, number);
@@ -97,12 +121,28 @@ CREATE TABLE train_states (
 
 SCHEMA += TRAIN_STATES
 
-MIGRATIONS = {1: TRAIN_STATES}
+TYPED_FIELDS = """
+ALTER TABLE trials ADD COLUMN meets_spec INTEGER NOT NULL DEFAULT 0 CHECK (meets_spec IN (0, 1));
+ALTER TABLE trials ADD COLUMN hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0);
+UPDATE trials SET
+    meets_spec = COALESCE(json_extract(metrics, '$.meets_spec') = 1.0, 0),
+    metrics = json_remove(metrics, '$.meets_spec')
+WHERE json_valid(metrics);
+UPDATE trials SET
+    hw_tries = MAX(0, CAST(COALESCE(json_extract(timings, '$.hw_tries'), 0) AS INTEGER)),
+    timings = json_remove(timings, '$.hw_tries')
+WHERE json_valid(timings);
+"""
+"""Version 2 -> 3: `meets_spec` and `hw_tries` move out of the metrics and timings JSON (where
+they were floats, 1.0 / 0.0 and a count) into typed columns. A row whose JSON is damaged keeps
+it as it is (reading it then names the damage) and gets the defaults."""
+
+MIGRATIONS = {1: TRAIN_STATES, 2: TYPED_FIELDS}
 """Version -> the SQL that brings a database of that version to the next one."""
 
 _COLUMNS = (
     "number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason, "
-    "seed, started_at, finished_at, timings, attempts, reused_from"
+    "seed, started_at, finished_at, timings, attempts, reused_from, meets_spec, hw_tries"
 )
 _NAMES = _COLUMNS.split(", ")
 UPSERT_TRIAL = (
@@ -164,6 +204,8 @@ def row_from_record(record: TrialRecord) -> tuple[object, ...]:
         json.dumps(record.timings),
         record.attempts,
         record.reused_from,
+        int(bool(record.meets_spec)),
+        int(record.hw_tries),
     )
 
 
@@ -174,7 +216,8 @@ def record_from_row(row: tuple[Any, ...]) -> TrialRecord:
     (SQLite checks no JSON and stores any bytes a damaged file hands it).
     """
     (number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason,
-     seed, started_at, finished_at, timings, attempts, reused_from) = row  # fmt: skip
+     seed, started_at, finished_at, timings, attempts, reused_from, meets_spec, hw_tries
+     ) = row  # fmt: skip
     try:
         return TrialRecord(
             number=number,
@@ -194,6 +237,8 @@ def record_from_row(row: tuple[Any, ...]) -> TrialRecord:
             timings=json_object(timings, "timings"),
             attempts=attempts,
             reused_from=reused_from,
+            meets_spec=bool(meets_spec),
+            hw_tries=hw_tries,
         )
     except (ValueError, TypeError) as exc:
         raise ValueError(f"trial {number!r}: {exc}") from None

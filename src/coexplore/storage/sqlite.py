@@ -296,11 +296,19 @@ class RunStorage:
         if has_meta is None:
             raise StorageError(f"{self.path}: not a coexplore run database (no meta table)")
         version = self._meta("schema_version")
-        if version != str(SCHEMA_VERSION):
+        if version == str(SCHEMA_VERSION):
+            return
+        if version is not None and version.isdigit() and int(version) > SCHEMA_VERSION:
             raise StorageError(
-                f"{self.path}: schema version mismatch: the file has version {version}, "
-                f"this coexplore reads version {SCHEMA_VERSION}"
+                f"{self.path}: schema version mismatch: the file has version {version}, written "
+                f"by a newer coexplore; this coexplore reads version {SCHEMA_VERSION} and "
+                "older: update coexplore to read it"
             )
+        raise StorageError(
+            f"{self.path}: schema version mismatch: the file has version {version}, "
+            f"this coexplore reads version {SCHEMA_VERSION} and migrates "
+            f"{', '.join(str(v) for v in sorted(MIGRATIONS))}"
+        )
 
     def _meta(self, key: str) -> str | None:
         with self._reading(f"cannot read meta {key!r}") as conn:

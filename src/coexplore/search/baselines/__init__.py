@@ -1,4 +1,6 @@
-"""The baselines the paper compares with (SPEC §6), behind the same ask/tell `Strategy`.
+"""The baselines the paper compares with (SPEC §6), behind the same ask/tell `Strategy`; what
+each means for the problem (its explorer, pruning, reward) is its `Rules` in the registry
+(`coexplore.search.methods`).
 
 - `nas`: Zoph-style NAS. The controller is rewarded on accuracy alone and nothing is pruned; the
   loop designs the hardware afterwards and records whether it meets the spec.
@@ -12,77 +14,43 @@
 - `exhaustive`: every architecture of a finite (tabular) space once, in a seeded order.
 
 Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`, `motpe`,
-`random_feasible`, `exhaustive` (the ground truth of the tabular benchmark).
+`random_feasible`, `exhaustive` (the ground truth of the tabular benchmark). Each is built by
+its entry in the one strategy registry, `coexplore.search.methods.STRATEGIES`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from coexplore.config import Config, to_dict
 from coexplore.errors import InputError
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.devices import Pool, Precision, Spec
+from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import HardwareDesign
 from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
 from coexplore.search.baselines.fixed import FixedPipelineExplorer
 from coexplore.search.baselines.motpe import MotpeStrategy
 from coexplore.search.baselines.nsga2 import Nsga2Strategy
 from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
-from coexplore.search.controller import ControllerSettings
-from coexplore.search.oracle import HardwareOracle
+from coexplore.search.methods import StrategyContext
 from coexplore.search.reward import PRUNED_REWARD
-from coexplore.search.strategy import ControllerStrategy, Strategy
-from coexplore.spaces.base import Registry, SearchSpace
 from coexplore.workload import Workload
 
 __all__ = [
-    "BUILDERS",
-    "BaselineContext",
     "ExhaustiveStrategy",
     "FixedPipelineExplorer",
-    "HwNasStrategy",
     "MotpeStrategy",
-    "NasStrategy",
     "Nsga2Strategy",
     "RandomFeasibleStrategy",
-    "SoftHwNasStrategy",
+    "SoftReward",
     "fixed_design",
-    "make_baseline",
+    "fixed_explorer",
     "reference_workload",
 ]
 
 
-@dataclass(frozen=True)
-class BaselineContext:
-    """What a baseline is built from (the arguments of `make_baseline`)."""
-
-    config: Config
-    space: SearchSpace[Any]
-    pool: Pool
-    spec: Spec
-    precision: Precision
-    input_shape: tuple[int, int, int]
-    classes: int
-    explorer: OptimalExplorer  # the run's fast explorer
-
-    def oracle(self) -> HardwareOracle:
-        def workload(arch: Any) -> Workload:
-            return self.space.workload(arch, self.input_shape, self.classes)
-
-        return HardwareOracle(self.explorer, workload, self.spec, ("fps",))
-
-
-class NasStrategy(ControllerStrategy):
-    name = "nas"
-    accuracy_only = True
-    prunes = False
-
-
-def reference_workload(ctx: BaselineContext) -> Workload:
+def reference_workload(ctx: StrategyContext) -> Workload:
     """`baseline.reference` (an architecture file), else the middle of the space: every token
     at choice index len(choices) // 2 (NAS-Bench-201: nor_conv_1x1 on every edge)."""
     if ctx.config.baseline.reference:
@@ -94,7 +62,7 @@ def reference_workload(ctx: BaselineContext) -> Workload:
     return ctx.space.workload(ctx.space.decode(middle), ctx.input_shape, ctx.classes)
 
 
-def fixed_design(ctx: BaselineContext) -> HardwareDesign:
+def fixed_design(ctx: StrategyContext) -> HardwareDesign:
     """The design hardware-aware NAS keeps: the fastest one for the reference architecture."""
     result = OptimalExplorer(ctx.pool, Spec(), ctx.precision).explore(reference_workload(ctx))
     if result.design is None:
@@ -102,100 +70,27 @@ def fixed_design(ctx: BaselineContext) -> HardwareDesign:
     return result.design
 
 
-class HwNasStrategy(ControllerStrategy):
-    name = "hwnas"
-
-    def __init__(
-        self,
-        space: SearchSpace[Any],
-        settings: ControllerSettings,
-        seed: int,
-        explorer: FixedPipelineExplorer,
-    ) -> None:
-        super().__init__(space, settings, seed)
-        self.explorer = explorer
-
-
-class SoftHwNasStrategy(HwNasStrategy):
+@dataclass(frozen=True)
+class SoftReward:
     """MnasNet's soft constraint: reward = acc * (LAT / T) ** w = acc * (spec / fps) ** w with
     w < 0: a child faster than the spec earns a little more, a slower one a little less."""
 
-    name = "hwnas_soft"
-    prunes = False
+    spec_fps: float
+    weight: float
 
-    def __init__(
-        self,
-        space: SearchSpace[Any],
-        settings: ControllerSettings,
-        seed: int,
-        explorer: FixedPipelineExplorer,
-        spec_fps: float,
-        weight: float,
-    ) -> None:
-        if spec_fps <= 0:
+    def __post_init__(self) -> None:
+        if self.spec_fps <= 0:
             raise InputError(
                 "hwnas_soft: the soft reward acc * (spec / fps) ** w needs spec.fps > 0"
             )
-        super().__init__(space, settings, seed, explorer)
-        self.spec_fps, self.weight = spec_fps, weight
 
-    def reward_override(self, accuracy: float, metrics: dict[str, float]) -> float | None:
+    def __call__(self, accuracy: float, metrics: Mapping[str, float]) -> float:
         fps = metrics.get("fps", 0.0)
         if fps <= 0.0:
             return PRUNED_REWARD  # the fixed hardware cannot run it at all
         return accuracy * (self.spec_fps / fps) ** self.weight
 
 
-# -- the registry -------------------------------------------------------------------------------
-
-
-def _settings(ctx: BaselineContext) -> ControllerSettings:
-    return ControllerSettings(**to_dict(ctx.config)["controller"])
-
-
-def _fixed_explorer(ctx: BaselineContext) -> FixedPipelineExplorer:
+def fixed_explorer(ctx: StrategyContext) -> FixedPipelineExplorer:
+    """The explorer of hardware-aware NAS: per child, only the partition over `fixed_design`."""
     return FixedPipelineExplorer(fixed_design(ctx), ctx.pool, ctx.spec)
-
-
-BUILDERS: Registry[Callable[[BaselineContext], Strategy]] = Registry(
-    "baseline strategy",
-    {
-        "nas": lambda c: NasStrategy(c.space, _settings(c), c.config.run.seed),
-        "hwnas": lambda c: HwNasStrategy(
-            c.space, _settings(c), c.config.run.seed, _fixed_explorer(c)
-        ),
-        "hwnas_soft": lambda c: SoftHwNasStrategy(
-            c.space,
-            _settings(c),
-            c.config.run.seed,
-            _fixed_explorer(c),
-            c.spec.fps,
-            c.config.baseline.soft_weight,
-        ),
-        "nsga2": lambda c: Nsga2Strategy(
-            c.space, c.config.reward.metric, c.config.baseline.population, c.config.run.seed
-        ),
-        "motpe": lambda c: MotpeStrategy(c.space, c.config.reward.metric, c.config.run.seed),
-        "random_feasible": lambda c: RandomFeasibleStrategy(c.space, c.oracle(), c.config.run.seed),
-        "exhaustive": lambda c: ExhaustiveStrategy(c.space, c.config.run.seed),
-    },
-)
-
-
-def make_baseline(
-    name: str,
-    config: Config,
-    space: SearchSpace[Any],
-    pool: Pool,
-    spec: Spec,
-    precision: Precision,
-    shape: tuple[int, int, int],
-    classes: int,
-    explorer: OptimalExplorer | None = None,
-) -> Strategy:
-    """The baseline strategy `name` (KeyError listing the valid names otherwise); `explorer`
-    is the run's fast explorer (default: the exact one)."""
-    explorer = explorer or OptimalExplorer(pool, spec, precision)
-    return BUILDERS[name](
-        BaselineContext(config, space, pool, spec, precision, shape, classes, explorer)
-    )

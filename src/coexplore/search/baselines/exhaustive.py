@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.errors import InputError
-from coexplore.search.strategy import Candidate, Strategy
+from coexplore.search.strategy import Candidate, Outcome, Strategy
 from coexplore.spaces.base import SearchSpace
 from coexplore.tabular.indexing import arch_at
 
@@ -19,8 +19,6 @@ class ExhaustiveStrategy(Strategy):
     """Every architecture of a finite space (or of `indices`, e.g. those a table lists) once,
     in a seeded random order; past the end the same order starts again (the loop then reuses
     the stored results)."""
-
-    name = "exhaustive"
 
     def __init__(
         self, space: SearchSpace[Any], seed: int, indices: np.ndarray | None = None
@@ -41,7 +39,7 @@ class ExhaustiveStrategy(Strategy):
         self.position += n
         return [Candidate(arch_at(self.space, index)) for index in at]
 
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
         pass
 
     def state_bytes(self) -> bytes:

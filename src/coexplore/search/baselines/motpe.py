@@ -11,7 +11,6 @@ import optuna
 from coexplore.search.baselines.nsga2 import Nsga2Strategy
 from coexplore.search.strategy import Candidate
 from coexplore.spaces.base import SearchSpace
-from coexplore.storage import TrialRecord
 
 
 class MotpeStrategy(Nsga2Strategy):
@@ -22,14 +21,11 @@ class MotpeStrategy(Nsga2Strategy):
     Resumable without pickle: the state is the study's finished trials as JSON, and each batch
     gets a sampler seeded from (seed, trials so far), so the next asks follow from them alone."""
 
-    name = "motpe"
-
     def __init__(self, space: SearchSpace[Any], metric: str, seed: int) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.space, self.metric, self.seed = space, metric, seed
         self.study = optuna.create_study(directions=["maximize", "maximize"])
         self._asked: list[optuna.Trial] = []
-        self._records: list[TrialRecord] = []
 
     def ask(self, n: int) -> list[Candidate]:
         told = len(self.study.trials)
@@ -56,7 +52,7 @@ class MotpeStrategy(Nsga2Strategy):
                     state=state,
                 )
             )
-        self._asked, self._records = [], []
+        self._asked = []
 
 
 def _batch_seed(seed: int, told: int) -> int:

@@ -8,22 +8,16 @@ from typing import Any
 import numpy as np
 import optuna
 
-from coexplore.search.reward import PRUNED_REWARD
-from coexplore.search.strategy import Candidate, Strategy
+from coexplore.search.strategy import Candidate, Outcome, Strategy
 from coexplore.spaces.base import SearchSpace
-from coexplore.storage import TrialRecord, TrialState
+from coexplore.storage import TrialState
 
 
 class Nsga2Strategy(Strategy):
     """Optuna's NSGA-II driven by ask/tell: one categorical per token position; objectives
     (accuracy, hardware metric) of children that meet the spec, both maximised. Pruned children
-    are told PRUNED and failed ones FAIL, so they never enter a population.
-
-    The objectives come from the trial records, which the loop hands to `observe` before
-    `tell`; told rewards alone (no records), both objectives are the reward."""
-
-    name = "nsga2"
-    promotion = "front"  # its objectives are the pair, not a scalar reward
+    are told PRUNED and failed ones FAIL, so they never enter a population. The objectives
+    come from the outcomes it is told (their state, metrics and `meets_spec`)."""
 
     def __init__(self, space: SearchSpace[Any], metric: str, population: int, seed: int) -> None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no log line per trial
@@ -31,7 +25,6 @@ class Nsga2Strategy(Strategy):
         self.study = self._new_study()
         self.space, self.metric = space, metric
         self._asked: list[optuna.Trial] = []
-        self._records: list[TrialRecord] = []
 
     def ask(self, n: int) -> list[Candidate]:
         self._asked = [self.study.ask() for _ in range(n)]
@@ -43,29 +36,21 @@ class Nsga2Strategy(Strategy):
             for t in self.space.token_types()
         )
 
-    def observe(self, records: list[TrialRecord]) -> None:
-        self._records = list(records)
-
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
-        if len(candidates) != len(self._asked) or len(rewards) != len(candidates):
-            raise ValueError(f"nsga2: told {len(rewards)} results for {len(self._asked)} asked")
-        records: list[TrialRecord | None] = [*self._records] or [None] * len(rewards)
-        for trial, reward, record in zip(self._asked, rewards, records, strict=True):
-            state, values = self._outcome(reward, record)
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
+        if len(candidates) != len(self._asked) or len(outcomes) != len(candidates):
+            raise ValueError(f"nsga2: told {len(outcomes)} results for {len(self._asked)} asked")
+        for trial, outcome in zip(self._asked, outcomes, strict=True):
+            state, values = self._outcome(outcome)
             self.study.tell(trial, values, state=state)
-        self._asked, self._records = [], []
+        self._asked = []
 
-    def _outcome(self, reward: float, record: TrialRecord | None) -> tuple[Any, Any]:
-        done = optuna.trial.TrialState.COMPLETE
-        if record is None:
-            pruned = reward <= PRUNED_REWARD
-            return (optuna.trial.TrialState.PRUNED, None) if pruned else (done, [reward, reward])
-        if record.state is TrialState.FAILED:
+    def _outcome(self, outcome: Outcome) -> tuple[Any, Any]:
+        if outcome.state is TrialState.FAILED:
             return optuna.trial.TrialState.FAIL, None
-        metrics = record.metrics
-        if record.state is not TrialState.COMPLETE or metrics.get("meets_spec") != 1.0:
+        if outcome.state is not TrialState.COMPLETE or not outcome.meets_spec:
             return optuna.trial.TrialState.PRUNED, None
-        return done, [metrics["accuracy"], metrics[self.metric]]
+        values = [outcome.metrics["accuracy"], outcome.metrics[self.metric]]
+        return optuna.trial.TrialState.COMPLETE, values
 
     def _new_study(self) -> optuna.Study:
         sampler = optuna.samplers.NSGAIISampler(population_size=self.population, seed=self.seed)
@@ -111,7 +96,7 @@ class Nsga2Strategy(Strategy):
             raise ValueError("nsga2: the stored state has the wrong number of random states")
         for rng, stored in zip(rngs, state["rngs"], strict=True):
             rng.set_state(_rng_from_json(stored))
-        self.study, self._asked, self._records = study, [], []
+        self.study, self._asked = study, []
 
 
 def _trial_json(trial: optuna.trial.FrozenTrial) -> dict[str, Any]:

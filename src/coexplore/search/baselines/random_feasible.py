@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.search.oracle import HardwareOracle
-from coexplore.search.strategy import Candidate, Strategy
+from coexplore.search.strategy import Candidate, Outcome, Strategy
 from coexplore.spaces.base import SearchSpace
 
 MAX_DRAWS = 1000  # per child: past this many pruned draws, the last one is proposed anyway
@@ -17,8 +17,6 @@ MAX_DRAWS = 1000  # per child: past this many pruned draws, the last one is prop
 class RandomFeasibleStrategy(Strategy):
     """Uniform architectures, redrawn (no training, milliseconds each) until the hardware
     oracle says a design meets the spec: what random search is once the fast level exists."""
-
-    name = "random_feasible"
 
     def __init__(self, space: SearchSpace[Any], oracle: HardwareOracle, seed: int) -> None:
         self.space, self.oracle = space, oracle
@@ -37,7 +35,7 @@ class RandomFeasibleStrategy(Strategy):
                 return arch
         return arch
 
-    def tell(self, candidates: list[Candidate], rewards: list[float]) -> None:
+    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
         pass
 
     def state_bytes(self) -> bytes:

@@ -1,0 +1,136 @@
+"""Older run databases are migrated when opened: made here with the SQL and the row shape the
+older coexplore wrote (frozen copies, not today's schema), so a change of today's schema cannot
+hide a broken migration. A newer or unknown version is refused in one line."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from coexplore.storage import SCHEMA_VERSION, RunStorage, StorageError, TrialState
+
+VERSION_1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE trials (
+    number INTEGER PRIMARY KEY CHECK (number >= 0),
+    batch INTEGER NOT NULL,
+    slot INTEGER NOT NULL,
+    strategy TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('running', 'complete', 'pruned', 'failed')),
+    arch_key TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    hardware TEXT,
+    metrics TEXT NOT NULL,
+    reward REAL,
+    reason TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    timings TEXT NOT NULL,
+    attempts INTEGER NOT NULL CHECK (attempts >= 0),
+    reused_from INTEGER REFERENCES trials (number),
+    UNIQUE (batch, slot)
+);
+CREATE INDEX trials_by_arch_key ON trials (arch_key, number);
+CREATE TABLE checkpoints (batch INTEGER PRIMARY KEY, blob BLOB NOT NULL, saved_at REAL NOT NULL);
+"""
+VERSION_2 = (
+    VERSION_1
+    + """
+CREATE TABLE train_states (
+    number INTEGER PRIMARY KEY REFERENCES trials (number),
+    epochs INTEGER NOT NULL CHECK (epochs >= 1),
+    blob BLOB NOT NULL
+);
+"""
+)
+OLD_COLUMNS = (
+    "number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason, "
+    "seed, started_at, finished_at, timings, attempts, reused_from"
+)
+HARDWARE = {"fps": 300.0, "latency_ms": 3.3, "pipeline_efficiency": 0.9, "power_w": 2.0,
+            "gops_per_w": 20.0, "fpgas": 2.0}  # fmt: skip
+
+
+def _old_row(number: int, meets: bool, hw_tries: float, state: str = "complete") -> tuple:
+    """A trial as versions 1 and 2 stored it: meets_spec and hw_tries as floats in the JSON."""
+    metrics = {**HARDWARE, "meets_spec": 1.0 if meets else 0.0}
+    if state == "complete":
+        metrics |= {"accuracy": 0.5 + number / 100, "epochs": 1.0}
+    timings = {"fast_seconds": 0.01, "hw_tries": hw_tries, "train_seconds": 2.0}
+    return (number, 0, number, "rl", state, f"arch-{number}", json.dumps({"ops": [number]}),
+            None, json.dumps(metrics), 0.3, "", 7 + number, 1.7e9, 1.7e9 + 1, json.dumps(timings),
+            1, None)  # fmt: skip
+
+
+def _old_database(path: Path, version: int, rows: list[tuple]) -> None:
+    raw = sqlite3.connect(path)
+    raw.executescript(VERSION_1 if version == 1 else VERSION_2)
+    meta = [("schema_version", str(version)), ("config", '{"a": 1}')]
+    raw.executemany("INSERT INTO meta VALUES (?, ?)", meta)
+    raw.executemany(f"INSERT INTO trials ({OLD_COLUMNS}) VALUES ({', '.join('?' * 17)})", rows)
+    raw.commit()
+    raw.close()
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_is_migrated_to_typed_fields(tmp_path: Path, version: int) -> None:
+    path = tmp_path / "old.db"
+    _old_database(path, version, [_old_row(0, True, 3.0), _old_row(1, False, 10.0, "pruned")])
+    with RunStorage.open(path) as storage:
+        assert storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        first, second = storage.trials()
+        assert storage.config() == {"a": 1}
+    assert (first.meets_spec, first.hw_tries) == (True, 3)
+    assert (second.meets_spec, second.hw_tries, second.state) == (False, 10, TrialState.PRUNED)
+    assert "meets_spec" not in first.metrics and "hw_tries" not in first.timings
+    assert first.metrics == {**HARDWARE, "accuracy": 0.5, "epochs": 1.0}
+    assert first.timings == {"fast_seconds": 0.01, "train_seconds": 2.0}
+    # The outputs show them where they were.
+    assert list(first.flat_metrics()) == [*HARDWARE, "meets_spec", "accuracy", "epochs"]
+    assert first.flat_metrics()["meets_spec"] == 1.0
+    assert first.flat_timings() == {"fast_seconds": 0.01, "hw_tries": 3.0, "train_seconds": 2.0}
+
+
+def test_a_migrated_version_1_database_keeps_training_states(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _old_database(path, 1, [_old_row(0, True, 0.0)])
+    with RunStorage.open(path) as storage:
+        running = storage.trial(0)
+        assert running is not None
+        import dataclasses
+
+        running = dataclasses.replace(running, number=1, slot=1, state=TrialState.RUNNING)
+        storage.put_trial(running, b"weights")
+        assert storage.train_state(1) == (1, b"weights")
+    with RunStorage.open(path) as storage:  # opening again migrates nothing more
+        assert storage.train_state(1) == (1, b"weights")
+        assert storage.trial(0).meets_spec is True
+
+
+def test_a_row_with_damaged_json_is_migrated_and_then_named(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    row = list(_old_row(0, True, 1.0))
+    row[8] = "{not json"
+    _old_database(path, 2, [tuple(row)])
+    with RunStorage.open(path) as storage, pytest.raises(StorageError, match="metrics"):
+        storage.trials()
+
+
+@pytest.mark.parametrize(
+    ("version", "words"),
+    [(str(SCHEMA_VERSION + 1), "newer coexplore"), ("banana", "banana"), ("0", "migrates")],
+)
+def test_a_newer_or_unknown_version_is_refused_in_one_line(tmp_path, version, words) -> None:
+    path = tmp_path / "run.db"
+    RunStorage.create(path, {"a": 1}).close()
+    with sqlite3.connect(path) as raw:
+        raw.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+    raw.close()
+    with pytest.raises(StorageError, match="schema version") as error:
+        RunStorage.open(path)
+    message = str(error.value)
+    assert words in message and str(path) in message and "\n" not in message
