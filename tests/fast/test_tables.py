@@ -93,7 +93,7 @@ def test_bounds_are_below_the_exact_values(work, dsp, luts):
 def test_skyline_keeps_the_least_of_every_weighted_sum(case):
     columns, weights = case
     values = np.array(columns, dtype=float).T  # [criterion, column]
-    kept = skyline(values, chunk=3)
+    kept = skyline(values)
     assert len(set(kept.tolist())) == len(kept)
     sums = np.array(weights) @ values
     assert sums[kept].min() == sums.min()
