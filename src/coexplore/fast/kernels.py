@@ -53,14 +53,16 @@ def conv_table(
     fill: bool,
     full: np.ndarray,
     low: np.ndarray,
+    keep_full: bool,
 ) -> None:
     """`layer_cycles` of a conv or fc layer (hardware/accelerator.py, `_conv_terms`) on every
     tiling of an array-major grid: PE arrays (tm_values[tm_index[a]], tn_values[tn_index[a]])
     x tiles x port splits (ip, wp, op). layer = (N, M, R, C, K, S); same[t] is the first tile
     that gives this layer the same min(T, R), ceil(R / T), min(T, C), ceil(C / T) as tile t
-    (its values are copied). Writes full[array * tiles + tile, split] and its least over
-    splits, low[array * tiles + tile]. The input-load (output write-back) time depends on Tn
-    (Tm) and not on the other, so it is computed per distinct value."""
+    (its values are copied). Writes the least over splits, low[array * tiles + tile], and with
+    `keep_full` every value, full[array * tiles + tile, split] (the optimiser keeps only the
+    least and computes a value again when it needs it: `cycles_at`). The input-load
+    (write-back) time depends on Tn (Tm) and not on the other: computed per distinct value."""
     n, m, r, c, k, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
     n_tiles, n_splits = tiles.shape[0], ip.shape[0]
     loads = np.empty((tn_values.shape[0], n_tiles, n_splits))
@@ -88,7 +90,8 @@ def conv_table(
         for t in range(n_tiles):
             row = a * n_tiles + t
             if same[t] != t:
-                full[row] = full[a * n_tiles + same[t]]
+                if keep_full:
+                    full[row] = full[a * n_tiles + same[t]]
                 low[row] = low[a * n_tiles + same[t]]
                 continue
             tile = tiles[t]
@@ -102,7 +105,8 @@ def conv_table(
                 cycles = outer * max(loop, t_out[t, x])
                 if fill:
                     cycles = cycles + loaded + t_out[t, x]
-                full[row, x] = cycles
+                if keep_full:
+                    full[row, x] = cycles
                 least = min(least, cycles)
             low[row] = least
 
@@ -220,15 +224,107 @@ def window_prefix(
 
 
 @jit
-def _stage_cycles(
-    full: np.ndarray, ids: np.ndarray, counts: np.ndarray, block: int, x: int
+def conv_cycles(
+    layer: np.ndarray, tm: int, tn: int, tile: int, ip: int, wp: int, op: int, fill: bool
 ) -> float:
-    """A stage's cycles on one tiling: its layers' cycles, summed per shape (whole numbers)."""
-    total = 0.0
+    """`layer_cycles` of a conv or fc layer (N, M, R, C, K, S) on one tiling: the arithmetic
+    of `conv_table`, element by element."""
+    n, m, r, c, k, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
+    trp, tcp = min(tile, r), min(tile, c)
+    halo = tn * ((trp - 1) * s + k) * ((tcp - 1) * s + k)
+    t_in = float(math.ceil(halo / ip))
+    t_w = float(math.ceil(tm * tn * k * k / wp))
+    t_out = float(math.ceil(tm * trp * tcp / op))
+    t_comp = float(k * k * trp * tcp)
+    loaded = max(t_in, t_w)
+    loop = float(math.ceil(n / tn)) * max(loaded, t_comp)
+    outer = float(math.ceil(r / tile)) * float(math.ceil(c / tile)) * float(math.ceil(m / tm))
+    cycles = outer * max(loop, t_out)
+    if fill:
+        cycles = cycles + loaded + t_out
+    return cycles
+
+
+@jit
+def cycles_at(tables: Any, shape: int, block: int, x: int) -> float:
+    """Cycles of layer shape `shape` on block `block` at port split `x`, from a device's table
+    store (`TableStore.kernel_args`): computed again for a conv or fc shape, read from its
+    stored table for any other."""
+    (
+        _,
+        layers,
+        other_row,
+        other,
+        tm_values,
+        tm_index,
+        tn_values,
+        tn_index,
+        tiles,
+        ip,
+        wp,
+        op,
+        fill,
+    ) = tables
+    row = other_row[shape]
+    if row >= 0:
+        return other[row, block, x]
+    n_tiles = tiles.shape[0]
+    a = block // n_tiles
+    return conv_cycles(
+        layers[shape], tm_values[tm_index[a]], tn_values[tn_index[a]], tiles[block % n_tiles],
+        ip[x], wp[x], op[x], fill,
+    )  # fmt: skip
+
+
+@jit
+def row_cycles(tables: Any, ids: np.ndarray, rows: np.ndarray, splits: int) -> np.ndarray:
+    """[shape, row]: cycles of shapes `ids` on tilings `rows` (block * splits + split)."""
+    out = np.empty((ids.shape[0], rows.shape[0]))
     for q in range(ids.shape[0]):
-        if counts[q]:
-            total += counts[q] * full[ids[q], block, x]
-    return total
+        for r in range(rows.shape[0]):
+            out[q, r] = cycles_at(tables, ids[q], rows[r] // splits, rows[r] % splits)
+    return out
+
+
+@jit
+def _block_cycles(
+    tables: Any, ids: np.ndarray, counts: np.ndarray, block: int, acc: np.ndarray
+) -> None:
+    """acc[x]: a stage's cycles on block `block` at port split x, its layers' cycles summed per
+    shape (whole numbers). A conv shape's terms that do not depend on the split are computed
+    once per block (the arithmetic of `conv_cycles`)."""
+    _, layers, other_row, other, tm_values, tm_index, tn_values, tn_index = tables[:8]
+    tiles, ip, wp, op, fill = tables[8:]
+    n_tiles = tiles.shape[0]
+    a, tile = block // n_tiles, tiles[block % n_tiles]
+    tm, tn = tm_values[tm_index[a]], tn_values[tn_index[a]]
+    acc[:] = 0.0
+    for q in range(ids.shape[0]):
+        count = counts[q]
+        if not count:
+            continue
+        row = other_row[ids[q]]
+        if row >= 0:
+            for x in range(acc.shape[0]):
+                acc[x] += count * other[row, block, x]
+            continue
+        layer = layers[ids[q]]
+        n, m, r, c, k, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
+        trp, tcp = min(tile, r), min(tile, c)
+        halo = tn * ((trp - 1) * s + k) * ((tcp - 1) * s + k)
+        weights, words = tm * tn * k * k, tm * trp * tcp
+        t_comp = float(k * k * trp * tcp)
+        rounds = float(math.ceil(n / tn))
+        outer = float(math.ceil(r / tile)) * float(math.ceil(c / tile)) * float(math.ceil(m / tm))
+        for x in range(acc.shape[0]):
+            t_in = float(math.ceil(halo / ip[x]))
+            t_w = float(math.ceil(weights / wp[x]))
+            t_out = float(math.ceil(words / op[x]))
+            loaded = max(t_in, t_w)
+            cycles = outer * max(rounds * max(loaded, t_comp), t_out)
+            if fill:
+                cycles = cycles + loaded + t_out
+            acc[x] += count * cycles
 
 
 @jit
@@ -243,61 +339,49 @@ def _stage_bound(low: np.ndarray, ids: np.ndarray, counts: np.ndarray, block: in
 
 @jit
 def fastest_cycles(
-    full: np.ndarray,
-    low: np.ndarray,
-    ids: np.ndarray,
-    counts: np.ndarray,
-    blocks: np.ndarray,
-    tie: float,
+    tables: Any, ids: np.ndarray, counts: np.ndarray, blocks: np.ndarray, splits: int
 ) -> float:
-    """The least cycles of a stage (counts[q] layers of the shape with tables full[ids[q]],
-    [block, split], and low[ids[q]], [block]) over `blocks` and every split; inf if none.
-    Branch and bound: the block of least bound first, then only blocks whose bound is within
-    `tie` of the best so far (a block above it cannot be better: bound <= its cycles)."""
-    splits = full.shape[2]
+    """The least cycles of a stage (counts[q] layers of shape ids[q] of the table store
+    `tables`) over `blocks` and every split; inf if none. Branch and bound: blocks by
+    increasing bound until the bound is no longer below the best (bound <= cycles, and both
+    are whole numbers, exact: such a block cannot lower the least)."""
+    low = tables[0]
     bounds = np.empty(blocks.shape[0])
-    lowest, first = np.inf, -1
     for b in range(blocks.shape[0]):
         bounds[b] = _stage_bound(low, ids, counts, blocks[b])
-        if first < 0 or bounds[b] < lowest:
-            lowest, first = bounds[b], b
-    if first < 0:
-        return np.inf
+    acc = np.empty(splits)
     best = np.inf
-    for x in range(splits):
-        best = min(best, _stage_cycles(full, ids, counts, blocks[first], x))
-    for b in range(blocks.shape[0]):
-        if b != first and bounds[b] <= best * tie:
-            for x in range(splits):
-                best = min(best, _stage_cycles(full, ids, counts, blocks[b], x))
+    for b in np.argsort(bounds):
+        if not bounds[b] < best:
+            break
+        _block_cycles(tables, ids, counts, blocks[b], acc)
+        best = min(best, acc.min())
     return best
 
 
 @jit
 def cheapest_tiling(
-    full: np.ndarray,
-    low: np.ndarray,
+    tables: Any,
     ids: np.ndarray,
     counts: np.ndarray,
     order: np.ndarray,
+    splits: int,
     hz: float,
     limit: float,
 ) -> tuple[int, int, float]:
     """The first block of `order` (blocks by increasing power) on which the stage's time
     (cycles / hz at its best split) is <= limit: (block, split with the least cycles, first on
     ties, seconds), or (-1, -1, inf). Blocks whose bound is over the limit are skipped."""
-    splits = full.shape[2]
+    low = tables[0]
+    acc = np.empty(splits)
     for b in range(order.shape[0]):
         block = order[b]
         if _stage_bound(low, ids, counts, block) / hz > limit:
             continue
-        least, split = np.inf, -1
-        for x in range(splits):
-            cycles = _stage_cycles(full, ids, counts, block, x)
-            if split < 0 or cycles < least:
-                least, split = cycles, x
-        if least / hz <= limit:
-            return block, split, least / hz
+        _block_cycles(tables, ids, counts, block, acc)
+        split = int(np.argmin(acc))  # the first of equal values, as numpy's
+        if acc[split] / hz <= limit:
+            return block, split, acc[split] / hz
     return -1, -1, np.inf
 
 

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +48,7 @@ from coexplore.hardware.pipeline import (
     evaluate_design,
     spec_problem,
 )
-from coexplore.workload import Layer, Workload
+from coexplore.workload import Workload
 
 _TIE = TIE
 
@@ -192,18 +193,6 @@ class OptimalExplorer:
             out.append(StageDesign(grid.device.name, i, j, grid.tiling(row)))
         return HardwareDesign(tuple(out), self.precision)
 
-    def _table(self, k: int, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
-        """(cycles per tiling as [block, split], cycles per block at its best split)."""
-        return self._shape_table(k, layer.shape_key(), layer)
-
-    def _shape_table(
-        self, k: int, shape: tuple[object, ...], layer: Layer
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`_table` of a layer whose shape key is known."""
-        store = self._stores[k]
-        at = store.id_of(shape, layer)
-        return store.full[at], store.low[at]
-
     def _shape_ids(self, k: int, shapes: LayerShapes) -> np.ndarray:
         """The ids of the workload's shapes in device k's table store (tables made if new)."""
         store = self._stores[k]
@@ -227,8 +216,9 @@ class OptimalExplorer:
         device = blocks.device
         names = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
         row = SimpleNamespace(**{name: getattr(blocks, name)[None, :] for name in names})
-        kmax = np.array([w[0] for w in todo], dtype=np.int64)[:, None]
-        smax = np.array([w[1] for w in todo], dtype=np.int64)[:, None]
+        # typed int for one window; its formulas take a column of windows element-wise
+        kmax: Any = np.array([w[0] for w in todo], dtype=np.int64)[:, None]
+        smax: Any = np.array([w[1] for w in todo], dtype=np.int64)[:, None]
         res = resources(row, kmax, smax, self.precision, device)
         shape = (len(todo), len(blocks))
         fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
@@ -297,10 +287,8 @@ class OptimalExplorer:
 
     def _row_cycles(self, k: int, shapes: LayerShapes, rows: np.ndarray) -> np.ndarray:
         """[shape, row]: cycles of the workload's shapes on tilings `rows` (block * splits +
-        split), gathered from the device's table store in one step."""
-        store = self._stores[k]
-        flat = store.full.reshape(len(store.full), -1)
-        return flat[self._shape_ids(k, shapes)[:, None], rows[None, :]]
+        split), from the device's table store."""
+        return self._stores[k].cycles(self._shape_ids(k, shapes), rows)
 
     def _arrays(self, k: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fits as [array, tile] and which arrays have a fitting block, their least power)."""

@@ -216,7 +216,7 @@ class Stages:
         blocks = self.ex._fit_blocks(self.k, self._window_of(i, j))
         counts = self.shapes.between(i, j)
         store = self.store
-        best = kernels.fastest_cycles(store.full, store.low, self.ids, counts, blocks, TIE)
+        best = kernels.fastest_cycles(store.kernel_args(), self.ids, counts, blocks, store.splits)
         return float(best) / self.hz
 
     def cheapest(self, i: int, j: int, limit: float) -> Pick | None:
@@ -226,7 +226,7 @@ class Stages:
         counts = self.shapes.between(i, j)
         store = self.store
         block, split, seconds = kernels.cheapest_tiling(
-            store.full, store.low, self.ids, counts, order, self.hz, limit * TIE
+            store.kernel_args(), self.ids, counts, order, store.splits, self.hz, limit * TIE
         )
         if block < 0:
             return None

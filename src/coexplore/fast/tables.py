@@ -24,6 +24,8 @@ from coexplore.fast.grid import TilingGrid
 from coexplore.hardware.accelerator import layer_cycles
 from coexplore.workload import Layer, LayerKind
 
+_NO_TABLE = np.empty((0, 0))  # `conv_table` writes no full table into it
+
 
 @dataclass(frozen=True)
 class _Factors:
@@ -80,7 +82,7 @@ class CycleTables:
             shape = (layer.in_channels, layer.out_channels, rows, cols, layer.kernel, layer.stride)
             kernels.conv_table(
                 *self._flat, self._same(rows, cols), *self._splits,
-                np.array(shape, dtype=np.int64), self.fill, full, low,
+                np.array(shape, dtype=np.int64), self.fill, full, low, True,
             )  # fmt: skip
             return
         classes: dict[tuple[int, int, int, int], int] = {}
@@ -96,6 +98,14 @@ class CycleTables:
         least = values.min(axis=2)  # per tile class: the tiles of a class share their values
         full[...] = np.take(values, which, axis=1).reshape(self.shape)
         low[...] = np.take(least, which, axis=1).reshape(-1)
+
+    def conv_low(self, layer: Layer, shape: tuple[int, ...], low: np.ndarray) -> None:
+        """The least cycles per block of a conv or fc `layer` (`shape` = (N, M, R, C, K, S)),
+        written into `low`; the full table is not kept (see `TableStore`)."""
+        kernels.conv_table(
+            *self._flat, self._same(layer.out_rows, layer.out_cols), *self._splits,
+            np.array(shape, dtype=np.int64), self.fill, _NO_TABLE, low, False,
+        )  # fmt: skip
 
     def _same(self, rows: int, cols: int) -> np.ndarray:
         """same[t]: the first tile that gives an R x C map the same min(T, R), ceil(R / T),
@@ -115,17 +125,37 @@ class CycleTables:
 _FIRST_CAPACITY = 64  # shapes; a 14-layer chain has ~12, a NAS-Bench-201 cell ~20
 
 
+def conv_shape(layer: Layer) -> tuple[int, int, int, int, int, int] | None:
+    """(N, M, R, C, K, S) of a conv or fc layer, None for another kind."""
+    if layer.kind not in (LayerKind.CONV, LayerKind.FC):
+        return None
+    return (
+        layer.in_channels, layer.out_channels, layer.out_rows, layer.out_cols, layer.kernel,
+        layer.stride,
+    )  # fmt: skip
+
+
 class TableStore:
-    """The cycle tables of one device, every layer shape's stacked in one array (ids in order
-    of first use), so that a compiled loop reaches any shape's table by its id: full[id] is
-    [block, split], low[id] its least over splits, [block]. Grows by doubling."""
+    """The cycle tables of one device by layer shape (ids in order of first use), held so that
+    a compiled loop reaches any of them by id (`kernel_args`, `kernels.cycles_at`).
+
+    Per shape: low[id], the least cycles of each block over its port splits, [block]. The
+    cycles of every tiling ([block, split]) are kept only for shapes that are not conv or fc
+    (`other`, few): a conv layer's are computed again in the few places they are needed (the
+    exact stage times of a branch and bound, the skyline), which costs less than writing and
+    keeping 400 kB per shape and device (a search meets hundreds of shapes). Grows by doubling.
+    """
 
     def __init__(self, tables: CycleTables) -> None:
         self.tables = tables
         self.ids: dict[tuple[object, ...], int] = {}
-        # np.empty reserves address space only: pages are touched when a table is written
-        self.full = np.empty((_FIRST_CAPACITY, *tables.shape))
-        self.low = np.empty((_FIRST_CAPACITY, tables.shape[0]))
+        blocks, self.splits = tables.shape
+        # np.empty reserves address space only: pages are touched when a row is written
+        self.low = np.empty((_FIRST_CAPACITY, blocks))
+        self.layers = np.zeros((_FIRST_CAPACITY, 6), dtype=np.int64)  # (N, M, R, C, K, S)
+        self.other_row = np.full(_FIRST_CAPACITY, -1, dtype=np.int64)  # -1: conv or fc
+        self.other = np.empty((0, blocks, self.splits))  # full tables of the other shapes
+        self.others = 0
 
     def id_of(self, key: tuple[object, ...], layer: Layer) -> int:
         """The id of the shape `key` (of `layer`), its tables computed when it is new."""
@@ -133,9 +163,42 @@ class TableStore:
         if known is not None:
             return known
         new = len(self.ids)
-        if new == len(self.full):
-            self.full = np.concatenate([self.full, np.empty_like(self.full)])
-            self.low = np.concatenate([self.low, np.empty_like(self.low)])
-        self.tables.tables_into(layer, self.full[new], self.low[new])
+        if new == len(self.low):
+            self.low, self.layers = _doubled(self.low), _doubled(self.layers)
+            self.other_row = _doubled(self.other_row)
+        conv = conv_shape(layer)
+        if conv is not None:
+            self.layers[new] = conv
+            self.other_row[new] = -1
+            self.tables.conv_low(layer, conv, self.low[new])
+        else:
+            if self.others == len(self.other):
+                grown = np.empty((max(4, 2 * len(self.other)), *self.other.shape[1:]))
+                grown[: self.others] = self.other[: self.others]
+                self.other = grown
+            self.tables.tables_into(layer, self.other[self.others], self.low[new])
+            self.other_row[new] = self.others
+            self.others += 1
         self.ids[key] = new
         return new
+
+    def kernel_args(self) -> tuple[object, ...]:
+        """What `kernels.cycles_at` reads (rebuilt per call: the arrays grow)."""
+        grid = self.tables
+        return (
+            self.low, self.layers, self.other_row, self.other, *grid._flat, *grid._splits,
+            grid.fill,
+        )  # fmt: skip
+
+    def cycles(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """[shape, row]: cycles of shapes `ids` on tilings `rows` (block * splits + split)."""
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        return kernels.row_cycles(self.kernel_args(), ids, rows, self.splits)
+
+
+def _doubled(array: np.ndarray) -> np.ndarray:
+    """`array` with twice the rows, the first ones kept (a copy: these arrays are small)."""
+    grown = np.empty((2 * len(array), *array.shape[1:]), dtype=array.dtype)
+    grown[: len(array)] = array
+    return grown
