@@ -91,6 +91,7 @@ class OptimalExplorer:
         self._groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._seen: dict[tuple[object, ...], int] = {}
         self._skylines: dict[tuple[object, ...], np.ndarray] = {}
+        self._skyline_rows_of: dict[tuple[object, ...], dict[tuple[object, ...], np.ndarray]] = {}
         self._counts: dict[tuple[int, int, int], int] = {}
         self._fit_index: dict[tuple[int, int, int], np.ndarray] = {}
         self._windows: list[dict[Window, int]] = [{} for _ in self.grids]
@@ -267,8 +268,21 @@ class OptimalExplorer:
             if self._seen[memo] > 1:
                 self._skylines[memo] = self._skyline_rows(k, window, shapes)
         if memo in self._skylines:
-            return self._row_cycles(k, shapes, self._skylines[memo])
+            return self._skyline_cycles(k, memo, shapes)
         return None
+
+    def _skyline_cycles(self, k: int, memo: tuple[object, ...], shapes: LayerShapes) -> np.ndarray:
+        """`_row_cycles` on the skyline of `memo`, in the workload's shape order: each shape's
+        row is computed once per skyline (conv cycles are computed again, not stored) and
+        kept, since every workload of the set asks for it."""
+        known = self._skyline_rows_of.setdefault(memo, {})
+        missing = [at for at, key in enumerate(shapes.keys) if key not in known]
+        if missing:
+            ids = self._shape_ids(k, shapes)[missing]
+            values = self._stores[k].cycles(ids, self._skylines[memo])
+            for at, row in zip(missing, values, strict=True):
+                known[shapes.keys[at]] = row
+        return np.stack([known[key] for key in shapes.keys])
 
     def _window_index(self, k: int, window: Window) -> int:
         windows = self._windows[k]
