@@ -9,10 +9,11 @@ Three levels per stage, each a valid lower bound of the next:
 - `group_bounds`: for all stages at once, the least summed cycles over the explorer's time
   columns (PE arrays, or the skyline of tilings, which makes it exact: see
   `OptimalExplorer._time_columns`);
-- `bounds`: per block <Tm, Tn, T>, the summed per-layer best over port splits;
-- `exact`: per block, the best common port split.
-`fastest` and `cheapest` visit blocks in order of their bound (time) or of power, evaluate them
-exactly a chunk at a time and stop as soon as no unvisited block can do better.
+- per block <Tm, Tn, T>, the summed per-layer best over port splits;
+- per block, the best common port split (exact).
+`fastest` and `cheapest` (compiled: fast/kernels.py) visit blocks in order of their bound
+(time) or of power, evaluate them exactly and stop as soon as no unvisited block can do
+better.
 """
 
 from __future__ import annotations
