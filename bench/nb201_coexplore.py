@@ -23,7 +23,7 @@ Usage: COEXPLORE_NB201_CSV=PATH .venv/bin/python bench/nb201_coexplore.py
 e.g. --set data.accuracy_column=cifar100 --set reward.acc_bounds=[0.6,0.75] (the hypervolume's
 reference accuracy is reward.acc_bounds low), --set spec.fps=150, --set hardware.pool=...
 Runtime on the 2-core development machine: about 25 minutes once the hardware table of the pool
-is cached; the first run on a pool builds it (15,625 designs, about 20 CPU-minutes on 2
+is cached; the first run on a pool builds it (15,625 designs, about 3 CPU-minutes on 2
 processes) into ~/.cache/coexplore (or $COEXPLORE_CACHE).
 """
 

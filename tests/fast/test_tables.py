@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from coexplore.fast.grid import TilingGrid, TilingSpace
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.fast.stages import LayerShapes, Stages, skyline, stage_windows
-from coexplore.fast.tables import CycleTables
+from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import layer_cycles, window_limits
 from coexplore.hardware.devices import Pool, Precision, get_device
 from coexplore.workload import Layer, LayerKind, Workload
@@ -41,6 +41,10 @@ def test_cycle_tables_equal_the_model_on_every_tiling(layer, device, fill):
     flat = np.broadcast_to(model, (len(grid),))
     table = CycleTables(grid, fill).cycles(layer)
     assert np.array_equal(table.reshape(-1), flat)
+    store = TableStore(CycleTables(grid, fill))  # conv and fc: computed again, not stored
+    shape = store.id_of(("any",), layer)
+    assert np.array_equal(store.cycles(np.array([shape]), np.arange(len(grid)))[0], flat)
+    assert np.array_equal(store.low[shape], table.min(axis=1))
 
 
 def workloads():
@@ -93,7 +97,7 @@ def test_bounds_are_below_the_exact_values(work, dsp, luts):
 def test_skyline_keeps_the_least_of_every_weighted_sum(case):
     columns, weights = case
     values = np.array(columns, dtype=float).T  # [criterion, column]
-    kept = skyline(values, chunk=3)
+    kept = skyline(values)
     assert len(set(kept.tolist())) == len(kept)
     sums = np.array(weights) @ values
     assert sums[kept].min() == sums.min()
@@ -112,3 +116,20 @@ def test_a_workload_met_again_is_solved_on_exact_stage_times_with_the_same_answe
     again = explorer.explore(work)
     assert explorer._skylines  # the second time, every stage's time is exact
     assert (again.design, again.evaluation) == (first.design, first.evaluation)
+
+
+def test_the_table_store_keeps_every_table_as_it_grows():
+    grid = TilingGrid.build(get_device("XC7A50T"), Precision.FIXED16, SPACE)
+    store, tables = TableStore(CycleTables(grid)), CycleTables(grid)
+    shapes = [
+        Layer(LayerKind.POOL if n % 7 == 3 else LayerKind.CONV, 1 + n, 8, 4 + n % 5, 4 + n % 5, 3)
+        for n in range(150)
+    ]
+    for n, layer in enumerate(shapes):
+        assert store.id_of(("s", n), layer) == n
+    assert store.id_of(("s", 7), shapes[7]) == 7  # known: not computed again
+    every_row = np.arange(len(grid))
+    for n, layer in enumerate(shapes):
+        full, low = tables.tables(layer)
+        assert np.array_equal(store.cycles(np.array([n]), every_row)[0], full.reshape(-1))
+        assert np.array_equal(store.low[n], low)

@@ -20,6 +20,8 @@ from itertools import product
 
 import numpy as np
 
+from coexplore.fast import kernels
+
 Combine = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
@@ -34,6 +36,8 @@ class _States:
     states: tuple[tuple[int, ...], ...]  # ordered by number of remaining devices
     levels: tuple[np.ndarray, ...]  # state indices per number of remaining devices
     children: np.ndarray  # [state, kind] -> state after using one of kind, or the inf row
+    order: np.ndarray  # the states of `levels`, level after level
+    level_of: np.ndarray  # the number of remaining devices of each state of `order`
 
 
 @cache
@@ -55,7 +59,9 @@ def _states(counts: tuple[int, ...]) -> _States:
         np.array([n for n, s in enumerate(states) if sum(s) == level], dtype=np.int64)
         for level in range(sum(counts) + 1)
     )
-    return _States(states, levels, children)
+    order = np.concatenate(levels)
+    level_of = np.concatenate([np.full(len(g), n, dtype=np.int64) for n, g in enumerate(levels)])
+    return _States(states, levels, children, order, level_of)
 
 
 def solve(cost: np.ndarray, counts: tuple[int, ...], max_stages: int, combine: Combine) -> Plan:
@@ -66,6 +72,12 @@ def solve(cost: np.ndarray, counts: tuple[int, ...], max_stages: int, combine: C
     best = np.full((len(table.states) + 1, layers + 1), np.inf)  # last row: impossible
     best[:-1, layers] = 0.0
     pick = np.zeros((len(table.states), layers), dtype=np.int64)
+    if combine is np.maximum or combine is np.add:  # the usual two: one compiled pass
+        kernels.dp_levels(
+            np.ascontiguousarray(cost, dtype=np.float64), table.children, table.order,
+            table.level_of, total, max_stages, combine is np.add, best, pick,
+        )  # fmt: skip
+        return _plan(best, pick, table, tuple(counts), layers)
     by_start = cost.transpose(1, 0, 2)[None]  # [1, i, kind, j]: candidates of a state contiguous
     for remaining, group in enumerate(table.levels):
         if remaining == 0 or total - remaining >= max_stages:

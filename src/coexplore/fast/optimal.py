@@ -21,13 +21,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
 from coexplore.fast import dp
 from coexplore.fast.grid import TilingGrid, TilingSpace
-from coexplore.fast.stages import TIE, LayerShapes, Pick, Stages, Window, skyline, stage_windows
-from coexplore.fast.tables import CycleTables
+from coexplore.fast.stages import (
+    TIE,
+    LayerShapes,
+    Pick,
+    Stages,
+    Window,
+    skyline,
+    stage_windows,
+    window_groups,
+)
+from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import (
@@ -35,10 +46,9 @@ from coexplore.hardware.pipeline import (
     HardwareDesign,
     StageDesign,
     evaluate_design,
-    link_seconds,
     spec_problem,
 )
-from coexplore.workload import Layer, Workload
+from coexplore.workload import Workload
 
 _TIE = TIE
 
@@ -75,13 +85,13 @@ class OptimalExplorer:
         self.grids = [TilingGrid.build(d, precision, space or TilingSpace()) for d in pool.kinds]
         self._hz = [d.clock_mhz * 1e6 for d in pool.kinds]
         self._cycles = [CycleTables(g, self.pool.fill) for g in self.grids]
-        self._tables: dict[tuple[int, tuple[object, ...]], tuple[np.ndarray, np.ndarray]] = {}
+        self._stores = [TableStore(c) for c in self._cycles]  # per device, by layer shape
         self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._orders: dict[tuple[int, int, int], np.ndarray] = {}
         self._groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self._seen: dict[tuple[object, ...], int] = {}
         self._skylines: dict[tuple[object, ...], np.ndarray] = {}
-        self._mins: dict[tuple[object, ...], np.ndarray] = {}
+        self._skyline_rows_of: dict[tuple[object, ...], dict[tuple[object, ...], np.ndarray]] = {}
         self._counts: dict[tuple[int, int, int], int] = {}
         self._fit_index: dict[tuple[int, int, int], np.ndarray] = {}
         self._windows: list[dict[Window, int]] = [{} for _ in self.grids]
@@ -101,14 +111,11 @@ class OptimalExplorer:
     # -- the search ---------------------------------------------------------------------------
 
     def _solve(self, workload: Workload, spec: Spec) -> tuple[HardwareDesign | None, str]:
-        n = len(workload)
         windows, shapes = stage_windows(workload), LayerShapes.of(workload)
-        links = np.array(
-            [link_seconds(workload, j, self.pool.link_gbps, self.precision) for j in range(n - 1)]
-            + [0.0]
-        )
+        links = cut_link_seconds(workload, self.pool.link_gbps, self.precision)
         counts, most = self.pool.counts, spec.max_fpgas or len(self.pool.devices)
-        searches = [Stages(self, k, shapes, windows) for k in range(len(self.grids))]
+        groups = window_groups(windows)
+        searches = [Stages(self, k, shapes, windows, groups) for k in range(len(self.grids))]
 
         loose = np.stack([s.group_bounds() for s in searches])
         first = dp.solve(np.maximum(loose, links), counts, most, np.maximum)
@@ -187,31 +194,40 @@ class OptimalExplorer:
             out.append(StageDesign(grid.device.name, i, j, grid.tiling(row)))
         return HardwareDesign(tuple(out), self.precision)
 
-    def _table(self, k: int, layer: Layer) -> tuple[np.ndarray, np.ndarray]:
-        """(cycles per tiling as [block, split], cycles per block at its best split)."""
-        return self._shape_table(k, layer.shape_key(), layer)
-
-    def _shape_table(
-        self, k: int, shape: tuple[object, ...], layer: Layer
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """`_table` of a layer whose shape key is known."""
-        key = (k, shape)
-        if key not in self._tables:
-            self._tables[key] = self._cycles[k].tables(layer)
-        return self._tables[key]
+    def _shape_ids(self, k: int, shapes: LayerShapes) -> np.ndarray:
+        """The ids of the workload's shapes in device k's table store (tables made if new)."""
+        store = self._stores[k]
+        return np.array([store.id_of(key, layer) for key, layer in shapes], dtype=np.int64)
 
     def _fit(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
         """(fits the device, power in W) per block of device k, buffers sized for kmax, smax."""
         key = (k, int(kmax), int(smax))
         if key not in self._fits:
-            blocks = self.grids[k].blocks()
-            device = blocks.device
-            res = resources(blocks, kmax, smax, self.precision, device)
-            fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
-            fits = np.asarray(fits & (res.luts <= device.luts) & (res.ffs <= device.ffs), bool)
-            power = np.asarray(device.power_w(res), dtype=np.float64)
-            self._fits[key] = (fits, power)
+            self._fit_windows(k, [(int(kmax), int(smax))])
         return self._fits[key]
+
+    def _fit_windows(self, k: int, windows: list[Window]) -> None:
+        """`_fit` of every window not known yet, in one evaluation of the resource model: its
+        formulas are element-wise, so windows as a column ([window, 1]) against blocks as a
+        row ([1, block]) give the very values of one call per window, for far less overhead."""
+        todo = sorted({w for w in windows if (k, *w) not in self._fits})
+        if not todo:
+            return
+        blocks = self.grids[k].blocks()
+        device = blocks.device
+        names = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
+        row = SimpleNamespace(**{name: getattr(blocks, name)[None, :] for name in names})
+        # typed int for one window; its formulas take a column of windows element-wise
+        kmax: Any = np.array([w[0] for w in todo], dtype=np.int64)[:, None]
+        smax: Any = np.array([w[1] for w in todo], dtype=np.int64)[:, None]
+        res = resources(row, kmax, smax, self.precision, device)
+        shape = (len(todo), len(blocks))
+        fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
+        fits = fits & (res.luts <= device.luts) & (res.ffs <= device.ffs)
+        fits = np.array(np.broadcast_to(fits, shape), dtype=bool)
+        power = np.array(np.broadcast_to(device.power_w(res), shape), dtype=np.float64)
+        for index, (kmax_, smax_) in enumerate(todo):
+            self._fits[(k, kmax_, smax_)] = (fits[index], power[index])
 
     def _fit_blocks(self, k: int, window: Window) -> np.ndarray:
         """The blocks of device k that fit `window`, in block order."""
@@ -240,11 +256,11 @@ class OptimalExplorer:
     ) -> np.ndarray | None:
         """The columns a stage's time bound is the least sum over, as [shape, column] cycles,
         or None for the default: one column per PE array (Tm, Tn) with a block that fits
-        `window` (see `_power_columns`). When a set of shapes comes again (a tabular space has
-        few) and the bound is wanted for many stages, one column per fitting tiling instead,
-        less those another tiling matches or beats on every shape: the bound is then every
-        stage's exact time and the lazy DP needs no refinement. The skyline is computed once
-        per set."""
+        `window` (see `Stages._array_prefix`). When a set of shapes comes again (a tabular
+        space has few) and the bound is wanted for many stages, one column per fitting tiling
+        instead, less those another tiling matches or beats on every shape: the bound is then
+        every stage's exact time and the lazy DP needs no refinement. The skyline is computed
+        once per set."""
         memo = (k, *window, shapes.key_set)
         many = 4 * stages > self._fit_count(k, window)  # repays a skyline of the blocks
         if many and memo not in self._skylines:
@@ -252,23 +268,21 @@ class OptimalExplorer:
             if self._seen[memo] > 1:
                 self._skylines[memo] = self._skyline_rows(k, window, shapes)
         if memo in self._skylines:
-            return self._row_cycles(k, shapes, self._skylines[memo])
+            return self._skyline_cycles(k, memo, shapes)
         return None
 
-    def _array_columns(self, k: int, shapes: LayerShapes) -> tuple[np.ndarray, list[Window]]:
-        """Per shape, PE array (Tm, Tn) and buffer window known for device k: the least cycles
-        over the array's blocks that fit the window at their best split ([shape, window *
-        array], 0 where no block of the array fits), and the windows in column order."""
-        windows = self._windows[k]
-        rows = [self._array_mins(k, key, layer) for key, layer in shapes]
-        return np.stack(rows).reshape(len(rows), -1), list(windows)
-
-    def _power_columns(self, k: int, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """(columns of `_array_columns` of the arrays with a block that fits `window`, their
-        least power)."""
-        index = self._window_index(k, window)
-        _, keep, watts = self._arrays(k, window)
-        return index * self._cycles[k].arrays + np.flatnonzero(keep), watts
+    def _skyline_cycles(self, k: int, memo: tuple[object, ...], shapes: LayerShapes) -> np.ndarray:
+        """`_row_cycles` on the skyline of `memo`, in the workload's shape order: each shape's
+        row is computed once per skyline (conv cycles are computed again, not stored) and
+        kept, since every workload of the set asks for it."""
+        known = self._skyline_rows_of.setdefault(memo, {})
+        missing = [at for at, key in enumerate(shapes.keys) if key not in known]
+        if missing:
+            ids = self._shape_ids(k, shapes)[missing]
+            values = self._stores[k].cycles(ids, self._skylines[memo])
+            for at, row in zip(missing, values, strict=True):
+                known[shapes.keys[at]] = row
+        return np.stack([known[key] for key in shapes.keys])
 
     def _window_index(self, k: int, window: Window) -> int:
         windows = self._windows[k]
@@ -278,20 +292,6 @@ class OptimalExplorer:
             self._window_fits[k] = np.concatenate([self._window_fits[k], fits])
         return windows[window]
 
-    def _array_mins(self, k: int, key: tuple[object, ...], layer: Layer) -> np.ndarray:
-        """[window, array] of one shape (see `_array_columns`), windows added as they come."""
-        memo = (k, key)
-        known = self._mins.get(memo)
-        fits = self._window_fits[k]
-        if known is None or len(known) < len(fits):
-            done = 0 if known is None else len(known)
-            arrays = self._cycles[k].arrays
-            low = self._shape_table(k, key, layer)[1].reshape(arrays, -1)
-            least = np.where(fits[done:], low, np.inf).min(axis=2)
-            least[np.isinf(least)] = 0.0  # no block of the array fits: the column is unused
-            self._mins[memo] = least if known is None else np.concatenate([known, least])
-        return self._mins[memo]
-
     def _skyline_rows(self, k: int, window: tuple[int, int], shapes: LayerShapes) -> np.ndarray:
         """Tilings (rows block * splits + split) that fit and that no other fitting tiling
         beats on every shape."""
@@ -300,7 +300,9 @@ class OptimalExplorer:
         return rows[skyline(self._row_cycles(k, shapes, rows))]
 
     def _row_cycles(self, k: int, shapes: LayerShapes, rows: np.ndarray) -> np.ndarray:
-        return np.stack([self._table(k, layer)[0].reshape(-1)[rows] for layer in shapes.layers])
+        """[shape, row]: cycles of the workload's shapes on tilings `rows` (block * splits +
+        split), from the device's table store."""
+        return self._stores[k].cycles(self._shape_ids(k, shapes), rows)
 
     def _arrays(self, k: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(fits as [array, tile] and which arrays have a fitting block, their least power)."""
@@ -326,6 +328,24 @@ class OptimalExplorer:
                 )
                 return f"layer {index} ({layer.kind}, K={layer.kernel}) fits no device: {why}"
         return ""
+
+
+def cut_link_seconds(workload: Workload, link_gbps: float, precision: Precision) -> np.ndarray:
+    """[layer]: `link_seconds` of a cut after each layer (0 after the last), every cut at once.
+
+    A cut after layer a carries a's output and that of every skip (p, c) with p < a < c
+    (hardware/pipeline.py via `Workload.boundary_words`): added over [p + 1, c - 1] with a
+    difference array, in whole words (exact), then the same float division per cut."""
+    n = len(workload)
+    words = np.array([layer.output_words for layer in workload.layers], dtype=np.int64)
+    crossing = np.zeros(n + 1, dtype=np.int64)
+    for producer, consumer in workload.skips:
+        crossing[producer + 1] += words[producer]
+        crossing[consumer] -= words[producer]
+    bits = (words + np.cumsum(crossing[:n])) * precision.word_bits
+    seconds = bits / (link_gbps * 1e9)
+    seconds[-1] = 0.0
+    return seconds
 
 
 def _refine(

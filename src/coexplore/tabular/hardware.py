@@ -1,7 +1,8 @@
 """The hardware table: the best design of every architecture of a tabular space on one pool.
 
-NAS-Bench-201 at 3x32x32 on 2xXC7Z020+1xXC7A50T: the workloads have 43-148 layers; the exact
-explorer takes about 20 ms of CPU per cell once its memo tables are warm (see docs/hardware.md).
+NAS-Bench-201 at 3x32x32 on 2xXC7Z020+1xXC7A50T: the workloads have 43-148 layers; the whole
+table takes about 180 s of CPU (about 11 ms per cell, cells with the same workload solved once;
+see docs/hardware.md).
 Decided: no coarsening. Pipeline cuts stay allowed after every layer, so the table equals what
 `coexplore estimate` and a search compute; the table is built once with worker processes
 (tabular/workers.py), saved chunk by chunk so that a stopped build continues, and cached in an
