@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coexplore.search.ehvi import expected_improvement, staircase
+from coexplore.search.ehvi import hypervolume as staircase_hypervolume
 from coexplore.tabular.fronts import hypervolume
 
 coordinate = st.floats(0.0, 10.0, allow_nan=False)
@@ -49,3 +50,8 @@ def test_staircase_of_a_two_point_front():
     assert levels.tolist() == [1.0, 2.0, 4.0]
     # up to accuracy 2 both points cover x up to 5; up to 4 only the second (x 2); above, none
     assert dominated.tolist() == [5.0, 2.0, 1.0]
+
+
+@given(front=points, reference=st.tuples(st.floats(0.0, 3.0), st.floats(0.0, 3.0)))
+def test_the_staircase_area_is_the_exact_hypervolume(front, reference):
+    assert abs(staircase_hypervolume(front, reference) - hypervolume(front, reference)) < 1e-9
