@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coexplore.search.ehvi import expected_improvement, staircase
+from coexplore.search.ehvi import hypervolume as staircase_hypervolume
 from coexplore.tabular.fronts import hypervolume
 
 coordinate = st.floats(0.0, 10.0, allow_nan=False)
@@ -36,6 +37,7 @@ def test_closed_form_matches_quadrature_of_the_exact_hypervolume(front, referenc
     assert abs(closed - _quadrature(x, mean, std, front, reference)) < 1e-4 * (1 + closed)
 
 
+@settings(deadline=None)  # no timing: the shared machine can stall any example
 @given(front=points, x=coordinate, y=coordinate)
 def test_without_uncertainty_it_is_the_exact_improvement(front, x, y):
     reference = (1.0, 1.0)
@@ -49,3 +51,9 @@ def test_staircase_of_a_two_point_front():
     assert levels.tolist() == [1.0, 2.0, 4.0]
     # up to accuracy 2 both points cover x up to 5; up to 4 only the second (x 2); above, none
     assert dominated.tolist() == [5.0, 2.0, 1.0]
+
+
+@settings(deadline=None)
+@given(front=points, reference=st.tuples(st.floats(0.0, 3.0), st.floats(0.0, 3.0)))
+def test_the_staircase_area_is_the_exact_hypervolume(front, reference):
+    assert abs(staircase_hypervolume(front, reference) - hypervolume(front, reference)) < 1e-9

@@ -35,6 +35,12 @@ def staircase(front: Sequence[Point], reference: Point) -> tuple[np.ndarray, np.
     return levels, dominated
 
 
+def hypervolume(front: Sequence[Point], reference: Point) -> float:
+    """Area the front dominates above `reference` (both axes maximised)."""
+    levels, dominated = staircase(front, reference)
+    return float(np.sum((dominated[:-1] - reference[0]) * np.diff(levels)))
+
+
 def expected_improvement(
     x: np.ndarray, mean: np.ndarray, std: np.ndarray, front: Sequence[Point], reference: Point
 ) -> np.ndarray:

@@ -6,7 +6,8 @@ Per batch (docs/strategy.md has the why):
    metrics and spec verdict in milliseconds; the pool is the memo, nothing is evaluated twice);
 2. fit the accuracy surrogate (`coexplore.search.surrogate`) on the trained children;
 3. among spec-meeting, untrained pool members, pick greedily the largest expected hypervolume
-   improvement summed over the (metric, accuracy) planes, each candidate's prediction then
+   improvement, relative to each (metric, accuracy) plane's current hypervolume and summed over
+   the planes, each candidate's prediction then
    believed (added to the fronts at its mean) so a batch spreads along the front.
 The first `seed_children` children are uniform spec-meeting ones. The accuracy reference of the
 hypervolume is a quantile of the space's predicted accuracy (no hand-set bounds).
@@ -31,7 +32,12 @@ from coexplore.spaces.base import SearchSpace
 from coexplore.storage import TrialState
 
 Tokens = tuple[int, ...]
-UNIFORM_SHARE = 0.25  # of the new candidates per batch, after the first: uniform samples
+# Of the new candidates per batch after the first, the share of uniform samples (the rest are
+# neighbours of the front). Uniform samples find the hardware classes no neighbour leads to yet.
+# With relative scores (`_scale`), NAS-Bench-201, seeds 0-4, acc x FPS ratio after 50 / 200
+# trainings, CIFAR-10 and CIFAR-100: a quarter 0.94 / 0.98 and 0.84 / 0.96, a half 0.92 / 0.99
+# and 0.88 / 0.98 (acc x GOPS/W within 0.03 of each other).
+UNIFORM_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -150,10 +156,9 @@ class FrontierStrategy(Strategy):
         fronts, planes = [], []
         for m, ref_x in enumerate(self.references):
             x = np.array([self.pool[t].view.metrics[m] for t in open_rows])
-            top = max(e.view.metrics[m] for e in feasible)
-            span = top - ref_x if top > ref_x else 1.0
-            fronts.append([(self.pool[t].view.metrics[m], a) for t, a in self._observed()])
-            planes.append((x, span, (ref_x, ref_y)))
+            front = [(self.pool[t].view.metrics[m], a) for t, a in self._observed()]
+            fronts.append(front)
+            planes.append((x, self._scale(m, front, (ref_x, ref_y), feasible), (ref_x, ref_y)))
         chosen: list[int] = []
         for _ in range(min(n, len(open_rows))):
             score = np.sum(
@@ -169,6 +174,20 @@ class FrontierStrategy(Strategy):
             for (x, _, _), front in zip(planes, fronts, strict=True):
                 front.append((float(x[best]), float(mean[best])))  # believe the prediction
         return [open_rows[i] for i in chosen]
+
+    def _scale(
+        self, m: int, front: list[tuple[float, float]], ref: tuple[float, float], pool: list[Entry]
+    ) -> float:
+        """What an improvement on plane `m` is divided by: the plane's current hypervolume, so
+        the score is the sum of *relative* improvements, which is what a hypervolume ratio
+        measures on each plane, whatever the units. (Dividing by the hardware range instead
+        let the plane with the wider range of hopeless designs weigh less: on NAS-Bench-201,
+        5 seeds, the acc x FPS ratio after 50 trainings rose from 0.89 to 0.94 on CIFAR-10
+        and from 0.74 to 0.84 on CIFAR-100.) Before the front has any area, a thousandth of
+        the plane's range times one unit of accuracy stands in."""
+        top = max(e.view.metrics[m] for e in pool)
+        span = top - ref[0] if top > ref[0] else 1.0
+        return max(ehvi.hypervolume(front, ref), 1e-3 * span)
 
     def _observed(self) -> Iterator[tuple[Tokens, float]]:
         return ((t, self.trained[t]) for t in self._feasible_trained())
