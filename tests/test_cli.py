@@ -40,6 +40,8 @@ BAD = [
     (["estimate", "{d}/wrong.json"], "layers[0]"),
     (["estimate", "{d}/good.json", "--pool", "3xFOO"], "unknown device 'FOO'"),
     (["estimate", "{d}/good.json", "--input-shape", "3x32"], "--input-shape"),
+    # "²".isdigit() is True but int("²") fails: found by the CLI fuzz test
+    (["estimate", "{d}/good.json", "--input-shape", "\u00b2x2x2"], "--input-shape"),
     (["estimate", "{d}/good.json", "--spec-fps", "-1"], "fps"),
     (["estimate", "{d}/good.json", "--clock-mhz", "-5"], "--clock-mhz must be >= 0"),
     (["resume", "{d}/nowhere"], "no run database"),

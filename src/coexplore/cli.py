@@ -91,7 +91,7 @@ def _shape(text: str | None) -> tuple[int, int, int] | None:
     if text is None:
         return None
     parts = text.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
         raise UserError(f"--input-shape: expected CxHxW like 3x32x32, got {text!r}")
     return (int(parts[0]), int(parts[1]), int(parts[2]))
 
