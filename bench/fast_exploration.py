@@ -105,6 +105,8 @@ def main() -> None:
     )
     cached_ms = statistics.median(cached)
     print(f"  all tables memoised (the same {len(cached)} archs again): median {cached_ms:.2f} ms")
+    if args.brute <= 0:  # no brute-force instances asked for: nothing to compare
+        return
     rows = brute_comparison(args.brute, args.seed)
     brute_total, exact_total = sum(r[0] for r in rows), sum(r[1] for r in rows)
     print(
