@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coexplore.spaces import Nb201Arch, Nb201Space
-from coexplore.spaces.nb201 import EDGES, NUM_ARCHS, OPS
+from coexplore.spaces.nb201 import EDGES, NUM_ARCHS, OPS, PATHS
 from coexplore.workload import LayerKind
 
 BEST_KNOWN = "+".join(
@@ -156,3 +156,41 @@ def test_zero_nodes_store_nothing() -> None:
 def test_input_size_must_survive_two_reductions() -> None:
     with pytest.raises(ValueError, match="divisible by 4"):
         Nb201Space().workload(Nb201Arch(("none",) * 6), (3, 30, 30), 10)
+
+
+def test_paths_are_the_four_ways_from_input_to_output() -> None:
+    as_edges = {tuple(EDGES[p] for p in path) for path in PATHS}
+    assert as_edges == {
+        ((3, 0),),
+        ((1, 0), (3, 1)),
+        ((2, 0), (3, 2)),
+        ((1, 0), (2, 1), (3, 2)),
+    }
+
+
+def test_structure_features_of_known_cells() -> None:
+    space = Nb201Space()
+    best = space.structure_features(Nb201Arch.from_string(BEST_KNOWN))
+    assert best[-2:] == (3.0, 1.0)  # three convolutions on 1<-0, 2<-1, 3<-2; output reached
+    cut = space.structure_features(arch_of({(1, 0): "nor_conv_3x3", (2, 1): "nor_conv_3x3"}))
+    assert cut == (0.0,) * len(cut)  # nothing reaches node 3: no path, no depth
+    skip = space.structure_features(arch_of({(3, 0): "skip_connect"}))
+    assert skip[:4] == (1.0, 0.0, 0.0, 0.0) and skip[-2:] == (0.0, 1.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(ops=ops_tuples, position=st.integers(0, len(EDGES) - 1), op=st.sampled_from(OPS[1:]))
+def test_ops_off_every_live_path_leave_the_structure_features(
+    ops: tuple[str, ...], position: int, op: str
+) -> None:
+    """An edge no live path uses changes nothing the cell computes, nor its features."""
+    live = [p for p in PATHS if all(ops[e] != "none" for e in p)]
+    if any(position in path for path in live):
+        return
+    changed = tuple(op if e == position else ops[e] for e in range(len(EDGES)))
+    # Giving the edge an op may open a new path through it: then the features must change.
+    opened = any(position in p and all(changed[e] != "none" for e in p) for p in PATHS)
+    space = Nb201Space()
+    before = space.structure_features(Nb201Arch(ops))
+    after = space.structure_features(Nb201Arch(changed))
+    assert (before != after) == opened

@@ -51,6 +51,18 @@ def test_encode_decode_round_trip(space: SearchSpace, data: st.DataObject) -> No
 
 
 @space_params
+@settings(max_examples=40, deadline=None)
+@given(data=st.data())
+def test_structure_features_have_one_length_and_are_finite(
+    space: SearchSpace, data: st.DataObject
+) -> None:
+    first = space.structure_features(space.decode(data.draw(indices_strategy(space))))
+    other = space.structure_features(space.decode(data.draw(indices_strategy(space))))
+    assert len(first) == len(other)
+    assert all(np.isfinite(v) for v in (*first, *other))
+
+
+@space_params
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_json_round_trip_through_text(space: SearchSpace, data: st.DataObject) -> None:

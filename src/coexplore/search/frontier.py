@@ -70,6 +70,7 @@ class FrontierStrategy(Strategy):
         self.pool: dict[Tokens, Entry] = {}
         self.trained: dict[Tokens, float] = {}  # accuracy of each trained child
         self.tried: set[Tokens] = set()  # asked and answered (trained, pruned or failed)
+        self.structure: dict[Tokens, tuple[float, ...]] = {}  # memo of structure_features
 
     # -- ask ------------------------------------------------------------------------------
 
@@ -202,12 +203,17 @@ class FrontierStrategy(Strategy):
             self._features(rows),
             seed,
             floor=_floor(y),
-            extras=len(self.pool[known[0]].view.features) if known else 0,
         )
 
     def _features(self, rows: list[Tokens]) -> np.ndarray:
-        extras = np.array([self.pool[t].view.features for t in rows])
+        """One-hot tokens, the space's structure features, the workload's size features."""
+        extras = np.array([(*self._structure(t), *self.pool[t].view.features) for t in rows])
         return surrogate.encode(self.space.token_types(), np.array(rows), extras)
+
+    def _structure(self, tokens: Tokens) -> tuple[float, ...]:
+        if tokens not in self.structure:  # derived from the tokens alone: not in the state
+            self.structure[tokens] = self.space.structure_features(self.space.decode(tokens))
+        return self.structure[tokens]
 
     def _reference_accuracy(self, open_rows: list[Tokens], mean: np.ndarray) -> float:
         """A quantile of the accuracy of uniform spec-meeting architectures: observed where

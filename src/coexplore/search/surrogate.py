@@ -1,16 +1,17 @@
 """The accuracy surrogate: scikit-learn models over an architecture encoding.
 
-Encoding (any space): one-hot of every token position's choice, plus the log of the workload's
-multiply-accumulates and parameters (known before training, and the strongest single signals of
-capacity).
+Encoding (any space): one-hot of every token position's choice, the space's structure features
+(`SearchSpace.structure_features`: for a cell, the ops along its live input-to-output paths),
+and the log of the workload's multiply-accumulates and parameters (known before training, and
+the strongest single signals of capacity).
 
 Model: the equal mixture of two scikit-learn regressors that fail in different ways:
 - extremely randomised trees on bootstrap samples (the ensemble view SMAC and BANANAS take):
   no target scaling, robust to the few broken networks, but piecewise constant and
   over-confident far from the data;
-- a Gaussian process over the same features (one length scale for the one-hot block, one per
-  workload feature, plus a noise term): smooth, additive-like in the tokens, which is what a
-  few dozen children can support, with an uncertainty that grows away from the data.
+- a Gaussian process over the same features, each scaled to [0, 1] (one length scale for all,
+  plus a noise term): smooth, additive-like in the tokens, which is what a few dozen children
+  can support, with an uncertainty that grows away from the data.
 The mixture's mean is the average of the two means; its variance is the average of the two
 variances plus the spread of the means (the law of total variance), so the two disagreeing
 counts as uncertainty.
@@ -52,23 +53,21 @@ def fit_predict(
     query_x: np.ndarray,
     seed: int,
     floor: float = -np.inf,
-    extras: int = 0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, std) of the predicted accuracy at `query_x` from the trained children. The last
-    `extras` columns are continuous workload features, the others one-hot."""
+    """(mean, std) of the predicted accuracy at `query_x` from the trained children."""
     # One BLAS thread: the matrices are a few hundred rows, where threads only contend with
     # the training workers (measured on 2 busy cores: the GP fit took twice the CPU time).
     with threadpool_limits(limits=1):
-        return _mixture(train_x, np.maximum(train_y, floor), query_x, seed, extras)
+        return _mixture(train_x, np.maximum(train_y, floor), query_x, seed)
 
 
 def _mixture(
-    train_x: np.ndarray, y: np.ndarray, query_x: np.ndarray, seed: int, extras: int
+    train_x: np.ndarray, y: np.ndarray, query_x: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     t_mean, t_std = _trees(train_x, y, query_x, seed)
     if len(y) < MIN_GP_CHILDREN or np.ptp(y) == 0:
         return t_mean, t_std
-    g_mean, g_std = _gp(train_x, y, query_x, seed, extras)
+    g_mean, g_std = _gp(train_x, y, query_x, seed)
     mean = 0.5 * (t_mean + g_mean)
     var = 0.5 * (t_std**2 + g_std**2) + 0.25 * (t_mean - g_mean) ** 2
     return mean, np.sqrt(var)
@@ -90,7 +89,7 @@ def _trees(
 
 
 def _gp(
-    train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, seed: int, extras: int
+    train_x: np.ndarray, train_y: np.ndarray, query_x: np.ndarray, seed: int
 ) -> tuple[np.ndarray, np.ndarray]:
     scale = _column_scale(np.vstack([train_x, query_x]))
     tx, qx = train_x / scale, query_x / scale

@@ -109,6 +109,14 @@ class SearchSpace(ABC, Generic[A]):
     def from_json(self, data: Mapping[str, Any]) -> A:
         """Parse `to_json` output; ValueError naming the bad field on malformed input."""
 
+    def structure_features(self, arch: A) -> tuple[float, ...]:
+        """What an accuracy model should know of `arch` beyond its token choices, as numbers
+        (the default strategy's surrogate appends them to the one-hot tokens); the same length
+        for every architecture of a space instance. A space whose tokens are the edges of a
+        graph describes its input-to-output paths here (one-hot edges cannot say which ops a
+        signal actually passes); a chain's tokens already are its path: nothing to add."""
+        return ()
+
     def sample(self, rng: np.random.Generator) -> A:
         """A uniformly random architecture."""
         return self.decode(tuple(int(rng.integers(len(t.choices))) for t in self.token_types()))

@@ -40,6 +40,22 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to_node, from_node)
 NUM_ARCHS = len(OPS) ** len(EDGES)
 CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 TOKENS = tuple(TokenType(f"edge{dst}<-{src}", "op", OPS) for dst, src in EDGES)
+LAYER_OPS = ("nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")  # the ops that are layers
+
+
+def _paths(node: int = 3) -> tuple[tuple[int, ...], ...]:
+    """Every path from node 0 to `node`, as the token positions of its edges (in order)."""
+    if node == 0:
+        return ((),)
+    return tuple(
+        (*path, position)
+        for position, (dst, src) in enumerate(EDGES)
+        if dst == node
+        for path in _paths(src)
+    )
+
+
+PATHS = _paths()  # (3<-0), (1<-0, 3<-1), (2<-0, 3<-2), (1<-0, 2<-1, 3<-2)
 
 
 @dataclass(frozen=True)
@@ -139,6 +155,22 @@ class Nb201Space(SearchSpace[Nb201Arch]):
     def decode(self, indices: tuple[int, ...]) -> Nb201Arch:
         self.check_indices(indices)
         return Nb201Arch(tuple(OPS[i] for i in indices))
+
+    def structure_features(self, arch: Nb201Arch) -> tuple[float, ...]:
+        """The cell's input-to-output paths (the path encoding of White et al., NeurIPS 2020,
+        summarised by counts): per path, whether it carries a signal (no `none` on it) and
+        how many of each layer op it passes; then the most layers on one live path (the
+        cell's depth) and whether the output is reached at all. Ops on edges no live path
+        uses change nothing here, as they change nothing of what the cell computes."""
+        features: list[float] = []
+        depth = 0
+        for path in PATHS:
+            ops = [arch.ops[p] for p in path]
+            live = "none" not in ops
+            counts = [ops.count(op) if live else 0 for op in LAYER_OPS]
+            features += [float(live), *map(float, counts)]
+            depth = max(depth, sum(counts[:2]) if live else 0)  # the convolutions
+        return (*features, float(depth), float(any(features[:: len(LAYER_OPS) + 1])))
 
     def to_json(self, arch: Nb201Arch) -> dict[str, Any]:
         return {"space": self.name, "arch": arch.to_string()}
