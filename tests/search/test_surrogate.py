@@ -12,7 +12,7 @@ def _problem(n, seed):
     rng = np.random.default_rng(seed)
     rows = np.stack([rng.integers(0, len(t.choices), n) for t in TOKENS], axis=1)
     y = 0.8 + 0.02 * rows.sum(axis=1) / rows.shape[1]
-    return surrogate.encode(TOKENS, rows, np.zeros((n, 0))), y
+    return surrogate.encode(TOKENS, rows, np.zeros((n, 0)), np.zeros((n, 0))), y
 
 
 def test_mixture_predicts_an_additive_accuracy_from_few_children():
@@ -38,3 +38,16 @@ def test_too_few_children_use_the_trees_alone():
     train_x, train_y = _problem(3, 0)
     mean, std = surrogate.fit_predict(train_x, train_y, train_x, seed=0)
     assert mean.shape == std.shape == (3,)
+
+
+def test_the_gp_sees_structure_features_instead_of_one_hot_tokens_where_a_space_has_them():
+    rows = np.array([[0] * len(TOKENS), [len(t.choices) - 1 for t in TOKENS]])
+    onehot_width = sum(len(t.choices) for t in TOKENS)
+    workload = np.array([[1.0, 2.0], [3.0, 4.0]])
+    plain = surrogate.encode(TOKENS, rows, np.zeros((2, 0)), workload)
+    assert plain.trees.shape == plain.smooth.shape == (2, onehot_width + 2)
+    assert plain.trees[0, :onehot_width].sum() == len(TOKENS)  # one choice per position
+    structure = np.array([[5.0], [6.0]])
+    cell = surrogate.encode(TOKENS, rows, structure, workload)
+    assert cell.trees.shape == (2, onehot_width + 3)
+    np.testing.assert_array_equal(cell.smooth, np.hstack([structure, workload]))

@@ -205,10 +205,11 @@ class FrontierStrategy(Strategy):
             floor=_floor(y),
         )
 
-    def _features(self, rows: list[Tokens]) -> np.ndarray:
+    def _features(self, rows: list[Tokens]) -> surrogate.Encoded:
         """One-hot tokens, the space's structure features, the workload's size features."""
-        extras = np.array([(*self._structure(t), *self.pool[t].view.features) for t in rows])
-        return surrogate.encode(self.space.token_types(), np.array(rows), extras)
+        structure = np.array([self._structure(t) for t in rows]).reshape(len(rows), -1)
+        workload = np.array([self.pool[t].view.features for t in rows])
+        return surrogate.encode(self.space.token_types(), np.array(rows), structure, workload)
 
     def _structure(self, tokens: Tokens) -> tuple[float, ...]:
         if tokens not in self.structure:  # derived from the tokens alone: not in the state
