@@ -116,18 +116,29 @@ def test_the_neutral_modules_import_no_search():
     assert _offenders(neutral, lambda name: _in(name, "coexplore.search")) == []
 
 
-def test_the_config_takes_only_the_strategy_names_from_search():
-    """The config's run.strategy choices come from the strategy registry, which builds each
-    strategy lazily: the config reads names there and nothing else of search."""
+def test_the_config_takes_only_the_registries_names_from_search():
+    """The config's run.strategy and executor.kind choices come from the strategy and executor
+    registries, which build each lazily: the config reads names there and nothing else of
+    search."""
     imported = {name for name in MODULES["coexplore.config"] if _in(name, "coexplore.search")}
-    assert imported <= {"coexplore.search", "coexplore.search.methods"}
+    registries = {"coexplore.search.methods", "coexplore.search.executors.kinds"}
+    assert imported <= {"coexplore.search", "coexplore.search.executors", *registries}
 
 
-def test_the_config_loads_without_torch_or_optuna():
+def test_the_config_takes_only_the_dataset_names_and_the_train_config_from_slow():
+    imported = {name for name in MODULES["coexplore.config"] if _in(name, "coexplore.slow")}
+    assert imported <= {"coexplore.slow", "coexplore.slow.datasets", "coexplore.slow.train_config"}
+    assert not {m for m in MODULES["coexplore.slow.datasets"] if _in(m, "coexplore.slow")}
+
+
+def test_the_config_loads_without_torch_optuna_or_ray():
     import subprocess
     import sys
 
-    code = "import sys, coexplore.config; print(sorted({'torch', 'optuna'} & set(sys.modules)))"
+    code = (
+        "import sys, coexplore.config; "
+        "print(sorted({'torch', 'optuna', 'ray'} & {m.split('.')[0] for m in sys.modules}))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SRC.parent
     )
@@ -151,8 +162,8 @@ def test_the_slow_modules_import_no_private_helper_of_another():
 
 
 def test_the_dataset_loaders_share_their_pieces_one_way():
-    """The loaders take what they share from `slow.splits`, which imports none of them; only
-    `slow.data`'s registry reaches the folder loaders (lazily, on use)."""
+    """The loaders take what they share from `slow.splits`, which imports none of them; the
+    registry `slow.datasets` names every loader as "module:function", imported on use."""
     loaders = ("coexplore.slow.data", "coexplore.slow.folders", "coexplore.slow.nuclei_data")
     assert not set(MODULES["coexplore.slow.splits"]) & set(loaders)
     for module in loaders[1:]:
