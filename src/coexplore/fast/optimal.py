@@ -14,6 +14,10 @@ How it stays fast (lazy DP over valid lower bounds, see `_refine`, and branch an
   until the best plan uses exact values only;
 - the least-power pass does the same with a per-stage power bound: the least power of a PE
   array whose group bound meets the interval.
+
+The memo tables of each device kind (cycle tables by layer shape, fit and power per buffer
+window, skylines) are a `DeviceTables` (fast/device_tables.py), kept between workloads;
+`Stages` queries them through its public methods.
 """
 
 from __future__ import annotations
