@@ -189,7 +189,7 @@ def _load_network(path: Path, shape: tuple[int, int, int] | None, classes: int |
     return load_onnx_workload(path, shape)
 
 
-def _overrides(items: list[str]) -> dict[str, Any]:
+def set_overrides(items: list[str]) -> dict[str, Any]:
     """--set section.key=value (value parsed as TOML, bare words as strings)."""
     import tomllib
 
@@ -235,7 +235,7 @@ def search(
 
     from coexplore.config import load_config
 
-    overrides = {**_overrides(set_ or []), **devices_override(devices_file)}
+    overrides = {**set_overrides(set_ or []), **devices_override(devices_file)}
     cfg = load_config(preset, config, overrides)
     name = preset or (config.stem if config else "default")
     run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -277,7 +277,7 @@ def resume(
     if not (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir}: no run database ({run.DB_NAME}) here")
     print(f"resume: {run_dir}", flush=True)
-    _print_summary(run.resume(run_dir, progress=progress, overrides=_overrides(set_ or [])))
+    _print_summary(run.resume(run_dir, progress=progress, overrides=set_overrides(set_ or [])))
 
 
 def _print_summary(result: Any) -> None:

@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.errors import InputError
+from coexplore.search.executors.kinds import EXECUTORS
 from coexplore.search.methods import configurable as configurable_strategies
+from coexplore.slow.datasets import DATASETS
 from coexplore.slow.train_config import DEVICES, LR_SCHEDULES, OPTIMIZERS, TrainConfig
 from coexplore.spaces import SPACES
 
@@ -164,14 +166,7 @@ CHOICES = {
     "run.strategy": configurable_strategies(),  # the one registry of strategies
     "space.name": tuple(SPACES),  # the one registry of spaces
     "space.stride_mode": ("fixed", "predictable"),
-    "data.dataset": (
-        "digits",
-        "mnist5k",
-        "cifar10",
-        "imagenet_folder",
-        "nuclei_folder",
-        "nb201_table",
-    ),
+    "data.dataset": tuple(DATASETS),  # the one registry of datasets
     "data.accuracy_column": ("cifar10", "cifar100", "imagenet16"),
     "train.optimizer": OPTIMIZERS,
     "train.lr_schedule": LR_SCHEDULES,
@@ -179,7 +174,7 @@ CHOICES = {
     "hardware.precision": ("fixed8", "fixed16", "fp32"),
     "fast.mode": ("optimal", "controller"),
     "reward.metric": ("fps", "gops_per_w", "pipeline_efficiency"),
-    "executor.kind": ("local", "pool", "ray"),
+    "executor.kind": tuple(EXECUTORS),  # the one registry of executors
 }
 POSITIVE = {
     "run.trials",

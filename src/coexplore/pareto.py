@@ -13,12 +13,30 @@ def feasible_trials(trials: list[TrialRecord]) -> list[TrialRecord]:
     ]
 
 
-def pareto_front(points: list[tuple[float, float]]) -> list[int]:
-    """Indices of the points not dominated when maximising both coordinates, sorted by x."""
+def pareto_front(points: list[tuple[float, float]], repeats: bool = False) -> list[int]:
+    """Indices of the points not dominated when maximising both coordinates, sorted by x
+    (a point is dominated by another at least as large in both and larger in one).
+
+    `repeats`: a point given more than once is on the front with every copy; by default only
+    its first copy is (a front to plot or pick from; a ranking wants every copy ranked)."""
     order = sorted(range(len(points)), key=lambda i: (-points[i][0], -points[i][1]))
-    front, best_y = [], float("-inf")
+    front: list[int] = []
+    best_y = float("-inf")
     for i in order:
-        if points[i][1] > best_y:
+        # copies sort next to each other: a copy of the point kept last is not dominated either
+        if points[i][1] > best_y or (repeats and front and points[i] == points[front[-1]]):
             front.append(i)
             best_y = points[i][1]
     return sorted(front, key=lambda i: points[i][0])
+
+
+def pareto_fronts(points: list[tuple[float, float]]) -> list[list[int]]:
+    """Non-dominated sorting (both coordinates maximised): the first front, then the front of
+    what is left, ...; each as increasing indices, every copy of a repeated point in its front."""
+    left, fronts = list(range(len(points))), []
+    while left:
+        front = sorted(left[k] for k in pareto_front([points[i] for i in left], repeats=True))
+        fronts.append(front)
+        chosen = set(front)
+        left = [i for i in left if i not in chosen]
+    return fronts

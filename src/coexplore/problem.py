@@ -9,23 +9,14 @@ from typing import Any
 
 from coexplore.config import Config, ConfigError
 from coexplore.hardware.devices import Pool, Spec, load_catalog, parse_pool
+from coexplore.slow.datasets import DATASETS
 from coexplore.spaces import SPACES, SearchSpace
-
-DATASET_SHAPES = {
-    "digits": ((1, 8, 8), 10),
-    "mnist5k": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-    "nb201_table": ((3, 32, 32), 10),
-}
 
 
 def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
-    """(input shape, number of classes) of the configured dataset, without loading it."""
-    if config.data.dataset in DATASET_SHAPES:
-        return DATASET_SHAPES[config.data.dataset]
-    from coexplore.slow.folders import folder_shape  # folder datasets: read from the folder
-
-    return folder_shape(config.data)
+    """(input shape, number of classes) of the configured dataset, without loading it (a folder
+    dataset's are read from its folder), from the one registry of datasets."""
+    return DATASETS[config.data.dataset].shape_of(config.data)
 
 
 def make_space(config: Config) -> SearchSpace[Any]:

@@ -27,6 +27,7 @@ from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.methods import StrategyContext, build_method
 from coexplore.search.reward import Reward, default_hw_bounds
+from coexplore.slow.datasets import DATASETS
 from coexplore.storage import DB_NAME, RunStorage, StorageError
 
 
@@ -78,7 +79,7 @@ def build_setup(
 
 def _train_fn(config: Config) -> Callable[[TrainJob], Any]:
     """How children are trained; the NAS-Bench-201 table looks accuracies up instead."""
-    if config.data.dataset == "nb201_table":
+    if DATASETS[config.data.dataset].table:
         from coexplore.tabular.accuracy import table_trainer
 
         return table_trainer(config)
@@ -100,22 +101,10 @@ def check_inputs(config: Config) -> SearchSetup:
 
 
 def check_data(config: Config) -> None:
-    """Fail now, in one line naming data.root, if the children could not load their data."""
-    if config.data.dataset != "cifar10":  # built in, or checked by build_setup (folders, table)
-        return
-    if not config.data.root:
-        raise ConfigError(
-            "config: data.root: dataset cifar10 reads the python-pickle batches from a folder; "
-            "set data.root to it (e.g. --set data.root=/path/to/cifar-10-batches-py)"
-        )
-    from coexplore.slow.data import cifar_files
-
-    try:
-        missing = [p.name for p in cifar_files(config.data.root) if not p.is_file()]
-    except FileNotFoundError as exc:
-        raise ConfigError(f"config: data.root: {exc}") from None
-    if missing:
-        raise ConfigError(f"config: data.root: {config.data.root}: missing {', '.join(missing)}")
+    """Fail now, in one line naming data.root, if the children could not load their data: the
+    dataset's own check (`Dataset.check`: cifar10's batches). The built-in ones need none;
+    build_setup has read a folder dataset's folder and a tabular run's table already."""
+    DATASETS[config.data.dataset].check_files(config.data)
 
 
 def start(

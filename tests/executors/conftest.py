@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from coexplore.search.executors import Executor, LocalExecutor, PoolExecutor
+from coexplore.search.executors import EXECUTORS, Executor, LocalExecutor, PoolExecutor
 
 TESTS = Path(__file__).parent.parent
 # The helpers import the loop tests' fake trainer, also when only this folder is collected.
@@ -58,10 +58,15 @@ def ray_executor() -> Iterator[Executor]:
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.fixture(params=["local", "pool", "ray"])
+@pytest.fixture
+def local_executor() -> Executor:
+    return LocalExecutor()
+
+
+# Every registered kind runs the executor contract: a new one needs a `<kind>_executor` fixture
+# here (the tests that use `any_executor` fail until it has one).
+@pytest.fixture(params=list(EXECUTORS))
 def any_executor(request: pytest.FixtureRequest) -> Executor:
-    if request.param == "local":
-        return LocalExecutor()
     if request.param == "ray":
         request.applymarker(pytest.mark.slow)
     return request.getfixturevalue(f"{request.param}_executor")

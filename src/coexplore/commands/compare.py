@@ -52,13 +52,13 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         ] = None,
     ) -> None:
         """Run each method on each seed, then write compare.md / compare.csv and the plots."""
-        from coexplore.cli import _overrides, devices_override
+        from coexplore.cli import devices_override, set_overrides
         from coexplore.compare.suite import parse_methods, parse_seeds, run_comparison
         from coexplore.config import load_config
 
         if trained < 0 or workers < 1:
             raise user_error("--trained must be >= 0 and --workers >= 1")
-        overrides = {**_overrides(set_ or []), **devices_override(devices_file)}
+        overrides = {**set_overrides(set_ or []), **devices_override(devices_file)}
         if csv is not None:
             overrides["data.root"] = str(csv)
         cfg = load_config(preset, config, overrides)

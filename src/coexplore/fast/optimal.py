@@ -14,6 +14,10 @@ How it stays fast (lazy DP over valid lower bounds, see `_refine`, and branch an
   until the best plan uses exact values only;
 - the least-power pass does the same with a per-stage power bound: the least power of a PE
   array whose group bound meets the interval.
+
+The memo tables of each device kind (cycle tables by layer shape, fit and power per buffer
+window, skylines) are a `DeviceTables` (fast/device_tables.py), kept between workloads;
+`Stages` queries them through its public methods.
 """
 
 from __future__ import annotations
@@ -21,24 +25,20 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 
 from coexplore.fast import dp
+from coexplore.fast.device_tables import DeviceTables
 from coexplore.fast.grid import TilingGrid, TilingSpace
 from coexplore.fast.stages import (
     TIE,
     LayerShapes,
     Pick,
     Stages,
-    Window,
-    skyline,
     stage_windows,
     window_groups,
 )
-from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import (
@@ -83,21 +83,9 @@ class OptimalExplorer:
     ) -> None:
         self.pool, self.spec, self.precision = pool, spec or Spec(), precision
         self.grids = [TilingGrid.build(d, precision, space or TilingSpace()) for d in pool.kinds]
-        self._hz = [d.clock_mhz * 1e6 for d in pool.kinds]
-        self._cycles = [CycleTables(g, self.pool.fill) for g in self.grids]
-        self._stores = [TableStore(c) for c in self._cycles]  # per device, by layer shape
-        self._fits: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
-        self._orders: dict[tuple[int, int, int], np.ndarray] = {}
-        self._groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        self._seen: dict[tuple[object, ...], int] = {}
-        self._skylines: dict[tuple[object, ...], np.ndarray] = {}
-        self._skyline_rows_of: dict[tuple[object, ...], dict[tuple[object, ...], np.ndarray]] = {}
-        self._counts: dict[tuple[int, int, int], int] = {}
-        self._fit_index: dict[tuple[int, int, int], np.ndarray] = {}
-        self._windows: list[dict[Window, int]] = [{} for _ in self.grids]
-        self._window_fits = [
-            np.zeros((0, c.arrays, len(c.tiles)), bool) for c in self._cycles
-        ]  # [window, array, tile] per device, windows in the order of `_windows`
+        # per device kind of the pool (in `pool.kinds` order): its memo tables, the interface
+        # `Stages` queries (fast/device_tables.py)
+        self.device_tables = [DeviceTables(g, self.pool.fill) for g in self.grids]
 
     def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
         start = time.perf_counter()
@@ -115,7 +103,7 @@ class OptimalExplorer:
         links = cut_link_seconds(workload, self.pool.link_gbps, self.precision)
         counts, most = self.pool.counts, spec.max_fpgas or len(self.pool.devices)
         groups = window_groups(windows)
-        searches = [Stages(self, k, shapes, windows, groups) for k in range(len(self.grids))]
+        searches = [Stages(t, shapes, windows, groups) for t in self.device_tables]
 
         loose = np.stack([s.group_bounds() for s in searches])
         first = dp.solve(np.maximum(loose, links), counts, most, np.maximum)
@@ -194,132 +182,10 @@ class OptimalExplorer:
             out.append(StageDesign(grid.device.name, i, j, grid.tiling(row)))
         return HardwareDesign(tuple(out), self.precision)
 
-    def _shape_ids(self, k: int, shapes: LayerShapes) -> np.ndarray:
-        """The ids of the workload's shapes in device k's table store (tables made if new)."""
-        store = self._stores[k]
-        return np.array([store.id_of(key, layer) for key, layer in shapes], dtype=np.int64)
-
-    def _fit(self, k: int, kmax: int, smax: int) -> tuple[np.ndarray, np.ndarray]:
-        """(fits the device, power in W) per block of device k, buffers sized for kmax, smax."""
-        key = (k, int(kmax), int(smax))
-        if key not in self._fits:
-            self._fit_windows(k, [(int(kmax), int(smax))])
-        return self._fits[key]
-
-    def _fit_windows(self, k: int, windows: list[Window]) -> None:
-        """`_fit` of every window not known yet, in one evaluation of the resource model: its
-        formulas are element-wise, so windows as a column ([window, 1]) against blocks as a
-        row ([1, block]) give the very values of one call per window, for far less overhead."""
-        todo = sorted({w for w in windows if (k, *w) not in self._fits})
-        if not todo:
-            return
-        blocks = self.grids[k].blocks()
-        device = blocks.device
-        names = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
-        row = SimpleNamespace(**{name: getattr(blocks, name)[None, :] for name in names})
-        # typed int for one window; its formulas take a column of windows element-wise
-        kmax: Any = np.array([w[0] for w in todo], dtype=np.int64)[:, None]
-        smax: Any = np.array([w[1] for w in todo], dtype=np.int64)[:, None]
-        res = resources(row, kmax, smax, self.precision, device)
-        shape = (len(todo), len(blocks))
-        fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
-        fits = fits & (res.luts <= device.luts) & (res.ffs <= device.ffs)
-        fits = np.array(np.broadcast_to(fits, shape), dtype=bool)
-        power = np.array(np.broadcast_to(device.power_w(res), shape), dtype=np.float64)
-        for index, (kmax_, smax_) in enumerate(todo):
-            self._fits[(k, kmax_, smax_)] = (fits[index], power[index])
-
-    def _fit_blocks(self, k: int, window: Window) -> np.ndarray:
-        """The blocks of device k that fit `window`, in block order."""
-        key = (k, *window)
-        if key not in self._fit_index:
-            self._fit_index[key] = np.flatnonzero(self._fit(k, *window)[0])
-        return self._fit_index[key]
-
-    def _fit_count(self, k: int, window: Window) -> int:
-        key = (k, *window)
-        if key not in self._counts:
-            self._counts[key] = int(self._fit(k, *window)[0].sum())
-        return self._counts[key]
-
-    def _power_order(self, k: int, kmax: int, smax: int) -> np.ndarray:
-        """Blocks that fit, by increasing power (stable: ties keep block order)."""
-        key = (k, int(kmax), int(smax))
-        if key not in self._orders:
-            fits, power = self._fit(k, kmax, smax)
-            blocks = np.flatnonzero(fits)
-            self._orders[key] = blocks[np.argsort(power[blocks], kind="stable")]
-        return self._orders[key]
-
-    def _time_columns(
-        self, k: int, window: tuple[int, int], shapes: LayerShapes, stages: int
-    ) -> np.ndarray | None:
-        """The columns a stage's time bound is the least sum over, as [shape, column] cycles,
-        or None for the default: one column per PE array (Tm, Tn) with a block that fits
-        `window` (see `Stages._array_prefix`). When a set of shapes comes again (a tabular
-        space has few) and the bound is wanted for many stages, one column per fitting tiling
-        instead, less those another tiling matches or beats on every shape: the bound is then
-        every stage's exact time and the lazy DP needs no refinement. The skyline is computed
-        once per set."""
-        memo = (k, *window, shapes.key_set)
-        many = 4 * stages > self._fit_count(k, window)  # repays a skyline of the blocks
-        if many and memo not in self._skylines:
-            self._seen[memo] = self._seen.get(memo, 0) + 1
-            if self._seen[memo] > 1:
-                self._skylines[memo] = self._skyline_rows(k, window, shapes)
-        if memo in self._skylines:
-            return self._skyline_cycles(k, memo, shapes)
-        return None
-
-    def _skyline_cycles(self, k: int, memo: tuple[object, ...], shapes: LayerShapes) -> np.ndarray:
-        """`_row_cycles` on the skyline of `memo`, in the workload's shape order: each shape's
-        row is computed once per skyline (conv cycles are computed again, not stored) and
-        kept, since every workload of the set asks for it."""
-        known = self._skyline_rows_of.setdefault(memo, {})
-        missing = [at for at, key in enumerate(shapes.keys) if key not in known]
-        if missing:
-            ids = self._shape_ids(k, shapes)[missing]
-            values = self._stores[k].cycles(ids, self._skylines[memo])
-            for at, row in zip(missing, values, strict=True):
-                known[shapes.keys[at]] = row
-        return np.stack([known[key] for key in shapes.keys])
-
-    def _window_index(self, k: int, window: Window) -> int:
-        windows = self._windows[k]
-        if window not in windows:
-            windows[window] = len(windows)
-            fits = self._fit(k, *window)[0].reshape(1, self._cycles[k].arrays, -1)
-            self._window_fits[k] = np.concatenate([self._window_fits[k], fits])
-        return windows[window]
-
-    def _skyline_rows(self, k: int, window: tuple[int, int], shapes: LayerShapes) -> np.ndarray:
-        """Tilings (rows block * splits + split) that fit and that no other fitting tiling
-        beats on every shape."""
-        fits, _ = self._fit(k, *window)
-        rows = np.flatnonzero(np.repeat(fits, self.grids[k].n_splits))
-        return rows[skyline(self._row_cycles(k, shapes, rows))]
-
-    def _row_cycles(self, k: int, shapes: LayerShapes, rows: np.ndarray) -> np.ndarray:
-        """[shape, row]: cycles of the workload's shapes on tilings `rows` (block * splits +
-        split), from the device's table store."""
-        return self._stores[k].cycles(self._shape_ids(k, shapes), rows)
-
-    def _arrays(self, k: int, window: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(fits as [array, tile] and which arrays have a fitting block, their least power)."""
-        key = (k, *window)
-        if key not in self._groups:
-            fits, power = self._fit(k, *window)
-            arrays = self._cycles[k].arrays
-            by_array = fits.reshape(arrays, -1)  # blocks are array-major (fast/grid.py)
-            keep = np.asarray(by_array.any(axis=1))
-            watts = np.where(by_array, power.reshape(arrays, -1), np.inf).min(axis=1)
-            self._groups[key] = (by_array[keep], keep, watts[keep])
-        return self._groups[key]
-
     def _no_fit_reason(self, workload: Workload) -> str:
         for index, layer in enumerate(workload.layers):
             kmax, smax = window_limits((layer,))
-            if not any(self._fit(k, kmax, smax)[0].any() for k in range(len(self.grids))):
+            if not any(t.fit((kmax, smax))[0].any() for t in self.device_tables):
                 grid = self.grids[0]
                 why = over_budget(
                     resources(grid.tiling(0), kmax, smax, self.precision, grid.device),

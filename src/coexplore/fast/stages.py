@@ -8,7 +8,7 @@ of cycles held exactly in float64 (below 2**53), so the order of summation never
 Three levels per stage, each a valid lower bound of the next:
 - `group_bounds`: for all stages at once, the least summed cycles over the explorer's time
   columns (PE arrays, or the skyline of tilings, which makes it exact: see
-  `OptimalExplorer._time_columns`);
+  `DeviceTables.time_columns`);
 - per block <Tm, Tn, T>, the summed per-layer best over port splits;
 - per block, the best common port split (exact).
 `fastest` and `cheapest` (compiled: fast/kernels.py) visit blocks in order of their bound
@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from coexplore.fast import kernels
+from coexplore.hardware.accelerator import window_limits
 from coexplore.workload import Layer, Workload
 
 if TYPE_CHECKING:
-    from coexplore.fast.optimal import OptimalExplorer
+    from coexplore.fast.device_tables import DeviceTables
 
 TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
 Window = tuple[int, int]  # (Kmax, Smax) that size a stage's buffers
@@ -80,11 +81,13 @@ class LayerShapes:
 
 
 def stage_windows(workload: Workload) -> np.ndarray:
-    """windows[i, j] = (Kmax, Smax) of the buffer-sizing layers among layers i..j (1, 1 if none)."""
+    """windows[i, j] = `window_limits(layers i..j)` for every stage i <= j at once, as [i, j, 2]
+    int64 (1, 1 where j < i). One definition of a window: a stage's is the largest of its
+    layers' own (`window_limits` of one layer: (1, 1) for a layer that sizes no buffer), which
+    is what `window_limits` computes of the stage."""
     n = len(workload)
-    sized = np.array([layer.uses_window_buffers for layer in workload.layers])
-    kernel = np.where(sized, [layer.kernel for layer in workload.layers], 1)
-    stride = np.where(sized, [layer.stride for layer in workload.layers], 1)
+    own = np.array([window_limits((layer,)) for layer in workload.layers], dtype=np.int64)
+    kernel, stride = own.reshape(n, 2).T
     later = np.triu(np.ones((n, n), dtype=bool))  # [i, j]: layer j is in stage i..j
     return np.stack(
         [np.maximum.accumulate(np.where(later, v[None, :], 1), axis=1) for v in (kernel, stride)],
@@ -124,23 +127,25 @@ def window_groups(windows: np.ndarray) -> list[tuple[Window, np.ndarray, np.ndar
 
 
 class Stages:
-    """Exact queries about stages of one workload on device kind k."""
+    """Exact queries about stages of one workload on one device kind, whose memo tables
+    (`DeviceTables`, owned by the explorer and kept between workloads) it reads through their
+    public interface only."""
 
     def __init__(
         self,
-        explorer: OptimalExplorer,
-        k: int,
+        device: DeviceTables,
         shapes: LayerShapes,
         windows: np.ndarray,
         groups: list[tuple[Window, np.ndarray, np.ndarray]] | None = None,
     ) -> None:
-        """`groups`: `window_groups(windows)` when the caller has it already."""
-        self.ex, self.k, self.shapes, self.windows = explorer, k, shapes, windows
+        """`windows`: `stage_windows` of the workload; `groups`: `window_groups(windows)` when
+        the caller has it already."""
+        self.device, self.shapes, self.windows = device, shapes, windows
         self._groups = groups
-        self.ids = explorer._shape_ids(k, shapes)  # per shape: its tables in the device store
-        explorer._fit_windows(k, [w for w, _, _ in self._windows()])  # all at once
-        self.store = explorer._stores[k]
-        self.hz = explorer._hz[k]
+        self.ids = device.shape_ids(shapes)  # per shape: its tables in the device store
+        device.prepare([w for w, _, _ in self._windows()])  # all at once
+        self.store = device.store
+        self.hz = device.hz
         self._fastest: dict[tuple[int, int], float] = {}
         self._prefix: tuple[np.ndarray, np.ndarray] | None = None  # `_array_prefix`
 
@@ -151,7 +156,7 @@ class Stages:
         n = len(self.shapes.counts) - 1
         out = np.full((n, n), np.inf)
         for index, (window, first, last) in enumerate(self._windows()):
-            least = self.ex._time_columns(self.k, window, self.shapes, len(first))
+            least = self.device.time_columns(window, self.shapes, len(first))
             if least is None:
                 prefix, columns = self._array_prefix(index)
             else:
@@ -173,7 +178,7 @@ class Stages:
             first, last = first[rows], last[rows]
             prefix, columns = self._array_prefix(index)
             if len(columns):
-                power = self.ex._arrays(self.k, window)[2]  # per usable array, in array order
+                power = self.device.array_power(window)  # per usable array, in array order
                 out[first, last] = kernels.least_power_within(
                     prefix, columns, power, first, last, self.hz, ii * TIE
                 )
@@ -184,10 +189,9 @@ class Stages:
         their shape's least cycles per PE array over the array's blocks that fit the window,
         [n + 1, array]; the arrays with a block that fits, increasing)."""
         if self._prefix is None:
-            known = [self.ex._window_index(self.k, w) for w, _, _ in self._windows()]
-            fits = self.ex._window_fits[self.k][known]  # [window, array, tile]
-            n, arrays = len(self.shapes.slots), fits.shape[1]
-            prefix, usable = np.empty((len(known), n + 1, arrays)), np.empty(fits.shape[:2], bool)
+            fits = self.device.window_fits([w for w, _, _ in self._windows()])
+            n, arrays = len(self.shapes.slots), fits.shape[1]  # fits: [window, array, tile]
+            prefix, usable = np.empty((len(fits), n + 1, arrays)), np.empty(fits.shape[:2], bool)
             kernels.window_prefix(self.store.low, self.ids, self.shapes.slots, fits, prefix, usable)
             self._prefix = (prefix, usable)
         prefix, usable = self._prefix
@@ -214,7 +218,7 @@ class Stages:
     def _fastest_now(self, i: int, j: int) -> float:
         """Branch and bound over the fitting blocks (`kernels.fastest_cycles`), in cycles (the
         least of cycles / F is the least cycles / F)."""
-        blocks = self.ex._fit_blocks(self.k, self._window_of(i, j))
+        blocks = self.device.fit_blocks(self._window_of(i, j))
         counts = self.shapes.between(i, j)
         store = self.store
         best = kernels.fastest_cycles(store.kernel_args(), self.ids, counts, blocks, store.splits)
@@ -223,7 +227,7 @@ class Stages:
     def cheapest(self, i: int, j: int, limit: float) -> Pick | None:
         """Q2: the least-power tiling whose exact time is <= limit (ties: lowest block index)."""
         window = self._window_of(i, j)
-        order = self.ex._power_order(self.k, *window)
+        order = self.device.power_order(window)
         counts = self.shapes.between(i, j)
         store = self.store
         block, split, seconds = kernels.cheapest_tiling(
@@ -231,5 +235,5 @@ class Stages:
         )
         if block < 0:
             return None
-        power = self.ex._fit(self.k, *window)[1]
+        power = self.device.fit(window)[1]
         return Pick(float(seconds), float(power[block]), int(block), int(split))

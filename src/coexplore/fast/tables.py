@@ -52,14 +52,15 @@ class CycleTables:
         step = grid.n_splits
         self.ip, self.wp, self.op = (a[:step][None, None, :] for a in (grid.ip, grid.wp, grid.op))
         self.shape = (grid.n_blocks, grid.n_splits)
-        # contiguous int64 factors for the compiled conv kernel (fast/kernels.py)
+        # contiguous int64 factors for the compiled kernels (fast/kernels.py; `TableStore`):
+        # (Tm values, array -> Tm, Tn values, array -> Tn, tiles) and (Ip, Wp, Op) per split
         tm_values, tm_index = np.unique(self.tm[:, 0, 0], return_inverse=True)
         tn_values, tn_index = np.unique(self.tn[:, 0, 0], return_inverse=True)
-        self._flat = tuple(
+        self.kernel_factors = tuple(
             np.ascontiguousarray(a, dtype=np.int64)
             for a in (tm_values, tm_index, tn_values, tn_index, self.tiles)
         )
-        self._splits = tuple(
+        self.kernel_splits = tuple(
             np.ascontiguousarray(a[0, 0], dtype=np.int64) for a in (self.ip, self.wp, self.op)
         )
         self._same_tiles: dict[tuple[int, int], np.ndarray] = {}
@@ -81,7 +82,7 @@ class CycleTables:
         if layer.kind in (LayerKind.CONV, LayerKind.FC):
             shape = (layer.in_channels, layer.out_channels, rows, cols, layer.kernel, layer.stride)
             kernels.conv_table(
-                *self._flat, self._same(rows, cols), *self._splits,
+                *self.kernel_factors, self._same(rows, cols), *self.kernel_splits,
                 np.array(shape, dtype=np.int64), self.fill, full, low, True,
             )  # fmt: skip
             return
@@ -103,8 +104,8 @@ class CycleTables:
         """The least cycles per block of a conv or fc `layer` (`shape` = (N, M, R, C, K, S)),
         written into `low`; the full table is not kept (see `TableStore`)."""
         kernels.conv_table(
-            *self._flat, self._same(layer.out_rows, layer.out_cols), *self._splits,
-            np.array(shape, dtype=np.int64), self.fill, _NO_TABLE, low, False,
+            *self.kernel_factors, self._same(layer.out_rows, layer.out_cols),
+            *self.kernel_splits, np.array(shape, dtype=np.int64), self.fill, _NO_TABLE, low, False,
         )  # fmt: skip
 
     def _same(self, rows: int, cols: int) -> np.ndarray:
@@ -186,8 +187,8 @@ class TableStore:
         """What `kernels.cycles_at` reads (rebuilt per call: the arrays grow)."""
         grid = self.tables
         return (
-            self.low, self.layers, self.other_row, self.other, *grid._flat, *grid._splits,
-            grid.fill,
+            self.low, self.layers, self.other_row, self.other,
+            *grid.kernel_factors, *grid.kernel_splits, grid.fill,
         )  # fmt: skip
 
     def cycles(self, ids: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from coexplore.errors import InputError
+from coexplore.pareto import pareto_fronts
 from coexplore.storage import TrialRecord
 
 
@@ -95,7 +96,7 @@ def by_front(metric: str) -> Ranking:
         meets = [t for t in records if t.meets_spec and metric in t.metrics]
         rest = [t for t in records if t not in meets]
         out: list[TrialRecord] = []
-        for front in _fronts([(t.metrics["accuracy"], t.metrics[metric]) for t in meets]):
+        for front in pareto_fronts([(t.metrics["accuracy"], t.metrics[metric]) for t in meets]):
             crowding = _crowding([(meets[i].metrics["accuracy"], meets[i].metrics[metric])
                                   for i in front])  # fmt: skip
             order = sorted(
@@ -107,20 +108,6 @@ def by_front(metric: str) -> Ranking:
         return out + sorted(rest, key=lambda t: (-t.metrics["accuracy"], t.number))
 
     return rank
-
-
-def _fronts(points: list[tuple[float, float]]) -> list[list[int]]:
-    """Non-dominated sorting (both coordinates maximised): index lists, the first front first."""
-    left, fronts = list(range(len(points))), []
-    while left:
-        front = [i for i in left if not any(_dominates(points[j], points[i]) for j in left)]
-        fronts.append(front)
-        left = [i for i in left if i not in front]
-    return fronts
-
-
-def _dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
-    return a[0] >= b[0] and a[1] >= b[1] and a != b
 
 
 def _crowding(points: list[tuple[float, float]]) -> list[float]:

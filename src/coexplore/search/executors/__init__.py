@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from coexplore.errors import InputError
 from coexplore.search.executors.base import (
     Executor,
     JobFailure,
@@ -17,10 +16,13 @@ from coexplore.search.executors.base import (
     call_safely,
     signals_end_the_run,
 )
+from coexplore.search.executors.kinds import EXECUTORS, ExecutorKind
 from coexplore.search.executors.pool import PoolExecutor
 
 __all__ = [
+    "EXECUTORS",
     "Executor",
+    "ExecutorKind",
     "JobFailure",
     "LocalExecutor",
     "Outcome",
@@ -32,24 +34,6 @@ __all__ = [
 
 
 def make_executor(config: Any) -> Executor:
-    """The executor a run's [executor] section asks for."""
-    section = config.executor
-    if section.kind == "local":
-        return LocalExecutor()
-    if section.kind == "pool":
-        return PoolExecutor(section.workers, section.retries, section.timeout_s)
-    if section.kind == "ray":
-        try:
-            from coexplore.search.executors.ray_cluster import RayExecutor
-        except ImportError:  # ray is an extra
-            raise InputError(
-                "executor.kind 'ray' needs Ray: pip install 'coexplore[ray]'"
-            ) from None
-        return RayExecutor(
-            section.workers,
-            section.address,
-            section.retries,
-            section.gpus_per_child,
-            section.timeout_s,
-        )
-    raise InputError(f"executor.kind {section.kind!r} is not one of local, pool, ray")
+    """The executor a run's [executor] section asks for, from the one registry of executors
+    (`kinds.EXECUTORS`; an unknown kind is an `UnknownName` listing the valid ones)."""
+    return EXECUTORS[config.executor.kind].build(config.executor)
