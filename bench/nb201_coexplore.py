@@ -37,7 +37,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from coexplore.cli import _overrides
+from coexplore.cli import set_overrides
 from coexplore.compare.runs import METHODS, MethodRun, is_trained, run_method
 from coexplore.compare.summary import hypervolume_curve
 from coexplore.config import Config, load_config
@@ -196,7 +196,7 @@ def main() -> None:
     if unknown := [n for n in names if n not in METHODS]:
         parser.error(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(METHODS)}")
     budgets = {n: args.hwnas_budget if n in HWNAS else args.budget for n in names}
-    config = load_config("nb201", overrides={"data.root": args.csv, **_overrides(args.set)})
+    config = load_config("nb201", overrides={"data.root": args.csv, **set_overrides(args.set)})
     bench = load_benchmark(config, workers=2, say=print)
     fronts = {m: bench.front(m) for m in HW_METRICS}
     print(
