@@ -207,6 +207,13 @@ def main() -> None:
         f"{len(fronts['gops_per_w'].points)} (acc x GOPS/W); reference points (metric, acc) "
         f"{bench.reference('fps')}, {bench.reference('gops_per_w')}"
     )
+    for metric, front in fronts.items():
+        if front.hypervolume <= 0:  # every ratio would divide by it
+            parser.error(
+                f"the true accuracy x {metric} front has no area above the reference point "
+                f"{bench.reference(metric)}: no spec-meeting cell beats it; lower "
+                "reward.acc_bounds or spec.fps"
+            )
     with tempfile.TemporaryDirectory(prefix="nb201-bench-") as scratch:
         out = args.out or Path(scratch)  # kept only when --out is given
         runs = {
