@@ -82,6 +82,13 @@ def _children(pid: int) -> set[int]:
     return out
 
 
+def _default_sigint() -> None:
+    """A job started in the background by a shell without job control (`cmd &` in a script,
+    nohup) inherits SIGINT ignored, and so would the build: Ctrl-C as a user sends it must
+    reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -95,7 +102,11 @@ def _alive(pid: int) -> bool:
 def test_stopping_a_build_leaves_no_worker_behind(tmp_path, sig):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     parent = subprocess.Popen(
-        [sys.executable, "-c", _BUILD, str(tmp_path)], env=env, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", _BUILD, str(tmp_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_default_sigint,
     )
     try:
         assert parent.stdout is not None

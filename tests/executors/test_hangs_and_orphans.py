@@ -127,7 +127,18 @@ with PoolExecutor(workers=2) as pool, signals_end_the_run():
 def start_driver(script: str, folder: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
     paths = [str(TESTS / "executors"), str(TESTS / "search")]
     code = script.format(paths=paths, folder=str(folder))
-    return subprocess.Popen([sys.executable, "-c", code], env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        env={**os.environ, **(env or {})},
+        preexec_fn=_default_sigint,
+    )
+
+
+def _default_sigint() -> None:
+    """A job started in the background by a shell without job control (`cmd &` in a script,
+    nohup) inherits SIGINT ignored, and so would the driver: Ctrl-C as a user sends it must
+    reach it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def workers_started(folder: Path, driver: subprocess.Popen, jobs: list[int]) -> set[int]:
