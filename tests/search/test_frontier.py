@@ -8,7 +8,10 @@ import statistics
 import numpy as np
 import pytest
 from fake_training import told
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from coexplore.search import surrogate
 from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
 from coexplore.search.frontier import FrontierSettings, FrontierStrategy
 from coexplore.search.oracle import HardwareView
@@ -113,3 +116,46 @@ def test_state_is_json_and_round_trips_mid_search(seed):
     json.loads(blob)  # plain JSON, no pickle
     second.load_state(blob)
     assert [c.arch for c in second.ask(8)] == [c.arch for c in first.ask(8)]
+
+
+def _scaled_features(strategy, rows):
+    """The GP's features of `rows` (a chain has no structure features), each column divided
+    by its range over `rows`."""
+    workload = np.array([strategy.pool[t].view.features for t in rows])
+    smooth = surrogate.encode(
+        SPACE.token_types(), np.array(rows), np.zeros((len(rows), 0)), workload
+    ).smooth
+    span = np.ptp(smooth, axis=0)
+    return smooth / np.where(span > 0, span, 1.0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 2**16), batch=st.sampled_from([3, 4, 8]))
+def test_seed_children_are_a_max_min_design(seed, batch):
+    """Brute force: every seed pick is, among the open uniform pool members, one farthest from
+    the children asked before it (the first pick of the run excepted: it is random). A second
+    seed batch goes on from the first instead of starting anew."""
+    strategy = _frontier(seed)
+    asked: list[tuple[int, ...]] = []
+    while len(asked) < strategy.settings.seed_children:
+        tried = set(strategy.tried)
+        candidates = strategy.ask(batch)
+        picks = [SPACE.encode(c.arch) for c in candidates]
+        uniform = [
+            t for t, e in strategy.pool.items() if e.view.feasible and e.uniform and t not in tried
+        ]
+        assert set(picks) <= set(uniform) and len(set(picks)) == len(picks)
+        features = _scaled_features(strategy, uniform + asked)
+        index = {t: i for i, t in enumerate(uniform + asked)}
+        before = [index[t] for t in asked]
+        for tokens in picks:
+            if before:
+                gaps = np.linalg.norm(
+                    features[: len(uniform), None] - features[None, before], axis=2
+                )
+                nearest = gaps.min(axis=1)
+                nearest[[index[t] for t in picks if index[t] in before]] = -np.inf
+                assert nearest[index[tokens]] >= nearest.max() - 1e-9
+            before.append(index[tokens])
+        asked += picks
+        strategy.tell(candidates, [told(fake_accuracy(c.arch)) for c in candidates])

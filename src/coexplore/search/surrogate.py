@@ -58,10 +58,11 @@ def encode(
     The GP's kernel weighs every column alike, so with the one-hot edges beside a space's
     structure features (30 columns against 18 on NAS-Bench-201) its distance between two cells
     would mostly say where their ops sit, not what a signal passes; the trees choose their own
-    columns and keep all. (NAS-Bench-201, seeds 0-9, hypervolume ratio after 50 / 100 / 200 trainings, GP on
-    all columns -> GP without the one-hot: CIFAR-10 acc x GOPS/W 0.882 / 0.953 / 0.997 ->
-    0.900 / 0.968 / 0.999, CIFAR-100 0.850 / 0.929 / 0.982 -> 0.863 / 0.956 / 0.992; acc x FPS
-    within 0.01, or better.) A chain's tokens are its structure: its GP keeps them."""
+    columns and keep all. (NAS-Bench-201, seeds 0-9, hypervolume ratio after 50 / 100 / 200
+    trainings, GP on all columns -> GP without the one-hot: CIFAR-10 acc x GOPS/W
+    0.882 / 0.953 / 0.997 -> 0.900 / 0.968 / 0.999, CIFAR-100 0.850 / 0.929 / 0.982 ->
+    0.863 / 0.956 / 0.992; acc x FPS within 0.01, or better.) A chain's tokens are its
+    structure: its GP keeps them."""
     blocks = [
         (rows[:, p : p + 1] == np.arange(len(t.choices))[None, :]).astype(float)
         for p, t in enumerate(tokens)
