@@ -107,7 +107,7 @@ class RewardConfig:
 @dataclass(frozen=True)
 class FrontierConfig:  # the default strategy, run.strategy = "coexplore" (docs/strategy.md)
     candidates: int = 64  # new architectures the fast level evaluates per batch
-    seed_children: int = 8  # the first children: uniform spec-meeting ones
+    seed_children: int = 8  # the first children: a max-min spread of spec-meeting ones
     reference_quantile: float = 0.25  # hypervolume reference: this quantile of the accuracy
 
 

@@ -7,10 +7,11 @@ Per batch (docs/strategy.md has the why):
 2. fit the accuracy surrogate (`coexplore.search.surrogate`) on the trained children;
 3. among spec-meeting, untrained pool members, pick greedily the largest expected hypervolume
    improvement, relative to each (metric, accuracy) plane's current hypervolume and summed over
-   the planes, each candidate's prediction then
-   believed (added to the fronts at its mean) so a batch spreads along the front.
-The first `seed_children` children are uniform spec-meeting ones. The accuracy reference of the
-hypervolume is a quantile of the space's predicted accuracy (no hand-set bounds).
+   the planes, each candidate's prediction then believed (added to the fronts at its mean) so
+   a batch spreads along the front.
+The first `seed_children` children are a max-min spread of spec-meeting ones. The accuracy
+reference of the hypervolume is a quantile of the space's predicted accuracy (no hand-set
+bounds).
 
 State is JSON: the pool with its hardware views, the trained children, the generator.
 """
@@ -43,7 +44,7 @@ UNIFORM_SHARE = 0.5
 @dataclass(frozen=True)
 class FrontierSettings:
     candidates: int = 64  # new architectures the fast level evaluates per batch
-    seed_children: int = 8  # the first children: uniform spec-meeting ones
+    seed_children: int = 8  # the first children: a max-min spread of spec-meeting ones
     reference_quantile: float = 0.25  # accuracy reference: this quantile of the space
 
 
