@@ -159,3 +159,31 @@ def test_seed_children_are_a_max_min_design(seed, batch):
             before.append(index[tokens])
         asked += picks
         strategy.tell(candidates, [told(fake_accuracy(c.arch)) for c in candidates])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_batch_larger_than_the_open_spec_meeting_pool_is_filled_with_spec_meeting_ones(seed):
+    """16 new candidates hold about 6 spec-meeting ones: the rest of a batch of 16 is drawn
+    until spec-meeting (as the loop would have pruned the others), none asked twice."""
+    strategy = FrontierStrategy(
+        SPACE, FakeOracle(), (SPEC_FPS, 0.0), FrontierSettings(candidates=16), seed
+    )
+    asked = []
+    for _ in range(2):
+        candidates = strategy.ask(16)
+        assert all(fake_hardware(c.arch)[0] >= SPEC_FPS for c in candidates)
+        asked += [c.arch for c in candidates]
+        strategy.tell(candidates, [told(fake_accuracy(c.arch)) for c in candidates])
+    assert len(set(asked)) == len(asked) == 32
+
+
+class NothingMeetsTheSpec:
+    def __call__(self, arch):
+        return HardwareView(False, fake_hardware(arch), (math.log1p(_cost(arch)), 0.0))
+
+
+def test_without_any_spec_meeting_architecture_a_batch_is_still_full():
+    strategy = FrontierStrategy(
+        SPACE, NothingMeetsTheSpec(), (SPEC_FPS, 0.0), FrontierSettings(), 0
+    )
+    assert len(strategy.ask(8)) == 8

@@ -162,9 +162,18 @@ class FrontierStrategy(Strategy):
         return [uniform[i] for i in chosen]
 
     def _fill(self, n: int, taken: set[Tokens]) -> list[Tokens]:
-        """Uniform samples (spec-meeting or not) when the pool has too few open members."""
+        """Uniform samples when the pool has too few open spec-meeting members: new
+        spec-meeting ones while 4 x `candidates` more draws find them (a tight spec leaves few in
+        each batch's uniform share), then any (the loop records those as pruned)."""
         out: list[Tokens] = []
-        for _ in range(n):
+        for _ in range(4 * self.settings.candidates if n > 0 else 0):
+            tokens = self.space.encode(self.space.sample(self.rng))
+            fresh = tokens not in self.tried and tokens not in taken and tokens not in out
+            if self._evaluate(tokens, uniform=True).view.feasible and fresh:
+                out.append(tokens)
+                if len(out) == n:
+                    return out
+        while len(out) < n:
             tokens = self.space.encode(self.space.sample(self.rng))
             self._evaluate(tokens, uniform=True)
             out.append(tokens)
