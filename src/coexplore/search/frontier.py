@@ -77,13 +77,19 @@ class FrontierStrategy(Strategy):
 
     def ask(self, n: int) -> list[Candidate]:
         self._grow()
-        open_rows = [t for t, e in self.pool.items() if e.view.feasible and t not in self.tried]
-        if len(self._feasible_trained()) < self.settings.seed_children:
-            picks = self._uniform_picks(open_rows, n)
-        else:
-            picks = self._frontier_picks(open_rows, n)
-        picks += self._fill(n - len(picks), set(picks))
+        seeding = len(self._feasible_trained()) < self.settings.seed_children
+        open_rows = self._open_rows()
+        usable = [t for t in open_rows if self.pool[t].uniform] if seeding else open_rows
+        if len(usable) < n:
+            self._widen(n - len(usable))
+            open_rows = self._open_rows()
+        pick = self._uniform_picks if seeding else self._frontier_picks
+        picks = pick(open_rows, n)
+        picks += self._fill(n - len(picks))
         return [Candidate(self.space.decode(t)) for t in picks]
+
+    def _open_rows(self) -> list[Tokens]:
+        return [t for t, e in self.pool.items() if e.view.feasible and t not in self.tried]
 
     def _grow(self) -> None:
         """Evaluate up to `candidates` new architectures: elite neighbours, then uniform."""
@@ -161,19 +167,22 @@ class FrontierStrategy(Strategy):
             distance = np.minimum(distance, np.linalg.norm(points - points[best], axis=1))
         return [uniform[i] for i in chosen]
 
-    def _fill(self, n: int, taken: set[Tokens]) -> list[Tokens]:
-        """Uniform samples when the pool has too few open spec-meeting members: new
-        spec-meeting ones while 4 x `candidates` more draws find them (a tight spec leaves few in
-        each batch's uniform share), then any (the loop records those as pruned)."""
-        out: list[Tokens] = []
-        for _ in range(4 * self.settings.candidates if n > 0 else 0):
+    def _widen(self, wanted: int) -> None:
+        """More uniform samples, up to 4 x `candidates` draws, until `wanted` new spec-meeting
+        ones join the pool: under a tight spec a batch's uniform share holds fewer than the
+        batch asks for, and the picks should still choose among spec-meeting children."""
+        for _ in range(4 * self.settings.candidates):
+            if wanted <= 0:
+                break
             tokens = self.space.encode(self.space.sample(self.rng))
-            fresh = tokens not in self.tried and tokens not in taken and tokens not in out
-            if self._evaluate(tokens, uniform=True).view.feasible and fresh:
-                out.append(tokens)
-                if len(out) == n:
-                    return out
-        while len(out) < n:
+            if tokens not in self.pool and self._evaluate(tokens, uniform=True).view.feasible:
+                wanted -= 1
+
+    def _fill(self, n: int) -> list[Tokens]:
+        """Uniform samples, spec-meeting or not, when even a widened pool has too few open
+        spec-meeting members (the loop records the others as pruned)."""
+        out: list[Tokens] = []
+        for _ in range(n):
             tokens = self.space.encode(self.space.sample(self.rng))
             self._evaluate(tokens, uniform=True)
             out.append(tokens)
