@@ -19,7 +19,7 @@ State is JSON: the pool with its hardware views, the trained children, the gener
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,18 +78,24 @@ class FrontierStrategy(Strategy):
     def ask(self, n: int) -> list[Candidate]:
         self._grow()
         seeding = len(self._feasible_trained()) < self.settings.seed_children
-        open_rows = self._open_rows()
-        usable = [t for t in open_rows if self.pool[t].uniform] if seeding else open_rows
-        if len(usable) < n:
-            self._widen(n - len(usable))
-            open_rows = self._open_rows()
-        pick = self._uniform_picks if seeding else self._frontier_picks
-        picks = pick(open_rows, n)
+        rows = self._pickable(seeding)
+        if len(rows) < n:  # a tight spec: widen the pool with spec-meeting uniform samples
+            self._add_uniform(n - len(rows), counts=lambda entry: entry.view.feasible)
+            rows = self._pickable(seeding)
+        if seeding:
+            picks = self._max_min_picks(rows or self._pickable(seeding=False), n)
+        else:
+            picks = self._frontier_picks(rows, n)
         picks += self._fill(n - len(picks))
         return [Candidate(self.space.decode(t)) for t in picks]
 
-    def _open_rows(self) -> list[Tokens]:
-        return [t for t, e in self.pool.items() if e.view.feasible and t not in self.tried]
+    def _pickable(self, seeding: bool) -> list[Tokens]:
+        """Open (spec-meeting, never asked) pool members; while seeding, the uniform ones."""
+        return [
+            t
+            for t, e in self.pool.items()
+            if e.view.feasible and t not in self.tried and (e.uniform or not seeding)
+        ]
 
     def _grow(self) -> None:
         """Evaluate up to `candidates` new architectures: elite neighbours, then uniform."""
@@ -97,13 +103,18 @@ class FrontierStrategy(Strategy):
         uniform = budget if not self.trained else max(1, int(budget * UNIFORM_SHARE))
         for tokens in self._elite_neighbours(budget - uniform):
             self._evaluate(tokens, uniform=False)
-        for _ in range(4 * budget):
-            if uniform <= 0:
+        self._add_uniform(uniform, counts=lambda entry: True)
+
+    def _add_uniform(self, wanted: int, counts: Callable[[Entry], bool]) -> None:
+        """Uniform samples new to the pool, up to 4 x `candidates` draws, until `wanted` of
+        them satisfy `counts` (every new one for `_grow`; spec-meeting ones when a batch is
+        larger than the open spec-meeting pool, so the picks still choose among those)."""
+        for _ in range(4 * self.settings.candidates):
+            if wanted <= 0:
                 break
             tokens = self.space.encode(self.space.sample(self.rng))
-            if tokens not in self.pool:
-                self._evaluate(tokens, uniform=True)
-                uniform -= 1
+            if tokens not in self.pool and counts(self._evaluate(tokens, uniform=True)):
+                wanted -= 1
 
     def _elite_neighbours(self, limit: int) -> list[Tokens]:
         """Unevaluated one-token neighbours of the front members, one per elite in turn."""
@@ -139,14 +150,13 @@ class FrontierStrategy(Strategy):
     def _feasible_trained(self) -> list[Tokens]:
         return [t for t in self.trained if t in self.pool and self.pool[t].view.feasible]
 
-    def _uniform_picks(self, open_rows: list[Tokens], n: int) -> list[Tokens]:
-        """A max-min design among the uniform spec-meeting pool members: each pick the one
+    def _max_min_picks(self, uniform: list[Tokens], n: int) -> list[Tokens]:
+        """A max-min design among `uniform` (the open uniform pool members): each pick the one
         farthest, in the GP's feature space scaled to each column's range, from the children
         already asked and picked; the first at random where none was asked yet. Spread seeds
         cover more hardware classes and cell shapes than uniform picks do (NAS-Bench-201,
         seeds 0-9, hypervolume ratio after 50 trainings: CIFAR-10 acc x GOPS/W 0.90 -> 0.94,
         CIFAR-100 acc x FPS 0.89 -> 0.90 and acc x GOPS/W 0.86 -> 0.90)."""
-        uniform = [t for t in open_rows if self.pool[t].uniform] or open_rows
         if not uniform or n <= 0:
             return []
         asked = [t for t in self.pool if t in self.tried]
@@ -166,17 +176,6 @@ class FrontierStrategy(Strategy):
             chosen.append(best)
             distance = np.minimum(distance, np.linalg.norm(points - points[best], axis=1))
         return [uniform[i] for i in chosen]
-
-    def _widen(self, wanted: int) -> None:
-        """More uniform samples, up to 4 x `candidates` draws, until `wanted` new spec-meeting
-        ones join the pool: under a tight spec a batch's uniform share holds fewer than the
-        batch asks for, and the picks should still choose among spec-meeting children."""
-        for _ in range(4 * self.settings.candidates):
-            if wanted <= 0:
-                break
-            tokens = self.space.encode(self.space.sample(self.rng))
-            if tokens not in self.pool and self._evaluate(tokens, uniform=True).view.feasible:
-                wanted -= 1
 
     def _fill(self, n: int) -> list[Tokens]:
         """Uniform samples, spec-meeting or not, when even a widened pool has too few open
