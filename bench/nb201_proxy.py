@@ -32,6 +32,7 @@ import torch
 from scipy.stats import spearmanr
 
 from coexplore.search import surrogate
+from coexplore.search.oracle import size_features
 from coexplore.slow.builders import build_model
 from coexplore.spaces.nb201 import Nb201Arch, Nb201Space
 from coexplore.tabular.accuracy import COLUMNS, csv_path, load_accuracy_table
@@ -79,8 +80,7 @@ def main() -> None:
         f"synflow: {args.cells} cells in {seconds:.0f} s ({1e3 * seconds / args.cells:.0f} ms each)"
     )
 
-    workloads = [space.workload(arch, INPUT_SHAPE, 10) for arch in archs]
-    workload = np.array([[math.log1p(w.macs), math.log1p(w.params)] for w in workloads])
+    workload = np.array([size_features(space.workload(arch, INPUT_SHAPE, 10)) for arch in archs])
     structure = np.array([space.structure_features(arch) for arch in archs])
     rows = np.array([space.encode(arch) for arch in archs])
     tokens = space.token_types()

@@ -3,26 +3,13 @@ Calibration). The ratios are pinned to the documented table, so a change of the 
 them shows here and the docs' table is updated with it."""
 
 import dataclasses
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "calibration.py"
-
 
 @pytest.fixture(scope="module")
-def calibration():
-    spec = importlib.util.spec_from_file_location("bench_calibration", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+def calibration(load_bench):
+    return load_bench("calibration")
 
 
 @pytest.fixture(scope="module")

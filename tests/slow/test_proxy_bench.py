@@ -2,11 +2,9 @@
 test writes (random accuracies: the figures mean nothing, the lines' shape does)."""
 
 import csv
-import importlib.util
 import math
 import re
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,20 +12,10 @@ import pytest
 from coexplore.spaces.nb201 import Nb201Arch, Nb201Space
 from coexplore.tabular.accuracy import ARCH_COLUMN, COLUMNS
 
-BENCH = Path(__file__).resolve().parents[2] / "bench" / "nb201_proxy.py"
-
 
 @pytest.fixture(scope="module")
-def proxy():
-    spec = importlib.util.spec_from_file_location("bench_nb201_proxy", BENCH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    try:
-        spec.loader.exec_module(module)
-        yield module
-    finally:
-        del sys.modules[spec.name]
+def proxy(load_bench):
+    return load_bench("nb201_proxy")
 
 
 def test_a_cell_cut_from_its_output_scores_far_below_a_connected_one(proxy):

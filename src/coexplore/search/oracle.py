@@ -40,8 +40,13 @@ class HardwareOracle:
         return HardwareView(
             not result.pruned,
             tuple(float(values.get(m, 0.0)) for m in self.metrics),
-            (math.log1p(workload.macs), math.log1p(workload.params)),
+            size_features(workload),
         )
+
+
+def size_features(workload: Workload) -> tuple[float, ...]:
+    """What the accuracy surrogate sees of a workload's size: log1p of its MACs and parameters."""
+    return (math.log1p(workload.macs), math.log1p(workload.params))
 
 
 def reference_metric(metric: str, spec_fps: float) -> float:
