@@ -59,8 +59,11 @@ def strategy_context(config, setup) -> StrategyContext:
     )
 
 
-def write_table(path: Path, indices, seed: int = 0, shuffle: bool = True) -> dict[int, float]:
-    """A tiny NATS-Bench-format CSV for `indices`; returns index -> accuracy (a fraction)."""
+def write_table(
+    path: Path, indices, seed: int = 0, shuffle: bool = True, same: dict[int, str] | None = None
+) -> dict[int, float]:
+    """A tiny NATS-Bench-format CSV for `indices`; returns index -> accuracy (a fraction).
+    Each cell's UniqueString is its own (a distinct network) unless `same` names it."""
     rng = np.random.default_rng(seed)
     rows = [int(i) for i in indices]
     if shuffle:
@@ -71,5 +74,6 @@ def write_table(path: Path, indices, seed: int = 0, shuffle: bool = True) -> dic
         writer.writerow([*COLUMNS.values(), "ArchitectureString", "UniqueString"])
         for i in rows:
             pct = accuracy[i] * 100.0
-            writer.writerow([pct, pct / 2, pct / 3, Nb201Arch.from_index(i).to_string(), "x"])
+            unique = (same or {}).get(i, f"cell{i}")
+            writer.writerow([pct, pct / 2, pct / 3, Nb201Arch.from_index(i).to_string(), unique])
     return accuracy

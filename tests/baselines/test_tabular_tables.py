@@ -54,6 +54,19 @@ def test_accuracy_rows_are_matched_by_architecture_string(tmp_path):
         table.lookup(5)
 
 
+def test_cells_computing_the_same_network_share_one_computation_id(tmp_path):
+    same = {777: "net-a", 9000: "net-a", 15624: "net-b"}
+    write_table(tmp_path / "t.csv", SOME, same=same)
+    table = load_accuracy_table(tmp_path / "t.csv")
+    ids = dict(zip(table.indices.tolist(), table.computation.tolist(), strict=True))
+    assert ids[777] == ids[9000]
+    assert len({ids[3], ids[777], ids[4242], ids[15624]}) == 4
+    plain = tmp_path / "plain.csv"  # the same file without its UniqueString column
+    rows = (tmp_path / "t.csv").read_text().splitlines()
+    plain.write_text("\n".join(line.rsplit(",", 1)[0] for line in rows) + "\n")
+    assert load_accuracy_table(plain).computation is None
+
+
 def test_csv_path_explicit_then_root_then_environment(tmp_path, monkeypatch):
     for name in ("a.csv", "b.csv", "c.csv"):
         (tmp_path / name).write_text("x")

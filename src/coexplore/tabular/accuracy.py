@@ -5,7 +5,10 @@ path (`--csv`), else `data.root` of the config, else $COEXPLORE_NB201_CSV. It is
 into the project. Rows are matched to the space by their `ArchitectureString` (the file's row
 order is not the space's index order); accuracies are stored as fractions (the file has %).
 `data.accuracy_column` chooses the column: cifar10 (default), cifar100 or imagenet16
-(ImageNet16-120), each the test accuracy after 200 epochs.
+(ImageNet16-120), each the test accuracy after 200 epochs. Where the file has NATS-Bench's
+`UniqueString` column (the canonical form of what a cell computes), the table also keeps which
+cells compute the same network: NATS-Bench trained each of them separately, so their accuracies
+differ only by training noise (`tabular.fronts.identical_best`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from coexplore.spaces.nb201 import Nb201Arch
 
 ENV_VAR = "COEXPLORE_NB201_CSV"
 ARCH_COLUMN = "ArchitectureString"
+COMPUTATION_COLUMN = "UniqueString"
 COLUMNS = {
     "cifar10": "CIFAR10TestAccuracy200Epochs",
     "cifar100": "CIFAR100TestAccuracy200Epochs",
@@ -39,6 +43,9 @@ class AccuracyTable:
     indices: np.ndarray
     accuracy: np.ndarray
     source: str
+    # [rows] which network each cell computes (equal ids: the same network, trained
+    # separately); None where the file has no COMPUTATION_COLUMN
+    computation: np.ndarray | None = None
 
     def lookup(self, index: int) -> float:
         row = int(np.searchsorted(self.indices, index))
@@ -73,14 +80,22 @@ def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
         missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
         if missing:
             raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        pairs = [_row(path, number, row, column) for number, row in enumerate(reader, start=2)]
-    if not pairs:
+        has_computation = COMPUTATION_COLUMN in (reader.fieldnames or ())
+        rows = [
+            (*_row(path, number, row, column), row[COMPUTATION_COLUMN] if has_computation else "")
+            for number, row in enumerate(reader, start=2)
+        ]
+    if not rows:
         raise InputError(f"{path}: no rows")
-    pairs.sort()
-    indices = np.array([p[0] for p in pairs], dtype=np.int64)
+    rows.sort()
+    indices = np.array([r[0] for r in rows], dtype=np.int64)
     if len(np.unique(indices)) != len(indices):
         raise InputError(f"{path}: an architecture appears twice")
-    return AccuracyTable(indices, np.array([p[1] for p in pairs]), path)
+    computation = None
+    if has_computation:
+        ids: dict[str, int] = {}
+        computation = np.array([ids.setdefault(r[2], len(ids)) for r in rows], dtype=np.int64)
+    return AccuracyTable(indices, np.array([r[1] for r in rows]), path, computation)
 
 
 def _row(path: str, line: int, row: dict[str, str], column: str) -> tuple[int, float]:
