@@ -14,8 +14,14 @@ Prints
   paper's 136x);
 - at matched accuracy (co-exploration children at least as accurate as hardware-aware NAS's
   best), co-exploration's best FPS and GOPS/W over hardware-aware NAS's (cf. +35 % / +54 %);
+- where the CSV has NATS-Bench's `UniqueString` column, the hypervolume ratios and the search
+  time again with identical networks credited: a trained cell scores the best accuracy the table
+  records for any cell computing the same network at the same metric value
+  (`tabular.fronts.identical_best`), so that a search is scored by the networks it found, not
+  by which separately trained copy's noise it drew (docs/strategy.md);
 - last, one line per metric and strategy, for scripts:
-  `hypervolume <metric>: <strategy> <r50>/<r100>/<r200>` (means over the seeds).
+  `hypervolume <metric>: <strategy> <r50>/<r100>/<r200>` (means over the seeds), then, with
+  identical networks credited, `hv-credited <metric>: <strategy> <r50>/<r100>/<r200>`.
 
 Usage: COEXPLORE_NB201_CSV=PATH .venv/bin/python bench/nb201_coexplore.py
          [--csv PATH] [--seeds 10] [--budget 200] [--hwnas-budget 1000] [--out DIR]
@@ -44,6 +50,7 @@ from coexplore.config import Config, load_config
 from coexplore.search.picks import feasible_trials, pick
 from coexplore.storage import TrialRecord
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark, load_benchmark
+from coexplore.tabular.fronts import identical_best
 
 CHECKPOINTS = (50, 100, 200)
 HWNAS = ("hwnas", "hwnas_soft")
@@ -56,13 +63,41 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-def hv_ratios(runs: list[MethodRun], bench: Benchmark, metric: str, k: int) -> list[float]:
+Credit = dict[int, float]  # architecture index -> the accuracy it is scored with
+
+
+def hv_ratios(
+    runs: list[MethodRun], bench: Benchmark, metric: str, k: int, credit: Credit | None = None
+) -> list[float]:
     front = bench.front(metric).hypervolume
     out = []
     for run in runs:
-        curve = hypervolume_curve(run.trials, metric, bench.reference(metric))
+        trials = credited(run.trials, bench, credit) if credit else run.trials
+        curve = hypervolume_curve(trials, metric, bench.reference(metric))
         out.append(curve[min(k, len(curve)) - 1] / front if curve else 0.0)
     return out
+
+
+def credited(
+    trials: tuple[TrialRecord, ...], bench: Benchmark, credit: Credit
+) -> tuple[TrialRecord, ...]:
+    """`trials` with each trained child's accuracy replaced by its credited one."""
+    space = bench.problem.space
+    return tuple(
+        dataclasses.replace(
+            t, metrics={**t.metrics, "accuracy": credit[space.from_json(t.arch).index]}
+        )
+        if "accuracy" in t.metrics
+        else t
+        for t in trials
+    )
+
+
+def credits(bench: Benchmark) -> dict[str, Credit] | None:
+    """Per metric, identical networks' best accuracy; None where the table cannot tell."""
+    if bench.accuracy.computation is None:
+        return None
+    return {m: identical_best(bench.accuracy, bench.hardware, m) for m in HW_METRICS}
 
 
 def capped(config: Config, budget: int) -> Config:
@@ -71,13 +106,23 @@ def capped(config: Config, budget: int) -> Config:
     return dataclasses.replace(config, run=dataclasses.replace(config.run, trials=10 * budget))
 
 
-def print_final_lines(runs: dict[str, list[MethodRun]], bench: Benchmark) -> None:
-    """`hypervolume <metric>: <strategy> <r50>/<r100>/<r200>`, mean over the seeds."""
+def print_final_lines(
+    runs: dict[str, list[MethodRun]], bench: Benchmark, credit: dict[str, Credit] | None
+) -> None:
+    """`hypervolume <metric>: <strategy> <r50>/<r100>/<r200>`, mean over the seeds; then the
+    same with identical networks credited, as `hv-credited ...`, where the table tells them."""
     print()
-    for metric in HW_METRICS:
-        for name, group in runs.items():
-            means = [statistics.mean(hv_ratios(group, bench, metric, k)) for k in CHECKPOINTS]
-            print(f"hypervolume {metric}: {name} " + "/".join(f"{v:.3f}" for v in means))
+    scores = [("hypervolume", None)] + ([("hv-credited", credit)] if credit else [])
+    for label, table in scores:
+        for metric in HW_METRICS:
+            for name, group in runs.items():
+                means = [
+                    statistics.mean(
+                        hv_ratios(group, bench, metric, k, table[metric] if table else None)
+                    )
+                    for k in CHECKPOINTS
+                ]
+                print(f"{label} {metric}: {name} " + "/".join(f"{v:.3f}" for v in means))
 
 
 def best_curve(trials: tuple[TrialRecord, ...]) -> list[float]:
@@ -95,11 +140,17 @@ def trainings_to_reach(curve: list[float], target: float) -> int | None:
     return next((k + 1 for k, best in enumerate(curve) if best >= target - 1e-12), None)
 
 
-def print_hypervolumes(runs: dict[str, list[MethodRun]], bench: Benchmark, budget: int) -> None:
+def print_hypervolumes(
+    runs: dict[str, list[MethodRun]],
+    bench: Benchmark,
+    budget: int,
+    credit: dict[str, Credit] | None = None,
+) -> None:
     for metric in HW_METRICS:
         marks = [k for k in CHECKPOINTS if k <= budget]
         print(
-            f"\nHypervolume ratio to the true front, accuracy x {metric} (mean ± std over seeds):"
+            f"\nHypervolume ratio to the true front, accuracy x {metric} (mean ± std over seeds)"
+            + (", identical networks credited:" if credit else ":")
         )
         print(
             f"{'strategy':<12}"
@@ -107,16 +158,32 @@ def print_hypervolumes(runs: dict[str, list[MethodRun]], bench: Benchmark, budge
             + f"{'trained (min)':>15}"
         )
         for name, group in runs.items():
-            cells = "".join(f"{mean_std(hv_ratios(group, bench, metric, k)):>22}" for k in marks)
+            cells = "".join(
+                f"{mean_std(hv_ratios(group, bench, metric, k, credit and credit[metric])):>22}"
+                for k in marks
+            )
             least = min(sum(is_trained(t) for t in r.trials) for r in group)
             print(f"{name:<12}{cells}{least:>15}")
 
 
-def print_search_time(runs: dict[str, list[MethodRun]], baseline: str) -> None:
-    print(f"\nSearch time: trainings to reach {baseline}'s best spec-meeting accuracy")
+def print_search_time(
+    runs: dict[str, list[MethodRun]],
+    baseline: str,
+    bench: Benchmark | None = None,
+    credit: Credit | None = None,
+) -> None:
+    """With `credit` (and its `bench`), every trained child's accuracy is its credited one."""
+    print(
+        f"\nSearch time: trainings to reach {baseline}'s best spec-meeting accuracy"
+        + (" (identical networks at the same FPS credited)" if credit else "")
+    )
+
+    def trials(run: MethodRun) -> tuple[TrialRecord, ...]:
+        return credited(run.trials, bench, credit) if bench and credit else run.trials
+
     ratios = []
     for co, hw in zip(runs["coexplore"], runs[baseline], strict=True):
-        hw_curve, co_curve = best_curve(hw.trials), best_curve(co.trials)
+        hw_curve, co_curve = best_curve(trials(hw)), best_curve(trials(co))
         target = hw_curve[-1] if hw_curve else -math.inf
         n_hw, n_co = trainings_to_reach(hw_curve, target), trainings_to_reach(co_curve, target)
         ratio = f"{n_hw / n_co:.2f}x" if n_hw and n_co else "n/a"
@@ -241,8 +308,14 @@ def main() -> None:
         if "coexplore" in runs and baseline in runs:
             print_search_time(runs, baseline)
             print_matched(runs, config, bench, baseline)
+    credit = credits(bench)
+    if credit:
+        print_hypervolumes(runs, bench, args.budget, credit)
+        for baseline in HWNAS:
+            if "coexplore" in runs and baseline in runs:
+                print_search_time(runs, baseline, bench, credit["fps"])
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    print_final_lines(runs, bench)
+    print_final_lines(runs, bench, credit)
 
 
 if __name__ == "__main__":
