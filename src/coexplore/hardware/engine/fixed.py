@@ -1,0 +1,164 @@
+"""The word arithmetic of the engine: dynamic fixed point (Qiu et al., FPGA'16), numpy only.
+
+A value is a signed word of B bits (B = 16 for fixed16, 8 for fixed8) with a per-tensor format:
+`frac` fraction bits, so the word q stands for q * 2**-frac. Formats are powers of two chosen
+per layer (weights) and per tensor (activations) from calibration images, so every change of
+format is a shift. docs/fixed-point.md is the contract; every function here is one of its
+definitions, in int64 numpy.
+
+- `rnd(v, s)`: the one rounding rule, round half up: (v + 2**(s-1)) >> s, an arithmetic shift
+  (floor), for s > 0; exact for s <= 0 (a left shift).
+- `saturate(v, bits)`: clip to [-2**(bits-1), 2**(bits-1) - 1].
+- `requant(v, from_frac, to_frac, bits)`: a wide value into a word of another format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from coexplore.errors import InputError
+from coexplore.hardware.devices import Precision
+
+IntArray = npt.NDArray[np.int64]
+
+RECIPROCAL_BITS = 24  # fraction bits of the reciprocal an average pool multiplies by
+# Candidates above the no-saturation format that calibration may pick: 0, 1 or 2 more fraction
+# bits, saturating the largest values for finer steps everywhere else (Qiu et al.'s search).
+EXTRA_FRAC_BITS = 2
+SAMPLES_PER_BATCH = 1 << 18  # calibration error is measured on at most this many values a call
+
+
+def word_bits(precision: Precision) -> int:
+    """The word width of a fixed-point precision; fp32 has no words."""
+    if precision is Precision.FP32:
+        raise InputError("fp32 is floating point: it has no fixed-point words")
+    return precision.word_bits
+
+
+def frac_limits(bits: int) -> tuple[int, int]:
+    """Formats are kept within [-2 bits, 2 bits] fraction bits so that every aligned bias and
+    accumulator stays far inside int64 (a tensor of tiny or huge values would ask for more)."""
+    return -2 * bits, 2 * bits
+
+
+def saturate(values: IntArray, bits: int) -> IntArray:
+    return np.clip(values, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def rnd(values: IntArray, shift: int) -> IntArray:
+    """Round half up by `shift` bits (floor((v + 2**(s-1)) / 2**s)); a left shift for s <= 0."""
+    if shift > 0:
+        return (values + (1 << (shift - 1))) >> shift
+    return values << -shift
+
+
+def requant(values: IntArray, from_frac: int, to_frac: int, bits: int) -> IntArray:
+    """A wide value of `from_frac` fraction bits as a saturated word of `to_frac`. A finer
+    target saturates first, so that the left shift cannot overflow (same result)."""
+    shift = from_frac - to_frac
+    if shift < 0:
+        return saturate(saturate(values, bits) << -shift, bits)
+    return saturate(rnd(values, shift), bits)
+
+
+def align(values: IntArray, from_frac: int, to_frac: int) -> IntArray:
+    """A word moved to a finer format exactly (a left shift); quantisation keeps to_frac >=
+    from_frac wherever this is used (biases and shifts never have finer formats than the
+    accumulator they join)."""
+    if to_frac < from_frac:
+        raise InputError(f"align: {from_frac} -> {to_frac} would lose bits")
+    return values << (to_frac - from_frac)
+
+
+def to_words(values: npt.ArrayLike, frac: int, bits: int) -> IntArray:
+    """Float values as words: round half up of v * 2**frac, saturated (float64 arithmetic)."""
+    scaled = np.asarray(values, dtype=np.float64) * 2.0**frac
+    limit = float(1 << bits)  # clipped first: the float-to-int conversion cannot overflow
+    return saturate(np.floor(np.clip(scaled, -limit, limit) + 0.5).astype(np.int64), bits)
+
+
+def from_words(words: IntArray, frac: int) -> npt.NDArray[np.float64]:
+    return words.astype(np.float64) * 2.0**-frac
+
+
+def reciprocal(count: IntArray | int) -> IntArray:
+    """round half up of 2**RECIPROCAL_BITS / count, in integers: (2**(R+1) + n) // (2 n)."""
+    n = np.asarray(count, dtype=np.int64)
+    return (np.int64(1 << (RECIPROCAL_BITS + 1)) + n) // (2 * n)
+
+
+def max_frac(largest: float, bits: int) -> int:
+    """The finest format that holds `largest` (a magnitude) without saturating: the largest f
+    with largest <= 2**(bits - 1 - f), i.e. f = bits - 1 - ceil(log2 largest); an all-zero
+    tensor gets bits - 1. (A value exactly 2**e saturates to the top word, 1 step below.)"""
+    low, high = frac_limits(bits)
+    if not largest > 0 or not math.isfinite(largest):
+        return min(max(bits - 1, low), high)
+    mantissa, exponent = math.frexp(largest)  # largest = mantissa * 2**exponent, m in [0.5, 1)
+    ceil_log2 = exponent - 1 if mantissa == 0.5 else exponent
+    return min(max(bits - 1 - ceil_log2, low), high)
+
+
+def quant_error(values: npt.ArrayLike, frac: int, bits: int) -> float:
+    """Sum of |v - q(v)| when `values` are stored as words of `frac` fraction bits."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(np.abs(v - from_words(to_words(v, frac, bits), frac)).sum())
+
+
+def best_frac(values: npt.ArrayLike, bits: int) -> int:
+    """The format of least quantisation error (sum of absolute errors, Qiu et al.) among the
+    no-saturation format and up to EXTRA_FRAC_BITS finer ones; ties go to the coarser."""
+    v = np.asarray(values, dtype=np.float64)
+    base = max_frac(float(np.abs(v).max(initial=0.0)), bits)
+    candidates = _candidates(base, bits)
+    errors = [quant_error(v, f, bits) for f in candidates]
+    return candidates[int(np.argmin(errors))]
+
+
+def _candidates(base: int, bits: int) -> list[int]:
+    high = frac_limits(bits)[1]
+    return [f for f in range(base, base + EXTRA_FRAC_BITS + 1) if f <= high] or [base]
+
+
+@dataclass
+class Calibrator:
+    """Chooses the activation formats from calibration images in two passes over them.
+
+    Pass 1 (`observe` until `finish_ranges`) records the largest magnitude at each site (a
+    key: the network input, or (op, position) of `net.format_sites`); pass 2 sums the absolute
+    quantisation error of each candidate format at each site; `fracs` gives the format of least
+    error per site (`best_frac`'s rule over all calibration values). Sites of more than
+    SAMPLES_PER_BATCH values a call are measured on an evenly strided sample of them in pass 2.
+    """
+
+    bits: int
+    largest: dict[object, float] = field(default_factory=dict)
+    errors: dict[object, list[float]] = field(default_factory=dict)
+    ranging: bool = True
+
+    def observe(self, site: object, values: npt.NDArray[np.floating]) -> None:
+        if self.ranging:
+            top = float(np.abs(values).max(initial=0.0))
+            self.largest[site] = max(self.largest.get(site, 0.0), top)
+            return
+        flat = values.reshape(-1)
+        sample = flat[:: max(1, -(-flat.size // SAMPLES_PER_BATCH))]
+        candidates = _candidates(max_frac(self.largest[site], self.bits), self.bits)
+        totals = self.errors.setdefault(site, [0.0] * len(candidates))
+        for k, frac in enumerate(candidates):
+            totals[k] += quant_error(sample, frac, self.bits)
+
+    def finish_ranges(self) -> None:
+        self.ranging = False
+
+    def fracs(self) -> dict[object, int]:
+        chosen = {}
+        for site, top in self.largest.items():
+            candidates = _candidates(max_frac(top, self.bits), self.bits)
+            errors = self.errors.get(site, [0.0])
+            chosen[site] = candidates[int(np.argmin(errors))]
+        return chosen
