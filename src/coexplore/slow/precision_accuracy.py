@@ -1,0 +1,149 @@
+"""The accuracy a trained child has on the engine, at each precision: what the training job
+calls after (float) training.
+
+`accuracy_at_precisions(model, data, precisions, seed=...)` converts the model to an engine net
+(`coexplore.slow.engine_convert`), chooses the fixed-point formats from CALIBRATION_IMAGES
+training images drawn with `seed`, and scores the split (validation by default; the picks'
+test split the same way) through the integer arithmetic (`coexplore.slow.engine_torch`, bit
+for bit docs/fixed-point.md). The metric is the trainer's: top-1 accuracy for classification,
+the foreground IoU over all pixels of the split for segmentation (`slow.segmentation`).
+`fp32` is the float model itself.
+
+Calibration images: 256. The formats are powers of two set by the largest values a tensor
+takes (and the error of a few finer candidates), so they need the tails of each activation's
+distribution, not its detail: 256 images give the same formats as 1,000 on the chain and
+NAS-Bench-201 networks we tried, and their two float passes cost about a quarter of one pass
+over 2,000 validation images. Drawn from the training split, never the split scored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from coexplore.errors import InputError
+from coexplore.hardware.devices import Precision
+from coexplore.hardware.engine.fixed import Calibrator, word_bits
+from coexplore.hardware.engine.net import EngineNet
+from coexplore.hardware.engine.quantise import QuantNet, quantise
+from coexplore.slow.engine_convert import engine_net
+from coexplore.slow.engine_torch import FloatEngine, IntegerEngine
+from coexplore.slow.segmentation import confusion, is_segmentation, scores_of
+from coexplore.slow.splits import DataSplits
+from coexplore.slow.trainer import evaluate
+
+CALIBRATION_IMAGES = 256
+BATCH_IMAGES = 250  # images per integer pass: float64 activations of a chain child fit easily
+
+
+@dataclass(frozen=True)
+class PrecisionAccuracy:
+    """Accuracies of one child on one split: float, and at each precision asked."""
+
+    float_accuracy: float
+    accuracies: tuple[tuple[Precision, float], ...]  # in the order asked
+    split: str
+    images: int
+    seconds: float  # conversion, calibration and the integer passes
+
+    def at(self, precision: Precision) -> float:
+        for asked, accuracy in self.accuracies:
+            if asked is precision:
+                return accuracy
+        raise InputError(f"accuracy at {precision} was not measured")
+
+
+def accuracy_at_precisions(
+    model: nn.Module,
+    data: DataSplits,
+    precisions: Iterable[Precision],
+    *,
+    seed: int,
+    split: str = "val",
+    calibration_images: int = CALIBRATION_IMAGES,
+    float_accuracy: float | None = None,
+) -> PrecisionAccuracy:
+    """Accuracy of the trained `model` on `split` ("val" or "test") at each of `precisions`.
+
+    `float_accuracy` skips the float pass when the caller has it (the trainer's last
+    validation accuracy is exactly that). The model is left as it was (mode, weights).
+    """
+    start = time.perf_counter()
+    x, y = _split(data, split)
+    precisions = list(dict.fromkeys(precisions))
+    if float_accuracy is None:
+        float_accuracy = evaluate(model, x, y)
+    fixed = [p for p in precisions if p is not Precision.FP32]
+    results = {Precision.FP32: float_accuracy}
+    if fixed:
+        net = engine_net(model, data.input_shape)
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        calibration = calibration_batch(data, seed, calibration_images)
+        qnets = calibrate(net, calibration, fixed, device)
+        for precision, qnet in zip(fixed, qnets, strict=True):
+            results[precision] = integer_accuracy(qnet, x, y, device)
+    accuracies = tuple((p, results[p]) for p in precisions)
+    seconds = time.perf_counter() - start
+    return PrecisionAccuracy(float_accuracy, accuracies, split, len(y), seconds)
+
+
+def calibration_batch(data: DataSplits, seed: int, images: int) -> torch.Tensor:
+    """`images` training images drawn without replacement with `seed` (all if fewer)."""
+    count = len(data.train_x)
+    if images < 1 or count == 0:
+        raise InputError(f"calibration needs at least one training image, got {images} of {count}")
+    rng = np.random.default_rng(seed)
+    chosen = np.sort(rng.choice(count, size=min(images, count), replace=False))
+    return data.train_x[torch.as_tensor(chosen)]
+
+
+def calibrate(
+    net: EngineNet, images: torch.Tensor, precisions: list[Precision], device: torch.device
+) -> list[QuantNet]:
+    """The net quantised at each precision, formats chosen on `images` (two float passes)."""
+    engine = FloatEngine(net, device)
+    calibrators = [Calibrator(word_bits(p)) for p in precisions]
+
+    def observe(site: object, values: np.ndarray) -> None:
+        for calibrator in calibrators:
+            calibrator.observe(site, values)
+
+    for _ranges_then_errors in range(2):
+        for start in range(0, len(images), BATCH_IMAGES):
+            engine(images[start : start + BATCH_IMAGES], observe)
+        for calibrator in calibrators:
+            calibrator.finish_ranges()
+    return [quantise(net, c.bits, c.fracs()) for c in calibrators]
+
+
+def integer_accuracy(
+    qnet: QuantNet, x: torch.Tensor, y: torch.Tensor, device: torch.device
+) -> float:
+    """The metric of the engine's integer outputs on (x, y): top-1, or IoU for masks."""
+    engine = IntegerEngine(qnet, device)
+    correct, counts = 0, None
+    for start in range(0, len(y), BATCH_IMAGES):
+        words = engine(engine.input_words(x[start : start + BATCH_IMAGES]))
+        predicted = words.argmax(dim=1)  # the lowest index among equal words
+        target = y[start : start + BATCH_IMAGES].to(predicted.device)
+        if is_segmentation(y):
+            batch = confusion(predicted, target, words.shape[1])
+            counts = batch if counts is None else counts + batch
+        else:
+            correct += int((predicted.flatten() == target).sum().item())
+    if is_segmentation(y):
+        return scores_of(counts).iou if counts is not None else 0.0
+    return correct / len(y) if len(y) else 0.0
+
+
+def _split(data: DataSplits, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if split == "val":
+        return data.val_x, data.val_y
+    if split == "test":
+        return data.test_x, data.test_y
+    raise InputError(f"split must be 'val' or 'test', got {split!r}")
