@@ -49,19 +49,25 @@ def saturate(values: IntArray, bits: int) -> IntArray:
     return np.clip(values, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
 
 
+MAX_SHIFT = 62  # a right shift beyond this gives the same as 62 for every |v| < 2**61
+
+
 def rnd(values: IntArray, shift: int) -> IntArray:
-    """Round half up by `shift` bits (floor((v + 2**(s-1)) / 2**s)); a left shift for s <= 0."""
+    """Round half up by `shift` bits (floor((v + 2**(s-1)) / 2**s)); a left shift for s <= 0.
+    Right shifts are capped at MAX_SHIFT (0 for every value this arithmetic makes)."""
     if shift > 0:
+        shift = min(shift, MAX_SHIFT)
         return (values + (1 << (shift - 1))) >> shift
     return values << -shift
 
 
 def requant(values: IntArray, from_frac: int, to_frac: int, bits: int) -> IntArray:
     """A wide value of `from_frac` fraction bits as a saturated word of `to_frac`. A finer
-    target saturates first, so that the left shift cannot overflow (same result)."""
+    target saturates first and shifts by at most `bits` (any non-zero word saturates by then),
+    so that the left shift cannot overflow; the result is that of the exact shift."""
     shift = from_frac - to_frac
     if shift < 0:
-        return saturate(saturate(values, bits) << -shift, bits)
+        return saturate(saturate(values, bits) << min(-shift, bits), bits)
     return saturate(rnd(values, shift), bits)
 
 

@@ -126,7 +126,36 @@ def _quantise_op(
         bias = to_words(op.bias, bias_frac, bits)
     core_frac = _core_frac(op, read, frac, observed.get(core))
     post, _ = _steps(op.post, core + 1, core_frac, bits, observed)
-    return QOp(read, pre, core_frac, post, weight, weight_frac, bias, bias_frac)
+    q = QOp(read, pre, core_frac, post, weight, weight_frac, bias, bias_frac)
+    _check_bounds(op, q, bits)
+    return q
+
+
+def _check_bounds(op: EngineOp, q: QOp, bits: int) -> None:
+    """Every wide value of the op stays below 2**61 (int64, and `fixed.MAX_SHIFT` exact)."""
+    word = 2.0 ** (bits - 1)
+    if op.kind is OpKind.ADD:
+        worst = len(op.inputs) * word * 2.0 ** (max(q.read_fracs) - min(q.read_fracs))
+    elif op.kind in (OpKind.CONV, OpKind.FC):
+        terms = (
+            op.in_features if op.kind is OpKind.FC else op.in_shape[0] // op.groups * op.kernel**2
+        )
+        worst = terms * word * word
+        if q.bias is not None:
+            worst += word * 2.0 ** (q.in_frac + q.weight_frac - q.bias_frac)
+    else:
+        worst = 0.0
+    frac = q.read_fracs[0]
+    for step in (*q.pre, None, *q.post):
+        if isinstance(step, QAffine):
+            worst = max(
+                worst, word * word + word * 2.0 ** (frac + step.scale_frac - step.shift_frac)
+            )
+            frac = step.out_frac
+        elif step is None:
+            frac = q.core_frac
+    if worst >= 2.0**61:
+        raise InputError(f"op {op.name}: its formats would let a sum pass 2**61 (int64)")
 
 
 def _core_frac(op: EngineOp, read: tuple[int, ...], frac: int, observed: int | None) -> int:
