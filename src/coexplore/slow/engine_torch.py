@@ -215,7 +215,7 @@ class _IntParams:
         self.digits = None
         if op.kind is OpKind.CONV and op.groups == 1 and int8_gemm_exact(device):
             assert q.weight is not None
-            self.digits = WeightDigits.of(q.weight, device)
+            self.digits = WeightDigits.of(q.weight, bits, device)
         self.reciprocal = None
         if op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
             self.reciprocal = _tensor(reciprocal(pool_divisors(op)), torch.float64, device)

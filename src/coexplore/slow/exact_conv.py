@@ -85,15 +85,16 @@ class WeightDigits:
     wide: bool
 
     @classmethod
-    def of(cls, weight: np.ndarray, device: torch.device) -> WeightDigits:
+    def of(cls, weight: np.ndarray, bits: int, device: torch.device) -> WeightDigits:
+        """The weights of a net of `bits`-bit words (inputs and weights alike)."""
         # rows in (kernel row, kernel col, channel) order, as `_unfold` lays out the windows
         rows = np.ascontiguousarray(weight.transpose(2, 3, 1, 0).reshape(-1, len(weight)))
         words = torch.tensor(rows, dtype=torch.int64, device=device)
-        if int(words.max()) <= 127 and int(words.min()) >= -128:
-            return cls(words.to(torch.int8).contiguous(), torch.zeros(0), wide=False)
+        if bits <= 8:
+            return cls(dense(words.to(torch.int8)), torch.zeros(0), wide=False)
         high, low = int8_digits(words)
         sums = (words - 128).sum(dim=0).to(torch.float64)
-        return cls(torch.cat([high, low], dim=1).contiguous(), sums, wide=True)
+        return cls(dense(torch.cat([high, low], dim=1)), sums, wide=True)
 
 
 def int8_digits(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -143,7 +144,15 @@ def _unfold(plane: torch.Tensor, kernel: int, stride: int, terms: int) -> torch.
     """(images * R * C, K * K * N) from a channels-last plane: each output pixel's window in
     (kernel row, kernel col, channel) order, so the copy moves runs of K * N bytes."""
     windows = plane.unfold(1, kernel, stride).unfold(2, kernel, stride)  # (B, R, C, N, K, K)
-    return windows.permute(0, 1, 2, 4, 5, 3).reshape(-1, terms)
+    return dense(windows.permute(0, 1, 2, 4, 5, 3).reshape(-1, terms))
+
+
+def dense(matrix: torch.Tensor) -> torch.Tensor:
+    """The matrix with row-major strides. `_int_mm` reads strides as they are, and torch calls
+    a matrix of one column contiguous whatever its column stride (a 1 x 1 kernel's unfolded
+    view has (1, 20) for (40, 1)): such a view gives wrong products."""
+    standard = torch.empty(matrix.shape, dtype=matrix.dtype, device=matrix.device)
+    return matrix if matrix.stride() == standard.stride() else standard.copy_(matrix)
 
 
 def _combine(products: list[torch.Tensor], digits: WeightDigits) -> torch.Tensor:
