@@ -5,11 +5,10 @@ INPUT for the network input, (op, position) for `net.format_sites`) and makes a 
 the complete input of the integer arithmetic (`reference.run_integer`, the torch fast path in
 `coexplore.slow.engine_torch`, and an exported HLS kernel). Formats of parameters:
 
-- weights: per layer, `best_frac` over the layer's weights (least absolute error, saturating a
-  few of the largest when that pays, as for activations);
-- biases, affine scales and shifts: `max_frac` (no saturation: each is used for a whole
-  channel), and a bias or shift never finer than the accumulator it joins, so joining it is an
-  exact left shift.
+- weights, biases, affine scales and shifts: per array (a layer's weights, its biases, ...),
+  `max_frac` of its largest magnitude: no word saturates;
+- a bias or shift never finer than the accumulator it joins, so joining it is an exact left
+  shift.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coexplore.errors import InputError
-from coexplore.hardware.engine.fixed import IntArray, best_frac, max_frac, to_words
+from coexplore.hardware.engine.fixed import IntArray, max_frac, to_words
 from coexplore.hardware.engine.net import (
     INPUT,
     ZEROS,
@@ -119,7 +118,7 @@ def _quantise_op(
     weight = bias = None
     weight_frac = bias_frac = 0
     if op.weight is not None:
-        weight_frac = best_frac(op.weight, bits)
+        weight_frac = max_frac(float(np.abs(op.weight).max()), bits)
         weight = to_words(op.weight, weight_frac, bits)
     if op.bias is not None:
         bias_frac = min(max_frac(float(np.abs(op.bias).max()), bits), frac + weight_frac)
