@@ -110,7 +110,12 @@ def _move(op: EngineOp, inputs: list[torch.Tensor]) -> torch.Tensor:
 
 class IntegerEngine:
     """A QuantNet in words on `device`: `engine(words)` gives the output words (float64 tensors
-    holding integers), bit for bit `reference.run_integer`."""
+    holding integers), bit for bit `reference.run_integer`.
+
+    Each op's result is a fresh tensor, so its bias, rounding and post steps work in place (a
+    conv's on each chunk of its products, while small): on a layer's whole float64 tensor,
+    new temporaries cost more than the products themselves.
+    """
 
     def __init__(self, qnet: QuantNet, device: torch.device) -> None:
         self.qnet = qnet
@@ -123,7 +128,7 @@ class IntegerEngine:
         """Float images as words: round half up of x * 2**frac, saturated (as `to_words`)."""
         scaled = images.to(self.device, torch.float64) * 2.0**self.qnet.input_frac
         limit = float(1 << self.qnet.bits)
-        return self._saturate(torch.floor(scaled.clamp(-limit, limit) + 0.5))
+        return self._saturate(torch.floor(scaled.clamp_(-limit, limit).add_(0.5)))
 
     @torch.no_grad()
     def __call__(self, words: torch.Tensor) -> torch.Tensor:
@@ -137,9 +142,22 @@ class IntegerEngine:
     def _op(self, index: int, op: EngineOp, inputs: list[torch.Tensor]) -> torch.Tensor:
         q, params = self.qnet.ops[index], self.params[index]
         value, frac = inputs[0], q.read_fracs[0]
-        for step in q.pre:
-            value, frac = self._step(step, params, value, frac)
-        value = self._core(op, q, params, [value] if op.pre else inputs)
+        for position, step in enumerate(q.pre):  # the first step must not write its input
+            value, frac = self._step(step, params, value if position else value.clone(), frac)
+        inputs = [value] if op.pre else inputs
+        if op.kind in (OpKind.CONV, OpKind.FC):
+            return params.products(op, inputs[0], lambda acc: self._write_back(acc, q, params))
+        return self._post(self._core(op, q, params, inputs), q, params)
+
+    def _write_back(self, acc: torch.Tensor, q: QOp, params: _IntParams) -> torch.Tensor:
+        """A conv's or fc's sums of products (fresh, (pixels, M) or (images, M, R, C)) to
+        words: bias, rounding, post steps, in place."""
+        wide = q.in_frac + q.weight_frac
+        if params.bias is not None:
+            acc.add_(_per_channel(params.bias, acc), alpha=2.0 ** (wide - q.bias_frac))
+        return self._post(self._requant(acc, wide, q.core_frac), q, params)
+
+    def _post(self, value: torch.Tensor, q: QOp, params: _IntParams) -> torch.Tensor:
         frac = q.core_frac
         for step in q.post:
             value, frac = self._step(step, params, value, frac)
@@ -148,24 +166,22 @@ class IntegerEngine:
     def _step(
         self, step: QStep, params: _IntParams, x: torch.Tensor, frac: int
     ) -> tuple[torch.Tensor, int]:
+        """One step, in place on x."""
         if isinstance(step, Relu):
-            return x.clamp_min(0.0), frac
+            return x.clamp_min_(0.0), frac
         assert isinstance(step, QAffine)
         scale, shift = params.affines[id(step)]
         wide = frac + step.scale_frac
-        total = x * scale[:, None, None] + _align(shift, step.shift_frac, wide)[:, None, None]
-        return self._requant(total, wide, step.out_frac), step.out_frac
+        x.mul_(_per_channel(scale, x)).add_(
+            _per_channel(shift, x), alpha=2.0 ** (wide - step.shift_frac)
+        )
+        return self._requant(x, wide, step.out_frac), step.out_frac
 
     def _core(
         self, op: EngineOp, q: QOp, params: _IntParams, inputs: list[torch.Tensor]
     ) -> torch.Tensor:
+        """The result of an op other than conv and fc, as a fresh tensor."""
         x = inputs[0]
-        if op.kind in (OpKind.CONV, OpKind.FC):
-            wide = q.in_frac + q.weight_frac
-            acc = params.products(op, x)
-            if params.bias is not None:
-                acc = acc + _align(params.bias, q.bias_frac, wide)[:, None, None]
-            return self._requant(acc, wide, q.core_frac)
         if op.kind is OpKind.MAX_POOL:
             return F.max_pool2d(x, op.kernel, op.stride, op.padding)
         if op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
@@ -173,32 +189,36 @@ class IntegerEngine:
                 sums = F.avg_pool2d(x, op.kernel, op.stride, op.padding, False, True, 1)
             else:
                 sums = x.sum(dim=(2, 3), keepdim=True)
-            return self._requant(sums * params.reciprocal, q.in_frac + RECIPROCAL_BITS, q.core_frac)
+            sums.mul_(params.reciprocal)
+            return self._requant(sums, q.in_frac + RECIPROCAL_BITS, q.core_frac)
         if op.kind is OpKind.ADD:
             wide = max(q.read_fracs)
-            terms = [_align(t, f, wide) for t, f in zip(inputs, q.read_fracs, strict=True)]
-            return self._requant(torch.stack(terms).sum(0), wide, q.core_frac)
+            total = torch.zeros_like(x)
+            for term, frac in zip(inputs, q.read_fracs, strict=True):
+                total.add_(term, alpha=2.0 ** (wide - frac))
+            return self._requant(total, wide, q.core_frac)
         if op.kind is OpKind.CONCAT:
             pairs = zip(inputs, q.read_fracs, strict=True)
-            parts = [self._requant(t, f, q.core_frac) for t, f in pairs]
-            return _move(op, parts)
+            return _move(op, [self._requant(t.clone(), f, q.core_frac) for t, f in pairs])
         return _move(op, inputs)
 
     def _saturate(self, x: torch.Tensor) -> torch.Tensor:
-        return x.clamp(-self.top, self.top - 1)
+        return x.clamp_(-self.top, self.top - 1)
 
     def _requant(self, x: torch.Tensor, from_frac: int, to_frac: int) -> torch.Tensor:
-        """`fixed.requant`: round half up by the shift, or saturate and shift left."""
+        """`fixed.requant` in place: round half up by the shift (x / 2**s + 1/2 is exact for
+        integers x below 2**53), or saturate and shift left."""
         shift = from_frac - to_frac
         if shift < 0:
-            return self._saturate(self._saturate(x) * 2.0**-shift)
+            return self._saturate(self._saturate(x).mul_(2.0 ** min(-shift, self.qnet.bits)))
         if shift == 0:
             return self._saturate(x)
-        return self._saturate(torch.floor((x + 2.0 ** (shift - 1)) * 2.0**-shift))
+        return self._saturate(x.mul_(2.0**-shift).add_(0.5).floor_())
 
 
-def _align(x: torch.Tensor, from_frac: int, to_frac: int) -> torch.Tensor:
-    return x * 2.0 ** (to_frac - from_frac)
+def _per_channel(vector: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A per-channel vector shaped to broadcast over x: (images, M, R, C) or (pixels, M)."""
+    return vector[:, None, None] if x.dim() == 4 else vector
 
 
 class _IntParams:
@@ -222,13 +242,15 @@ class _IntParams:
         if op.kind in (OpKind.CONV, OpKind.FC):
             _check_exact(op, q, bits)
 
-    def products(self, op: EngineOp, x: torch.Tensor) -> torch.Tensor:
-        """The sums of products of a conv or fc, exact, as float64 (no bias)."""
+    def products(
+        self, op: EngineOp, x: torch.Tensor, finish: Callable[[torch.Tensor], torch.Tensor]
+    ) -> torch.Tensor:
+        """A conv's or fc's output: its sums of products, exact in float64, through `finish`."""
         if op.kind is OpKind.FC:
-            return (x.flatten(1) @ self.weight.T)[:, :, None, None]
+            return finish(x.flatten(1) @ self.weight.T)[:, :, None, None]
         if self.digits is not None:
-            return int8_conv(x, self.digits, op.kernel, op.stride, op.padding)
-        return exact_conv(x, self.weight, op.stride, op.padding, op.groups)
+            return int8_conv(x, self.digits, op.kernel, op.stride, op.padding, finish)
+        return finish(exact_conv(x, self.weight, op.stride, op.padding, op.groups))
 
 
 def _check_exact(op: EngineOp, q: QOp, bits: int) -> None:

@@ -6,8 +6,8 @@ exactly, and torch has no integer convolution, so:
 
 - `int8_conv` (CPU, full convolutions): the input is unfolded into one row of N*K*K words per
   output pixel and multiplied by the weight matrix with `torch._int_mm`, int8 x int8 with int32
-  sums: exact, as at most MAX_TERMS products of at most 2**14 each stay below 2**31. 16-bit
-  words go as two int8 digits each (four products). On a CPU with VNNI this is faster than
+  sums: exact, as fewer than MAX_TERMS products of at most 2**14 each, twice over, stay below
+  2**31. 16-bit words go as two int8 digits each (four products). With VNNI this is faster than
   float32 convolution; `int8_gemm_exact` checks once per device that `_int_mm` does not
   saturate (CPUs without VNNI pair products in 16-bit adds).
 - `exact_conv` (depthwise and grouped convolutions, GPUs, CPUs that fail the check): float32
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,7 +36,9 @@ from coexplore.errors import InputError
 EXACT_FLOAT32 = float(1 << 24)  # integers below this add exactly in float32
 DIGIT = 256.0
 ROWS_PER_PRODUCT = 8192  # output pixels per matrix product: bounds the unfolded copy's memory
-MAX_TERMS = 1 << 17  # products per output: n * 2**14 must stay below 2**31 (int32 sums)
+# Products per output, fewer than this: twice n * 2**14 stays below 2**31 (the int32 sums, and
+# the two middle digit products of 16-bit words added in int32).
+MAX_TERMS = 1 << 16
 
 
 @contextlib.contextmanager
@@ -77,10 +79,11 @@ def int8_gemm_exact(device: torch.device) -> bool:
 
 @dataclass(frozen=True)
 class WeightDigits:
-    """Conv weights (M, N, K, K) as an (K*K*N, M) int8 matrix; 16-bit words as their two
-    digits side by side (`int8_digits`), with the column sums of w - 128."""
+    """Conv weights (M, N, K, K) as a (K*K*N, M) int8 matrix. For 16-bit words: their two
+    digits side by side and a column of ones (`int8_digits`; the ones give each window's sum
+    of input digits), with the column sums of w - 128."""
 
-    matrix: torch.Tensor  # (n, M) or (n, 2M) int8
+    matrix: torch.Tensor  # (n, M) or (n, 2M + 1) int8
     offset_sums: torch.Tensor  # (M,) float64: sum of w - 128 per output (16-bit words only)
     wide: bool
 
@@ -93,8 +96,9 @@ class WeightDigits:
         if bits <= 8:
             return cls(dense(words.to(torch.int8)), torch.zeros(0), wide=False)
         high, low = int8_digits(words)
+        ones = torch.ones(len(words), 1, dtype=torch.int8, device=device)
         sums = (words - 128).sum(dim=0).to(torch.float64)
-        return cls(dense(torch.cat([high, low], dim=1)), sums, wide=True)
+        return cls(dense(torch.cat([high, low, ones], dim=1)), sums, wide=True)
 
 
 def int8_digits(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,32 +108,43 @@ def int8_digits(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def int8_conv(
-    x: torch.Tensor, digits: WeightDigits, kernel: int, stride: int, padding: int
+    x: torch.Tensor,
+    digits: WeightDigits,
+    kernel: int,
+    stride: int,
+    padding: int,
+    epilogue: Callable[[torch.Tensor], torch.Tensor] = lambda acc: acc,
 ) -> torch.Tensor:
-    """Sums of products (no bias) of a full convolution of integer words x (float64), exact.
+    """Sums of products (no bias) of a full convolution of integer words x (float64), exact,
+    each chunk of (pixels, outputs) passed through `epilogue` while it is small (the caller's
+    bias, rounding and steps: on a whole layer's float64 tensor they cost more than the
+    products).
 
     16-bit words: with x = a + 128 and w = b + 128 (a = 256 xh + xl, b = 256 wh + wl),
-    sum x w = sum a b + 128 (sum x + sum (w - 128)): sum a b is four int8 products and sum x
-    the window sum of the input (a pooling of its channel sum).
+    sum x w = sum a b + 128 (sum a + 128 n + sum (w - 128)), n the products per output: sum a b
+    is four int8 products, sum a two more (the matrix's column of ones).
     """
+    if kernel == 1 and stride > 1:  # only every stride-th pixel is read: drop the rest first
+        x, stride = x[:, :, ::stride, ::stride], 1
     terms = x.shape[1] * kernel * kernel
-    if terms > MAX_TERMS:
+    if terms >= MAX_TERMS:
         raise InputError(f"a convolution of {terms} products per output overflows int32 sums")
-    p = padding
-    padded = F.pad(x, (p, p, p, p)).permute(0, 2, 3, 1)  # channels last: windows copy faster
-    planes = int8_digits(padded.to(torch.int32)) if digits.wide else (padded.to(torch.int8),)
+    # channels last (a conv's own output already is: no copy), 16-bit, then padded
+    words = x.permute(0, 2, 3, 1).to(torch.int16).contiguous()
+    padded = F.pad(words, (0, 0, padding, padding, padding, padding))
+    planes = int8_digits(padded) if digits.wide else (padded.to(torch.int8),)
     images, rows, cols = len(x), *_out_size(x, kernel, stride, padding)
+    outputs = digits.offset_sums.shape[0] if digits.wide else digits.matrix.shape[1]
+    out = torch.empty(images * rows * cols, outputs, dtype=torch.float64, device=x.device)
     chunk = max(1, ROWS_PER_PRODUCT // (rows * cols))
-    parts = []
     for start in range(0, images, chunk):
         rows_of = [_unfold(plane[start : start + chunk], kernel, stride, terms) for plane in planes]
-        products = [torch._int_mm(r, digits.matrix) for r in rows_of]
-        parts.append(_combine(products, digits))
-    acc = torch.cat(parts).reshape(images, rows, cols, -1).permute(0, 3, 1, 2)
-    if not digits.wide:
-        return acc
-    window_sums = F.avg_pool2d(x.sum(dim=1, keepdim=True), kernel, stride, p, False, True, 1)
-    return acc + 128.0 * (window_sums + digits.offset_sums[None, :, None, None])
+        part = out[start * rows * cols : (start + len(rows_of[0]) // (rows * cols)) * rows * cols]
+        _combine([torch._int_mm(r, digits.matrix) for r in rows_of], digits, terms, part)
+        finished = epilogue(part)
+        if finished is not part:  # an epilogue that did not work in place
+            part.copy_(finished)
+    return out.reshape(images, rows, cols, outputs).permute(0, 3, 1, 2)
 
 
 def _out_size(x: torch.Tensor, kernel: int, stride: int, padding: int) -> tuple[int, int]:
@@ -155,14 +170,22 @@ def dense(matrix: torch.Tensor) -> torch.Tensor:
     return matrix if matrix.stride() == standard.stride() else standard.copy_(matrix)
 
 
-def _combine(products: list[torch.Tensor], digits: WeightDigits) -> torch.Tensor:
-    """(pixels, M) float64 sums of products from the int32 digit products."""
+def _combine(
+    products: list[torch.Tensor], digits: WeightDigits, terms: int, out: torch.Tensor
+) -> None:
+    """The (pixels, M) float64 sums of products, written into `out`, from the int32 digit
+    products (16-bit words: sum a b + 128 (sum a + sum b + 128 n), `int8_conv`)."""
     if not digits.wide:
-        return products[0].to(torch.float64)
-    outputs = digits.matrix.shape[1] // 2
-    high, low = (p.to(torch.float64) for p in products)
-    hh, hl, lh, ll = high[:, :outputs], high[:, outputs:], low[:, :outputs], low[:, outputs:]
-    return 65536.0 * hh + 256.0 * (hl + lh) + ll
+        out.copy_(products[0])
+        return
+    m = digits.offset_sums.shape[0]
+    high, low = products
+    middle = high[:, m : 2 * m] + low[:, :m]  # int32: below 2 MAX_TERMS 2**14 = 2**31
+    # low digits and their window sums: below 2 MAX_TERMS 2**14 too
+    low_part = low[:, m : 2 * m] + 128 * low[:, 2 * m :]
+    torch.mul(high[:, :m], 65536.0, out=out)
+    out.add_(middle, alpha=256.0).add_(low_part).add_(high[:, 2 * m :], alpha=32768.0)
+    out.add_(digits.offset_sums[None, :] + 128.0 * terms, alpha=128.0)
 
 
 def exact_conv(
