@@ -149,6 +149,7 @@ def test_steps_go_where_they_can() -> None:
         (nn.Sequential(nn.AdaptiveAvgPool2d(2)), r"'0' \(AdaptiveAvgPool2d\)"),
         (nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear")), r"'0' \(Upsample\)"),
         (nn.Sequential(nn.Linear(8, 3)), r"'0' \(Linear\).*flattened"),
+        (nn.Sequential(nn.Flatten(2), nn.Linear(64, 3)), r"'0' \(Flatten\)"),
     ],
 )
 def test_an_unmappable_module_is_named_in_one_error(model: nn.Module, named: str) -> None:

@@ -120,6 +120,8 @@ class _Converter:
 
     def _module(self, node: fx.Node, module: nn.Module) -> None:
         value = self._arg(node, 0)
+        if isinstance(module, nn.Flatten) and (module.start_dim, module.end_dim) != (1, -1):
+            raise _unmappable(node, "a flatten other than of all but the batch", module)
         if isinstance(module, _IDENTITY):
             self.values[node] = replace(value, flat=value.flat or isinstance(module, nn.Flatten))
         elif isinstance(module, nn.ReLU):
@@ -210,6 +212,9 @@ class _Converter:
         elif target in (F.relu, torch.relu):
             self._step(node, self._arg(node, 0), Relu())
         elif target is torch.flatten:
+            start = node.kwargs.get("start_dim", node.args[1] if len(node.args) > 1 else 0)
+            if start != 1 or node.kwargs.get("end_dim", -1) != -1 or len(node.args) > 2:
+                raise _unmappable(node, "a flatten other than of all but the batch")
             self.values[node] = replace(self._arg(node, 0), flat=True)
         elif target is torch.cat:
             self._cat(node)

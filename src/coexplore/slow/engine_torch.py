@@ -64,13 +64,9 @@ class _FloatParams:
     """One op's weights and step parameters as float32 tensors, and its float arithmetic."""
 
     def __init__(self, op: EngineOp, device: torch.device) -> None:
-        self.weight = _tensor(op.weight, torch.float32, device)
-        self.bias = _tensor(op.bias, torch.float32, device)
-        self.affines = {
-            id(s): (_tensor(s.scale, F32, device), _tensor(s.shift, F32, device))
-            for s in (*op.pre, *op.post)
-            if isinstance(s, Affine)
-        }
+        self.weight = _tensor(op.weight, F32, device)
+        self.bias = _tensor(op.bias, F32, device)
+        self.affines = _affines((*op.pre, *op.post), F32, device)
 
     def step(self, step: Step, x: torch.Tensor) -> torch.Tensor:
         if isinstance(step, Relu):
@@ -94,6 +90,15 @@ class _FloatParams:
         if op.kind is OpKind.ADD:
             return torch.stack(inputs).sum(0)
         return _move(op, inputs)
+
+
+def _affines(steps: tuple[Any, ...], dtype: torch.dtype, device: torch.device) -> dict:
+    """(scale, shift) tensors of each affine step (float or in words), by the step's id."""
+    return {
+        id(s): (_tensor(s.scale, dtype, device), _tensor(s.shift, dtype, device))
+        for s in steps
+        if isinstance(s, Affine | QAffine)
+    }
 
 
 def _tensor(array: Any, dtype: torch.dtype, device: torch.device) -> Any:
@@ -225,13 +230,9 @@ class _IntParams:
     """One op's words as float64 tensors (int8 digit matrices for convs on the int8 path)."""
 
     def __init__(self, op: EngineOp, q: QOp, bits: int, device: torch.device) -> None:
-        self.weight = _tensor(q.weight, torch.float64, device)
-        self.bias = _tensor(q.bias, torch.float64, device)
-        self.affines = {
-            id(s): (_tensor(s.scale, F64, device), _tensor(s.shift, F64, device))
-            for s in (*q.pre, *q.post)
-            if isinstance(s, QAffine)
-        }
+        self.weight = _tensor(q.weight, F64, device)
+        self.bias = _tensor(q.bias, F64, device)
+        self.affines = _affines((*q.pre, *q.post), F64, device)
         self.digits = None
         if op.kind is OpKind.CONV and op.groups == 1 and int8_gemm_exact(device):
             assert q.weight is not None
