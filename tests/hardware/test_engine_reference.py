@@ -21,7 +21,7 @@ from coexplore.hardware.engine.net import (
     Relu,
     format_sites,
 )
-from coexplore.hardware.engine.quantise import QAffine, QOp, QuantNet
+from coexplore.hardware.engine.quantise import QAffine, QOp, QuantNet, quantise
 from coexplore.hardware.engine.reference import predict, run_float, run_integer
 from coexplore.workload import LayerKind
 
@@ -202,3 +202,13 @@ def test_zeros_input_and_predict_ties() -> None:
     net = EngineNet((2, 5, 5), (op,))
     assert np.allclose(run_float(net, np.ones((1, 2, 5, 5)))[0, :, 2, 2], [1, -1, 0.5, 2])
     assert predict(np.array([[[[3]], [[5]], [[5]]]])).tolist() == [1]
+
+
+def test_quantise_refuses_formats_whose_sums_leave_int64() -> None:
+    """Tiny weights on a finely formatted input make a fine accumulator; a huge bias joined to
+    it would need a shift past int64."""
+    op = conv(weight=np.full((4, 2, 3, 3), 1e-12), bias=np.full(4, 1e6))
+    net = EngineNet((2, 5, 5), (op,))
+    with pytest.raises(InputError, match="2\\*\\*61"):
+        quantise(net, 16, {INPUT: 32, (0, 0): 0})
+    assert quantise(net, 16, {INPUT: 0, (0, 0): 0}).ops[0].bias is not None

@@ -12,7 +12,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from coexplore.errors import InputError
 from coexplore.hardware.devices import Precision
+from coexplore.hardware.engine.net import INPUT, Affine, EngineNet, EngineOp, OpKind
+from coexplore.hardware.engine.quantise import QAffine, QOp, QuantNet
 from coexplore.hardware.engine.reference import input_words, run_float, run_integer, windows
 from coexplore.slow import engine_torch
 from coexplore.slow.builders import build_model
@@ -54,8 +57,6 @@ def test_fast_path_equals_numpy_on_every_op(case: Case, conv_path: str) -> None:
 
 def numpy_sums(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: int) -> np.ndarray:
     """Plain int64 sums of products of a convolution (windows and einsum)."""
-    from coexplore.hardware.engine.net import EngineOp, OpKind
-
     n, m = x.shape[1], w.shape[0]
     rows = (x.shape[2] + 2 * padding - w.shape[2]) // stride + 1
     cols = (x.shape[3] + 2 * padding - w.shape[2]) // stride + 1
@@ -156,3 +157,15 @@ def test_float_engine_matches_the_numpy_float_reference() -> None:
     assert seen_torch.keys() == seen_numpy.keys()
     for site, value in seen_numpy.items():
         assert seen_torch[site] == pytest.approx(value, rel=1e-4, abs=1e-5)
+
+
+def test_the_fast_path_refuses_sums_it_cannot_hold_exactly() -> None:
+    """An affine step whose shift joins 40 bits up: exact in int64, not in float64."""
+    words = np.full(2, 3, dtype=np.int64)
+    affine = QAffine(words, 0, words, -40, 0)
+    op = EngineOp(OpKind.MAX_POOL, (INPUT,), (2, 4, 4), (2, 4, 4),
+                  pre=(Affine(np.ones(2), np.ones(2)),))  # fmt: skip
+    qnet = QuantNet(EngineNet((2, 4, 4), (op,)), 16, 0, (QOp((0,), (affine,), 0, ()),))
+    run_integer(qnet, np.ones((1, 2, 4, 4), dtype=np.int64))  # the reference holds it
+    with pytest.raises(InputError, match="2\\*\\*52"):
+        IntegerEngine(qnet, CPU)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from coexplore.errors import InputError
 from coexplore.hardware.engine.fixed import RECIPROCAL_BITS, reciprocal
 from coexplore.hardware.engine.net import INPUT, Affine, EngineNet, EngineOp, OpKind, Relu, Step
-from coexplore.hardware.engine.quantise import QAffine, QOp, QStep, QuantNet
+from coexplore.hardware.engine.quantise import QAffine, QOp, QStep, QuantNet, wide_bound
 from coexplore.hardware.engine.reference import float_op, pool_divisors, traverse
 from coexplore.slow.exact_conv import (
     WeightDigits,
@@ -240,8 +240,7 @@ class _IntParams:
         self.reciprocal = None
         if op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
             self.reciprocal = _tensor(reciprocal(pool_divisors(op)), torch.float64, device)
-        if op.kind in (OpKind.CONV, OpKind.FC):
-            _check_exact(op, q, bits)
+        _check_exact(op, q, bits)
 
     def products(
         self, op: EngineOp, x: torch.Tensor, finish: Callable[[torch.Tensor], torch.Tensor]
@@ -255,12 +254,6 @@ class _IntParams:
 
 
 def _check_exact(op: EngineOp, q: QOp, bits: int) -> None:
-    """Accumulators stay below 2**52 in float64: the products (each below 2**(2 bits - 2))
-    and the aligned bias. (int8 products have their own bound, `exact_conv.MAX_TERMS`.)"""
-    terms = op.in_features if op.kind is OpKind.FC else op.in_shape[0] // op.groups * op.kernel**2
-    bias = 0.0
-    if q.bias is not None:
-        shift = q.in_frac + q.weight_frac - q.bias_frac
-        bias = float(np.abs(q.bias).max(initial=0)) * 2.0**shift
-    if terms * 2.0 ** (2 * bits - 2) + bias >= EXACT_FLOAT64 / 2:
-        raise InputError(f"op {op.name}: its accumulator may pass 2**52; the fast path stops")
+    """Every wide value stays an exact integer in float64 (`quantise.wide_bound`)."""
+    if wide_bound(op, q, bits) >= EXACT_FLOAT64 / 2:
+        raise InputError(f"op {op.name}: a sum may pass 2**52; the fast path cannot hold it")

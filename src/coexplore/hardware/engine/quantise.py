@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from coexplore.errors import InputError
-from coexplore.hardware.engine.fixed import IntArray, max_frac, to_words
+from coexplore.hardware.engine.fixed import RECIPROCAL_BITS, IntArray, max_frac, to_words
 from coexplore.hardware.engine.net import (
     INPUT,
     ZEROS,
@@ -131,10 +131,20 @@ def _quantise_op(
 
 
 def _check_bounds(op: EngineOp, q: QOp, bits: int) -> None:
-    """Every wide value of the op stays below 2**61 (int64, and `fixed.MAX_SHIFT` exact)."""
+    if wide_bound(op, q, bits) >= 2.0**61:
+        raise InputError(f"op {op.name}: its formats would let a sum pass 2**61 (int64)")
+
+
+def wide_bound(op: EngineOp, q: QOp, bits: int) -> float:
+    """A bound on every wide value the op makes (accumulators with their aligned bias, aligned
+    sums, affine products with their aligned shift): quantise keeps it below 2**61 (int64,
+    and `fixed.MAX_SHIFT` exact), the float64 fast path needs it below 2**53."""
     word = 2.0 ** (bits - 1)
+    worst = 0.0
     if op.kind is OpKind.ADD:
         worst = len(op.inputs) * word * 2.0 ** (max(q.read_fracs) - min(q.read_fracs))
+    elif op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
+        worst = 2 * word * 2.0**RECIPROCAL_BITS  # a mean of words times 2**24 (rounded up)
     elif op.kind in (OpKind.CONV, OpKind.FC):
         terms = (
             op.in_features if op.kind is OpKind.FC else op.in_shape[0] // op.groups * op.kernel**2
@@ -142,19 +152,15 @@ def _check_bounds(op: EngineOp, q: QOp, bits: int) -> None:
         worst = terms * word * word
         if q.bias is not None:
             worst += word * 2.0 ** (q.in_frac + q.weight_frac - q.bias_frac)
-    else:
-        worst = 0.0
     frac = q.read_fracs[0]
     for step in (*q.pre, None, *q.post):
         if isinstance(step, QAffine):
-            worst = max(
-                worst, word * word + word * 2.0 ** (frac + step.scale_frac - step.shift_frac)
-            )
+            shifted = word * 2.0 ** (frac + step.scale_frac - step.shift_frac)
+            worst = max(worst, word * word + shifted)
             frac = step.out_frac
         elif step is None:
             frac = q.core_frac
-    if worst >= 2.0**61:
-        raise InputError(f"op {op.name}: its formats would let a sum pass 2**61 (int64)")
+    return worst
 
 
 def _core_frac(op: EngineOp, read: tuple[int, ...], frac: int, observed: int | None) -> int:
