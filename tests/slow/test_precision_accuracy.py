@@ -14,6 +14,7 @@ from coexplore.slow.data import load_dataset
 from coexplore.slow.engine_convert import engine_net
 from coexplore.slow.precision_accuracy import (
     accuracy_at_precisions,
+    batch_images,
     calibrate,
     calibration_batch,
     integer_accuracy,
@@ -111,3 +112,13 @@ def test_segmentation_scores_the_iou_of_the_integer_masks() -> None:
     masks = predict(run_integer(qnet, input_words(qnet, vx.double().numpy())))
     expected = iou_dice(torch.tensor(masks), vy).iou
     assert result.at(Precision.FIXED16) == pytest.approx(expected, abs=1e-12)
+
+
+def test_large_images_go_in_fewer_per_pass() -> None:
+    space = UnetSpace(levels=2)
+    arch = space.sample(np.random.default_rng(0))
+    small = engine_net(build_model(space, arch, (1, 8, 8), 2).eval(), (1, 8, 8))
+    large = engine_net(build_model(space, arch, (1, 256, 256), 2).eval(), (1, 256, 256))
+    assert batch_images(small) == 250
+    widest = max(int(np.prod(op.out_shape)) for op in large.ops)
+    assert batch_images(large) * widest <= 1 << 25 < (batch_images(large) + 1) * widest

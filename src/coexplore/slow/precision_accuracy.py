@@ -39,7 +39,15 @@ from coexplore.slow.splits import DataSplits
 from coexplore.slow.trainer import evaluate
 
 CALIBRATION_IMAGES = 256
-BATCH_IMAGES = 250  # images per integer pass: float64 activations of a chain child fit easily
+BATCH_IMAGES = 250  # images per pass at most (a default-preset chain child: 100 MB a tensor)
+BATCH_WORDS = 1 << 25  # and at most this many values in its largest tensor (256 MB in float64)
+
+
+def batch_images(net: EngineNet) -> int:
+    """Images per pass: BATCH_IMAGES, fewer where the largest tensor would pass BATCH_WORDS
+    (a U-Net at full resolution)."""
+    largest = max(max(np.prod(op.in_shape), np.prod(op.out_shape)) for op in net.ops)
+    return int(min(BATCH_IMAGES, max(1, BATCH_WORDS // largest)))
 
 
 @dataclass(frozen=True)
@@ -114,8 +122,9 @@ def calibrate(
         for calibrator in calibrators:
             calibrator.observe(site, values)
 
-    for start in range(0, len(images), BATCH_IMAGES):
-        engine(images[start : start + BATCH_IMAGES], observe)
+    batch = batch_images(net)
+    for start in range(0, len(images), batch):
+        engine(images[start : start + batch], observe)
     return [quantise(net, c.bits, c.fracs()) for c in calibrators]
 
 
@@ -125,10 +134,11 @@ def integer_accuracy(
     """The metric of the engine's integer outputs on (x, y): top-1, or IoU for masks."""
     engine = IntegerEngine(qnet, device)
     correct, counts = 0, None
-    for start in range(0, len(y), BATCH_IMAGES):
-        words = engine(engine.input_words(x[start : start + BATCH_IMAGES]))
+    batch = batch_images(qnet.net)
+    for start in range(0, len(y), batch):
+        words = engine(engine.input_words(x[start : start + batch]))
         predicted = words.argmax(dim=1)  # the lowest index among equal words
-        target = y[start : start + BATCH_IMAGES].to(predicted.device)
+        target = y[start : start + batch].to(predicted.device)
         if is_segmentation(y):
             batch = confusion(predicted, target, words.shape[1])
             counts = batch if counts is None else counts + batch
