@@ -80,7 +80,9 @@ def accuracy_at_precisions(
     """Accuracy of the trained `model` on `split` ("val" or "test") at each of `precisions`.
 
     `float_accuracy` skips the float pass when the caller has it (the trainer's last
-    validation accuracy is exactly that). The model is left as it was (mode, weights).
+    validation accuracy is exactly that). The model is left as it was (mode, weights); the
+    fixed-point passes run on the CPU wherever the model is (the float path on a GPU, cuDNN
+    off, is written but has not run on one).
     """
     start = time.perf_counter()
     x, y = _split(data, split)
@@ -91,7 +93,7 @@ def accuracy_at_precisions(
     results = {Precision.FP32: float_accuracy}
     if fixed:
         net = engine_net(model, data.input_shape)
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = torch.device("cpu")  # the exact int8 path is the CPU's (exact_conv)
         calibration = calibration_batch(data, seed, calibration_images)
         qnets = calibrate(net, calibration, fixed, device)
         for precision, qnet in zip(fixed, qnets, strict=True):
