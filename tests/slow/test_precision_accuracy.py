@@ -9,6 +9,7 @@ import torch
 from coexplore.errors import InputError
 from coexplore.hardware.devices import Precision
 from coexplore.hardware.engine.reference import input_words, predict, run_integer
+from coexplore.slow import precision_accuracy
 from coexplore.slow.builders import build_model
 from coexplore.slow.data import load_dataset
 from coexplore.slow.engine_convert import engine_net
@@ -94,7 +95,9 @@ def test_calibration_images_are_a_seeded_draw_of_the_training_split(trained_chai
         calibration_batch(data, 3, 0)
 
 
-def test_segmentation_scores_the_iou_of_the_integer_masks() -> None:
+def test_segmentation_scores_the_iou_of_the_integer_masks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Over several passes (5 images each): the confusion counts add up across them."""
+    monkeypatch.setattr(precision_accuracy, "BATCH_IMAGES", 5)
     rng = np.random.default_rng(0)
     space = UnetSpace(levels=2)
     shape = (1, 8, 8)

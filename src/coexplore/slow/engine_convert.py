@@ -334,16 +334,17 @@ def _shape(node: fx.Node) -> Shape:
     return (int(shape[1]), int(shape[2]), int(shape[3]))
 
 
-def _pair(value: Any) -> tuple[Any, Any]:
-    return tuple(value) if isinstance(value, tuple | list) else (value, value)  # type: ignore[return-value]
+def _pair(value: Any) -> tuple[Any, ...]:
+    """A torch size argument as a tuple: 3 -> (3, 3), (3, 1) -> (3, 1)."""
+    return tuple(value) if isinstance(value, tuple | list) else (value, value)
 
 
 def _square(node: fx.Node, value: Any, module: nn.Module | None, allow_zero: bool = False) -> int:
-    first, second = _pair(value)
+    pair = _pair(value)
     low = 0 if allow_zero else 1
-    if first != second or int(first) != first or int(first) < low:
+    if len(pair) != 2 or pair[0] != pair[1] or int(pair[0]) != pair[0] or pair[0] < low:
         raise _unmappable(node, f"a non-square or fractional size {value}", module)
-    return int(first)
+    return int(pair[0])
 
 
 def _padding(node: fx.Node, conv: nn.Conv2d, kernel: int) -> int:

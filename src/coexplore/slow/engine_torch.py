@@ -194,6 +194,7 @@ class IntegerEngine:
                 sums = F.avg_pool2d(x, op.kernel, op.stride, op.padding, False, True, 1)
             else:
                 sums = x.sum(dim=(2, 3), keepdim=True)
+            assert params.reciprocal is not None
             sums.mul_(params.reciprocal)
             return self._requant(sums, q.in_frac + RECIPROCAL_BITS, q.core_frac)
         if op.kind is OpKind.ADD:

@@ -19,8 +19,9 @@ split scored.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,8 +47,8 @@ BATCH_WORDS = 1 << 25  # and at most this many values in its largest tensor (256
 def batch_images(net: EngineNet) -> int:
     """Images per pass: BATCH_IMAGES, fewer where the largest tensor would pass BATCH_WORDS
     (a U-Net at full resolution)."""
-    largest = max(max(np.prod(op.in_shape), np.prod(op.out_shape)) for op in net.ops)
-    return int(min(BATCH_IMAGES, max(1, BATCH_WORDS // largest)))
+    largest = max(math.prod(shape) for op in net.ops for shape in (op.in_shape, op.out_shape))
+    return min(BATCH_IMAGES, max(1, BATCH_WORDS // largest))
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def calibration_batch(data: DataSplits, seed: int, images: int) -> torch.Tensor:
 
 
 def calibrate(
-    net: EngineNet, images: torch.Tensor, precisions: list[Precision], device: torch.device
+    net: EngineNet, images: torch.Tensor, precisions: Sequence[Precision], device: torch.device
 ) -> list[QuantNet]:
     """The net quantised at each precision, formats chosen on `images` (one float pass)."""
     engine = FloatEngine(net, device)
@@ -135,19 +136,18 @@ def integer_accuracy(
 ) -> float:
     """The metric of the engine's integer outputs on (x, y): top-1, or IoU for masks."""
     engine = IntegerEngine(qnet, device)
-    correct, counts = 0, None
+    correct, counts = 0, torch.zeros((), dtype=torch.int64)
     batch = batch_images(qnet.net)
     for start in range(0, len(y), batch):
         words = engine(engine.input_words(x[start : start + batch]))
         predicted = words.argmax(dim=1)  # the lowest index among equal words
         target = y[start : start + batch].to(predicted.device)
         if is_segmentation(y):
-            batch = confusion(predicted, target, words.shape[1])
-            counts = batch if counts is None else counts + batch
+            counts = counts + confusion(predicted, target, words.shape[1])
         else:
             correct += int((predicted.flatten() == target).sum().item())
     if is_segmentation(y):
-        return scores_of(counts).iou if counts is not None else 0.0
+        return scores_of(counts).iou if len(y) else 0.0
     return correct / len(y) if len(y) else 0.0
 
 

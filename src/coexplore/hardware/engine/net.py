@@ -115,15 +115,17 @@ class EngineOp:
     def layer(self) -> Layer:
         """The workload layer of this op (what the hardware model costs)."""
         (n, in_rows, in_cols), (m, rows, cols) = self.in_shape, self.out_shape
-        extra = {"bias": self.bias is not None, "batchnorm": self.batchnorm, "name": self.name}
+        bias, bn, name = self.bias is not None, self.batchnorm, self.name
         if self.kind is OpKind.FC:
-            return Layer(LayerKind.FC, self.in_features, m, 1, 1, **extra)
+            return Layer(LayerKind.FC, self.in_features, m, 1, 1, bias=bias, batchnorm=bn,
+                         name=name)  # fmt: skip
         if self.kind is OpKind.GLOBAL_AVG_POOL:
             window = max(in_rows, in_cols)
-            return Layer(LayerKind.POOL, n, m, 1, 1, window, window, in_rows, in_cols, **extra)
+            return Layer(LayerKind.POOL, n, m, 1, 1, window, window, in_rows, in_cols, bias, bn,
+                         name)  # fmt: skip
         kind = _LAYER_KINDS.get(self.kind) or self._conv_kind()
         k, s = (self.kernel, self.stride) if self.kind in WINDOWED else (1, 1)
-        return Layer(kind, n, m, rows, cols, k, s, in_rows, in_cols, **extra)
+        return Layer(kind, n, m, rows, cols, k, s, in_rows, in_cols, bias, bn, name)
 
     def _conv_kind(self) -> LayerKind:
         n, m = self.in_shape[0], self.out_shape[0]
@@ -154,7 +156,8 @@ def _out_shape(op: EngineOp) -> Shape:
         if min(op.kernel, op.stride) < 1 or not 0 <= op.padding < op.kernel:
             raise InputError(f"op {op.name}: kernel, stride >= 1 and 0 <= padding < kernel")
         m = op.out_shape[0] if op.kind is OpKind.CONV else channels
-        return (m, *(window_out(x, op.kernel, op.stride, op.padding) for x in (rows, cols)))
+        k, s, p = op.kernel, op.stride, op.padding
+        return (m, window_out(rows, k, s, p), window_out(cols, k, s, p))
     if op.kind is OpKind.FC:
         return (op.out_shape[0], 1, 1)
     if op.kind is OpKind.GLOBAL_AVG_POOL:
