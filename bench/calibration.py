@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 from coexplore.fast.grid import TilingSpace
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.accelerator import Resources
-from coexplore.hardware.devices import Pool, Precision, get_device, with_clock
+from coexplore.hardware.devices import Pool, Precision, Resources, get_device, with_clock
 from coexplore.workload import Layer, LayerKind, Workload
 
 

@@ -1,4 +1,4 @@
-"""Co-exploration against the baselines on the NAS-Bench-201 table (SPEC §6), training-free.
+"""Co-exploration against the baselines on the NAS-Bench-201 table, training-free.
 
 Every strategy (the default `coexplore`, the paper's RL controller `rl`, random, random among
 spec-meeting children, NAS, hardware-aware NAS hard and soft, NSGA-II, multi-objective TPE, and
@@ -44,10 +44,10 @@ import time
 from pathlib import Path
 
 from coexplore.cli import set_overrides
-from coexplore.compare.runs import METHODS, MethodRun, is_trained, run_method
+from coexplore.compare.runs import StrategyRun, is_trained, run_strategy, strategy_names
 from coexplore.compare.summary import hypervolume_curve
 from coexplore.config import Config, load_config
-from coexplore.search.picks import feasible_trials, pick
+from coexplore.results.picks import feasible_trials, pick
 from coexplore.storage import TrialRecord
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark, load_benchmark
 from coexplore.tabular.fronts import identical_best
@@ -67,7 +67,7 @@ Credit = dict[int, float]  # architecture index -> the accuracy it is scored wit
 
 
 def hv_ratios(
-    runs: list[MethodRun], bench: Benchmark, metric: str, k: int, credit: Credit | None = None
+    runs: list[StrategyRun], bench: Benchmark, metric: str, k: int, credit: Credit | None = None
 ) -> list[float]:
     front = bench.front(metric).hypervolume
     out = []
@@ -84,10 +84,8 @@ def credited(
     """`trials` with each trained child's accuracy replaced by its credited one."""
     space = bench.problem.space
     return tuple(
-        dataclasses.replace(
-            t, metrics={**t.metrics, "accuracy": credit[space.from_json(t.arch).index]}
-        )
-        if "accuracy" in t.metrics
+        dataclasses.replace(t, accuracy=credit[space.from_json(t.arch).index])
+        if t.accuracy is not None
         else t
         for t in trials
     )
@@ -107,7 +105,7 @@ def capped(config: Config, budget: int) -> Config:
 
 
 def print_final_lines(
-    runs: dict[str, list[MethodRun]], bench: Benchmark, credit: dict[str, Credit] | None
+    runs: dict[str, list[StrategyRun]], bench: Benchmark, credit: dict[str, Credit] | None
 ) -> None:
     """`hypervolume <metric>: <strategy> <r50>/<r100>/<r200>`, mean over the seeds; then the
     same with identical networks credited, as `hv-credited ...`, where the table tells them."""
@@ -130,7 +128,7 @@ def best_curve(trials: tuple[TrialRecord, ...]) -> list[float]:
     best, curve = -math.inf, []
     for t in sorted(trials, key=lambda t: t.number):
         if feasible_trials([t]):
-            best = max(best, t.metrics["accuracy"])
+            best = max(best, t.accuracy)
         if is_trained(t):
             curve.append(best)
     return curve
@@ -141,7 +139,7 @@ def trainings_to_reach(curve: list[float], target: float) -> int | None:
 
 
 def print_hypervolumes(
-    runs: dict[str, list[MethodRun]],
+    runs: dict[str, list[StrategyRun]],
     bench: Benchmark,
     budget: int,
     credit: dict[str, Credit] | None = None,
@@ -167,7 +165,7 @@ def print_hypervolumes(
 
 
 def print_search_time(
-    runs: dict[str, list[MethodRun]],
+    runs: dict[str, list[StrategyRun]],
     baseline: str,
     bench: Benchmark | None = None,
     credit: Credit | None = None,
@@ -178,7 +176,7 @@ def print_search_time(
         + (" (identical networks at the same FPS credited)" if credit else "")
     )
 
-    def trials(run: MethodRun) -> tuple[TrialRecord, ...]:
+    def trials(run: StrategyRun) -> tuple[TrialRecord, ...]:
         return credited(run.trials, bench, credit) if bench and credit else run.trials
 
     ratios = []
@@ -201,7 +199,7 @@ def print_search_time(
 
 
 def print_matched(
-    runs: dict[str, list[MethodRun]], config: Config, bench: Benchmark, baseline: str
+    runs: dict[str, list[StrategyRun]], config: Config, bench: Benchmark, baseline: str
 ) -> None:
     print(
         f"\nMatched accuracy: co-exploration's best hardware among its children at least as "
@@ -215,9 +213,7 @@ def print_matched(
             print(f"  seed {co.seed}: {baseline} found no spec-meeting child")
             continue
         matched = [
-            t
-            for t in feasible_trials(list(co.trials))
-            if t.metrics["accuracy"] >= ref.metrics["accuracy"] - 1e-12
+            t for t in feasible_trials(list(co.trials)) if t.accuracy >= ref.accuracy - 1e-12
         ]
         row = bench.hardware.row_of(bench.problem.space.from_json(ref.arch).index)
         text = []
@@ -253,15 +249,16 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=200, help="trained children per run")
     parser.add_argument("--hwnas-budget", type=int, default=1000, help="the same for hwnas")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
-    parser.add_argument("--strategies", default=",".join(METHODS), help="comma-separated")
+    parser.add_argument("--strategies", default="", help="comma-separated (default: all)")
     parser.add_argument(
         "--set", action="append", default=[], help="config override section.key=value"
     )
     args = parser.parse_args()
     start = time.perf_counter()
-    names = [n for n in args.strategies.split(",") if n]
-    if unknown := [n for n in names if n not in METHODS]:
-        parser.error(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    names = [n for n in args.strategies.split(",") if n] or list(strategy_names())
+    if unknown := [n for n in names if n not in strategy_names()]:
+        valid = ", ".join(strategy_names())
+        parser.error(f"unknown strategies {', '.join(unknown)}; valid: {valid}")
     budgets = {n: args.hwnas_budget if n in HWNAS else args.budget for n in names}
     config = load_config("nb201", overrides={"data.root": args.csv, **set_overrides(args.set)})
     bench = load_benchmark(config, workers=2, say=print)
@@ -285,7 +282,7 @@ def main() -> None:
         out = args.out or Path(scratch)  # kept only when --out is given
         runs = {
             name: [
-                run_method(
+                run_strategy(
                     capped(config, budgets[name]),
                     name,
                     seed,

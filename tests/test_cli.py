@@ -112,10 +112,9 @@ def test_debug_adds_the_traceback_of_a_user_error(files):
 
 def test_every_user_error_class_derives_from_one_base():
     from coexplore.config import ConfigError
-    from coexplore.errors import CoexploreError, InputError, UnknownName, UserError
+    from coexplore.errors import CoexploreError, InputError, SearchStopped, UnknownName, UserError
     from coexplore.export.model import ExportError
     from coexplore.onnx_import.ops import OnnxImportError
-    from coexplore.search.failures import SearchStopped
     from coexplore.storage import StorageError
 
     for kind in (ConfigError, ExportError, OnnxImportError, StorageError, SearchStopped,

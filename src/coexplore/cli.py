@@ -18,10 +18,10 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from coexplore.commands.options import devices_override, set_overrides
 from coexplore.config import HardwareConfig
-from coexplore.errors import CoexploreError, UserError
+from coexplore.errors import CoexploreError, SearchStopped, UserError
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
-from coexplore.search.failures import SearchStopped
 
 app = typer.Typer(
     help="Co-explore neural architectures and the multi-FPGA accelerators that run them.",
@@ -187,31 +187,6 @@ def _load_network(path: Path, shape: tuple[int, int, int] | None, classes: int |
     if classes is not None:
         raise UserError("--classes: an ONNX model has its classes in its graph")
     return load_onnx_workload(path, shape)
-
-
-def set_overrides(items: list[str]) -> dict[str, Any]:
-    """--set section.key=value (value parsed as TOML, bare words as strings)."""
-    import tomllib
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or "." not in key:
-            raise UserError(f"--set: expected section.key=value, got {item!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = text
-    return out
-
-
-def devices_override(path: Path | None) -> dict[str, Any]:
-    """--devices as the config key hardware.devices_file: checked now, stored as an absolute
-    path so that resume, report and export find it from any folder."""
-    if path is None:
-        return {}
-    load_catalog(path)
-    return {"hardware.devices_file": str(path.resolve())}
 
 
 @app.command()

@@ -32,3 +32,8 @@ class UnknownName(CoexploreError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; a message should not be quoted
         return str(self.args[0]) if self.args else ""
+
+
+class SearchStopped(CoexploreError):
+    """The search stopped early because its children kept failing alike (one-line message;
+    the command line exits with status 3: the run is kept and can be resumed)."""

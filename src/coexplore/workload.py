@@ -113,7 +113,7 @@ class Layer:
 
     @property
     def uses_window_buffers(self) -> bool:
-        """Layers whose kernel and stride size the engine's banked buffers (SPEC §3)."""
+        """Layers whose kernel and stride size the engine's banked buffers."""
         return self.kind in (LayerKind.CONV, LayerKind.DWCONV, LayerKind.FC)
 
     def shape_key(self) -> tuple[object, ...]:

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coexplore.results.pareto import hypervolume, reference_point
 from coexplore.tabular.accuracy import AccuracyTable
-from coexplore.tabular.fronts import hypervolume, identical_best, reference_point, true_front
+from coexplore.tabular.fronts import identical_best, true_front
 from coexplore.tabular.hardware import METRICS, HardwareTable
 
 points = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=8)

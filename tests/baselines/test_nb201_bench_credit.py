@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from coexplore.compare.runs import MethodRun
+from coexplore.compare.runs import StrategyRun
 from coexplore.spaces import Nb201Arch, Nb201Space
 from coexplore.storage import TrialRecord, TrialState
 from coexplore.tabular.accuracy import AccuracyTable
@@ -33,13 +33,13 @@ def _trial(number, index):
     return TrialRecord(
         number, number, 0, "coexplore", TrialState.COMPLETE, f"k{index}",
         SPACE.to_json(Nb201Arch.from_index(index)), None,
-        {"accuracy": float(ACCURACY[row]), "fps": fps, "gops_per_w": fps},
-        0.0, "", 0, 0.0, 1.0, {}, meets_spec=True,
+        {"fps": fps, "gops_per_w": fps},
+        0.0, "", 0, 0.0, 1.0, {}, meets_spec=True, accuracy=float(ACCURACY[row]),
     )  # fmt: skip
 
 
 def _lines(bench_module, bench, capsys):
-    run = MethodRun("coexplore", 0, Path("."), (_trial(0, 10), _trial(1, 30)), 1.0)
+    run = StrategyRun("coexplore", 0, Path("."), (_trial(0, 10), _trial(1, 30)), 1.0)
     bench_module.print_final_lines({"coexplore": [run]}, bench, bench_module.credits(bench))
     return [line for line in capsys.readouterr().out.splitlines() if line]
 
@@ -58,4 +58,3 @@ def test_without_computation_ids_there_are_no_credited_lines(load_bench, capsys)
     module = load_bench("nb201_coexplore")
     lines = _lines(module, _bench(None), capsys)
     assert [line.split(":")[0] for line in lines] == ["hypervolume fps", "hypervolume gops_per_w"]
-

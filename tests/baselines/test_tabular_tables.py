@@ -12,11 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from coexplore import wiring as run
-from coexplore.config import load_config
+from coexplore.config import DataConfig, TrainConfig, load_config
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
-from coexplore.search.jobs import DataSpec, TrainJob
-from coexplore.slow.trainer import TrainConfig
+from coexplore.slow.jobs import TrainJob
 from coexplore.spaces import ChainSpace, Nb201Arch, Nb201Space
 from coexplore.tabular import hardware
 from coexplore.tabular.accuracy import ENV_VAR, TableTrainer, csv_path, load_accuracy_table
@@ -105,9 +104,9 @@ def test_bad_tables_are_refused_in_one_line(tmp_path, text, message):
 def test_table_trainer_returns_the_tabulated_accuracy(tmp_path):
     expected = write_table(tmp_path / "t.csv", SOME)
     trainer = TableTrainer(str(tmp_path / "t.csv"))
-    data = DataSpec("nb201_table", "", 0, 0.1, 0.1, 0)
+    data = DataConfig("nb201_table", "", 0.1, 0.1, 0)
     for index in SOME:
-        job = TrainJob(NB201.to_json(arch_at(NB201, int(index))), data, TrainConfig(), 0)
+        job = TrainJob(NB201.to_json(arch_at(NB201, int(index))), data, 0, TrainConfig(), 0)
         assert trainer(job).train.val_accuracy == pytest.approx(expected[int(index)])
 
 

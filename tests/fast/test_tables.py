@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 
 from coexplore.fast.grid import TilingGrid, TilingSpace
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.fast.stages import LayerShapes, Stages, skyline, stage_windows
+from coexplore.fast.shapes import LayerShapes, skyline
+from coexplore.fast.stages import Stages, stage_windows
 from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import layer_cycles, window_limits
 from coexplore.hardware.devices import Pool, Precision, get_device

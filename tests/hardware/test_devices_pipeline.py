@@ -16,7 +16,7 @@ from coexplore.hardware.devices import (
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
 from coexplore.workload import Layer, LayerKind, Workload
 
-# SPEC §3 figures (DSP, BRAM18) checked against the vendor data sheets cited in the catalog.
+# The catalog's figures (DSP, BRAM18) checked against the vendor data sheets cited in the catalog.
 SPEC_FIGURES = {
     "XC7A50T": (120, 150),
     "XC7Z015": (160, 190),

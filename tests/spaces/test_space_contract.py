@@ -180,18 +180,36 @@ def test_registry_builds_spaces_and_lists_names_on_typo() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "depth"), [("chain", 4), ("nb201", 4), ("imagenet", 8), ("unet", 4)]
+    ("name", "settings", "built"),
+    [
+        ("chain", {"layers": 3, "stride_mode": "predictable"}, {"depth": 3}),
+        ("nb201", {}, {}),
+        ("imagenet", {"layers": 8}, {"depth": 8}),
+        ("unet", {"levels": 3}, {"levels": 3}),
+    ],
 )
-def test_the_config_choices_and_the_built_space_come_from_the_registry(
-    name: str, depth: int
+def test_the_config_names_a_registered_space_with_the_settings_it_reads(
+    name: str, settings: dict, built: dict
 ) -> None:
-    from coexplore.config import CHOICES, load_config
-    from coexplore.problem import make_space
+    """The [space] keys a space reads (`SearchSpace.settings`) reach it; a key it does not
+    read is refused where the run is wired, naming the space's own keys."""
+    import dataclasses
 
-    assert CHOICES["space.name"] == tuple(SPACES)
-    config = load_config("quick", overrides={"space.name": name, "space.depth": depth})
+    from coexplore.config import ConfigError, SpaceConfig, parse_config
+    from coexplore.problem import make_space
+    from coexplore.wiring import check_config
+
+    fields = {f.name for f in dataclasses.fields(SpaceConfig)}
+    assert set(SPACES[name].settings) <= fields - {"name"}
+    base = {"spec": {"fps": 100.0}}
+    config = check_config(parse_config({**base, "space": {"name": name, **settings}}))
     space = make_space(config)
     assert type(space) is SPACES[name] and space.name == name
+    assert all(getattr(space, k) == v for k, v in built.items())
+    unread = sorted(fields - {"name", *SPACES[name].settings})[0]
+    value = 3 if unread != "stride_mode" else "predictable"
+    with pytest.raises(ConfigError, match=f"space.{unread} is not a setting of the {name}"):
+        check_config(parse_config({**base, "space": {"name": name, **settings, unread: value}}))
 
 
 def test_spaces_never_import_torch() -> None:

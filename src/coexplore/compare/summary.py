@@ -1,4 +1,4 @@
-"""The paper-style comparison table: one row per run, aggregated per method over seeds.
+"""The paper-style comparison table: one row per run, aggregated per strategy over seeds.
 
 Per run: the best accuracy meeting the spec (OptSW) with its FPS, GOPS/W and pipeline
 efficiency; architectures explored / pruned / trained; wall time and training hours; the
@@ -16,20 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from coexplore.compare.runs import MethodRun, is_trained
+from coexplore.compare.runs import StrategyRun, is_trained
 from coexplore.config import Config
 from coexplore.errors import InputError
-from coexplore.search.picks import pick
+from coexplore.results.pareto import hypervolume, reference_point, trial_points
+from coexplore.results.picks import pick
 from coexplore.storage import TrialRecord, TrialState
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
-from coexplore.tabular.fronts import hypervolume, reference_point, trial_points
 
 NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    method: str
+    strategy: str
     seed: int
     best_accuracy: float  # OptSW: the best accuracy meeting the spec (nan: none meets it)
     fps: float
@@ -51,16 +51,16 @@ def references(config: Config) -> dict[str, tuple[float, float]]:
     return {m: reference_point(m, config.spec.fps, floor) for m in HW_METRICS}
 
 
-def summarise(run: MethodRun, config: Config, bench: Benchmark | None) -> RunSummary:
+def summarise(run: StrategyRun, config: Config, bench: Benchmark | None) -> RunSummary:
     trials = list(run.trials)
     best = pick(trials, config.reward.metric, config.picks.accuracy_gap).opt_sw
     hv = {m: hypervolume(trial_points(trials, m), ref) for m, ref in references(config).items()}
     true = {m: bench.front(m).hypervolume if bench else NAN for m in HW_METRICS}
     metric = (lambda key: best.metrics[key]) if best else (lambda key: NAN)
     return RunSummary(
-        method=run.method,
+        strategy=run.strategy,
         seed=run.seed,
-        best_accuracy=metric("accuracy"),
+        best_accuracy=best.accuracy if best and best.accuracy is not None else NAN,
         fps=metric("fps"),
         gops_per_w=metric("gops_per_w"),
         pipeline_efficiency=metric("pipeline_efficiency"),
@@ -147,17 +147,17 @@ def write_csv(path: Path, rows: Sequence[RunSummary]) -> None:
 
 
 def markdown_table(rows: Sequence[RunSummary]) -> str:
-    """One line per method: the mean over its seeds, with ± std where there are several."""
-    methods = list(dict.fromkeys(r.method for r in rows))
+    """One line per strategy: the mean over its seeds, with ± std where there are several."""
+    strategies = list(dict.fromkeys(r.strategy for r in rows))
     lines = [
-        "| method | seeds | " + " | ".join(h for h, _, _ in _COLUMNS) + " |",
+        "| strategy | seeds | " + " | ".join(h for h, _, _ in _COLUMNS) + " |",
         "| --- | ---: |" + " ---: |" * len(_COLUMNS),
     ]
-    for method in methods:
-        group = [r for r in rows if r.method == method]
+    for strategy in strategies:
+        group = [r for r in rows if r.strategy == strategy]
         seeds = "-" if group[0].seed < 0 else str(len(group))
         cells = [_cell([getattr(r, name) for r in group], fmt) for _, name, fmt in _COLUMNS]
-        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append(f"| {strategy} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.fast.grid import TilingGrid
-from coexplore.fast.stages import LayerShapes, Window, skyline
+from coexplore.fast.shapes import LayerShapes, Window, skyline
 from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import resources
 from coexplore.hardware.devices import Precision

@@ -31,14 +31,8 @@ import numpy as np
 from coexplore.fast import dp
 from coexplore.fast.device_tables import DeviceTables
 from coexplore.fast.grid import TilingGrid, TilingSpace
-from coexplore.fast.stages import (
-    TIE,
-    LayerShapes,
-    Pick,
-    Stages,
-    stage_windows,
-    window_groups,
-)
+from coexplore.fast.shapes import LayerShapes
+from coexplore.fast.stages import TIE, Pick, Stages, stage_windows, window_groups
 from coexplore.hardware.accelerator import over_budget, resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import (

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.errors import InputError
-from coexplore.hardware.devices import Device, Precision
+from coexplore.hardware.devices import Device, Precision, Resources
 from coexplore.workload import Layer, LayerKind
 
 BOUNDS = ("compute", "input", "weight", "output")
@@ -48,18 +48,6 @@ class Tiling:
         for name, value in vars(self).items():
             if int(value) < 1:
                 raise InputError(f"tiling {name} must be >= 1, got {value}")
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What an engine uses (ints for one tiling, arrays over a grid)."""
-
-    dsp: Any
-    bram18k: Any
-    luts: Any
-    port_words: Any
-    uram: Any = 0
-    ffs: Any = 0
 
 
 def _cdiv(a: Any, b: Any) -> Any:

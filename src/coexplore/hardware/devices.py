@@ -11,12 +11,9 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from coexplore.errors import InputError
-
-if TYPE_CHECKING:
-    from coexplore.hardware.accelerator import Resources
 
 # Two 8-bit multiplies sharing one operand fit one DSP slice in these families (the other
 # operand pair packed into the wide multiplier input): DSP48E1 per WP487 (7 series),
@@ -33,6 +30,18 @@ POWER_COVERS = (
     f"board, per FPGA: FPGA static + dynamic through {REGULATOR_EFFICIENCY:.0%} regulators, "
     "plus the board's PS, memory and peripherals"
 )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What an engine uses (ints for one tiling, arrays over a grid)."""
+
+    dsp: Any
+    bram18k: Any
+    luts: Any
+    port_words: Any
+    uram: Any = 0
+    ffs: Any = 0
 
 
 class Precision(StrEnum):

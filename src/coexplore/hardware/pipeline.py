@@ -1,4 +1,4 @@
-"""Multi-FPGA pipeline: consecutive layer groups, one per FPGA, and its metrics (SPEC §3)."""
+"""Multi-FPGA pipeline: consecutive layer groups, one per FPGA, and its metrics."""
 
 from __future__ import annotations
 

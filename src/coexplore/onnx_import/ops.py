@@ -29,7 +29,7 @@ class OnnxImportError(InputError):
         super().__init__("".join(c if c.isprintable() else repr(c)[1:-1] for c in message))
 
 
-# Fused into the producing layer or free on the engine (SPEC §3: BN folds, ReLU is fused).
+# Fused into the producing layer or free on the engine (BN folds, ReLU is fused: docs/hardware.md).
 FUSED = frozenset({
     "BatchNormalization", "Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Celu", "Gelu", "Clip",
     "Sigmoid", "HardSigmoid", "HardSwish", "Tanh", "Softplus", "Softsign", "Mish", "Softmax",

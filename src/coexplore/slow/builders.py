@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from coexplore.errors import InputError
+from coexplore.registry import Registry
 from coexplore.spaces import SPACES
-from coexplore.spaces.base import Registry, SearchSpace
+from coexplore.spaces.base import SearchSpace
 from coexplore.spaces.chain import ChainArch, ChainSpace
 from coexplore.spaces.nb201 import CONV_KERNELS, EDGES, Nb201Arch, Nb201Space
 
@@ -42,7 +43,7 @@ def build_model(
 def build_chain(
     space: ChainSpace, arch: ChainArch, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
-    """SPEC §2: per layer Conv2d(k, 'same' padding, bias) -> ReLU -> BatchNorm2d; Flatten -> Linear.
+    """The logged models: per layer Conv2d(k, 'same' padding, bias) -> ReLU -> BatchNorm2d; Flatten -> Linear.
 
     Kernels are odd, so padding k // 2 gives the 'same' output size ceil(in / stride).
     """

@@ -1,4 +1,4 @@
-"""The ImageNet space (SPEC §2): a stage-wise plain CNN of five stages, each opening with stride 2.
+"""The ImageNet space: a stage-wise plain CNN of five stages, each opening with stride 2.
 
 Network for an input of C x H x W (224 x 224, or a proxy resolution such as 64 or 112):
   stage s = 0..4 with width f_s (one filters token per stage; the choices widen with s), made of
@@ -88,6 +88,7 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     """`depth` layers in five stride-2 stages; per-layer kernel and op, per-stage width."""
 
     name: ClassVar[str] = "imagenet"
+    settings: ClassVar[tuple[str, ...]] = ("layers", "hardware_resolution")
     model_builder: ClassVar[str] = "coexplore.slow.imagenet_model:build_imagenet"
 
     depth: int = 10
@@ -99,8 +100,8 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
     @classmethod
     def from_settings(cls, settings: Any) -> ImagenetSpace:
         """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
-        return cls(  # depth: conv layers over the five stages
-            depth=settings.depth, hardware_resolution=settings.hardware_resolution
+        return cls(  # layers: conv layers over the five stages (0: the default)
+            depth=settings.layers or cls.depth, hardware_resolution=settings.hardware_resolution
         )
 
     def __post_init__(self) -> None:

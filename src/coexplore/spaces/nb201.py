@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 cell space (SPEC §2, tabular): 5 ops on the 6 edges of a 4-node cell.
+"""The NAS-Bench-201 cell space (tabular): 5 ops on the 6 edges of a 4-node cell.
 
 Architecture strings are the benchmark's own: `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`, the j-th
 group listing the ops into node j from nodes 0..j-1. Edges are ordered (1<-0), (2<-0), (2<-1),
@@ -140,7 +140,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
     @classmethod
     def from_settings(cls, settings: Any) -> Nb201Space:
         """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
-        return cls()  # one fixed space: the config's depth does not apply
+        return cls()  # one fixed space: no [space] setting applies
 
     def __post_init__(self) -> None:
         if self.init_channels < 1 or self.cells_per_stage < 1:

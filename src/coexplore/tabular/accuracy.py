@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 accuracy table (SPEC §8) and the training-free `train_fn` that reads it.
+"""The NAS-Bench-201 accuracy table and the training-free `train_fn` that reads it.
 
 The CSV (NATS-Bench topology search space, MIT) is read from a path the user gives: an explicit
 path (`--csv`), else `data.root` of the config, else $COEXPLORE_NB201_CSV. It is never copied
@@ -119,7 +119,7 @@ class TableTrainer:
     dataset: str = "cifar10"
 
     def __call__(self, job: Any) -> Any:
-        from coexplore.search.jobs import JobResult
+        from coexplore.slow.jobs import JobResult
         from coexplore.slow.trainer import TrainResult
 
         start = time.perf_counter()

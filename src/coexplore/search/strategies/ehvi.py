@@ -19,26 +19,9 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.special import ndtr
 
-Point = tuple[float, float]  # (hardware metric, accuracy)
+from coexplore.results.pareto import Point, staircase
+
 _TINY_STD = 1e-9
-
-
-def staircase(front: Sequence[Point], reference: Point) -> tuple[np.ndarray, np.ndarray]:
-    """(levels, widths): accuracy steps t_0 = ref_y < t_1 < ... < t_K and, on (t_k, t_k+1]
-    (t_K+1 = infinity), the dominated extent G_k of the hardware axis."""
-    rx, ry = reference
-    inside = [(x, y) for x, y in front if x > rx and y > ry]
-    levels = np.array([ry, *sorted({y for _, y in inside})])
-    dominated = np.array(
-        [max([x for x, y in inside if y >= top] or [rx]) for top in levels[1:]] + [rx]
-    )
-    return levels, dominated
-
-
-def hypervolume(front: Sequence[Point], reference: Point) -> float:
-    """Area the front dominates above `reference` (both axes maximised)."""
-    levels, dominated = staircase(front, reference)
-    return float(np.sum((dominated[:-1] - reference[0]) * np.diff(levels)))
 
 
 def expected_improvement(

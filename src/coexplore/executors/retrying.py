@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from coexplore.errors import InputError
-from coexplore.search.executors.base import Executor, JobFailure, Outcome
+from coexplore.executors.base import Executor, JobFailure, Outcome
 
 
 @dataclass(frozen=True)

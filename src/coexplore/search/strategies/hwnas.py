@@ -1,21 +1,10 @@
-"""The baselines the paper compares with (SPEC §6), behind the same ask/tell `Strategy`; what
-each means for the problem (its explorer, pruning, reward) is its `Rules` in the registry
-(`coexplore.search.methods`).
+"""Hardware-aware NAS (FNAS, MnasNet): the hardware is fixed up front, only the network is searched.
 
-- `nas`: Zoph-style NAS. The controller is rewarded on accuracy alone and nothing is pruned; the
-  loop designs the hardware afterwards and records whether it meets the spec.
-- `hwnas`: hardware-aware NAS. The hardware is fixed up front (the optimal design of a
-  reference architecture); per child only the layer partition over that pipeline adapts.
+- `hwnas`: the fixed hardware is the optimal design of a reference architecture; per child
+  only the layer partition over that pipeline adapts (`coexplore.fast.fixed_pipeline`).
   FNAS-style hard pruning and the run's reward.
 - `hwnas_soft`: the same fixed hardware, no pruning, MnasNet's soft reward.
-- `nsga2`: Optuna's NSGA-II over the tokens, maximising (accuracy, hardware metric).
-- `motpe`: Optuna's multi-objective TPE, the same objectives (state as JSON).
-- `random_feasible`: uniform architectures, redrawn until the fast level lets them through.
-- `exhaustive`: every architecture of a finite (tabular) space once, in a seeded order.
-
-Modules: `fixed` (the fixed-pipeline explorer of hardware-aware NAS), `nsga2`, `motpe`,
-`random_feasible`, `exhaustive` (the ground truth of the tabular benchmark). Each is built by
-its entry in the one strategy registry, `coexplore.search.methods.STRATEGIES`.
+Both sample architectures with the RL controller (its [controller] section) and read [hwnas].
 """
 
 from __future__ import annotations
@@ -24,40 +13,41 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from coexplore.config import Section, setting
 from coexplore.errors import InputError
+from coexplore.fast.fixed_pipeline import FixedPipelineExplorer
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import HardwareDesign
-from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
-from coexplore.search.baselines.fixed import FixedPipelineExplorer
-from coexplore.search.baselines.motpe import MotpeStrategy
-from coexplore.search.baselines.nsga2 import Nsga2Strategy
-from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
-from coexplore.search.methods import StrategyContext
 from coexplore.search.reward import PRUNED_REWARD
+from coexplore.search.strategies.controller import ControllerSettings
+from coexplore.search.strategies.rl import architecture_controller
+from coexplore.search.strategy import Rules, StrategyContext, StrategyEntry
 from coexplore.workload import Workload
 
-__all__ = [
-    "ExhaustiveStrategy",
-    "FixedPipelineExplorer",
-    "MotpeStrategy",
-    "Nsga2Strategy",
-    "RandomFeasibleStrategy",
-    "SoftReward",
-    "fixed_design",
-    "fixed_explorer",
-    "reference_workload",
-]
+
+@dataclass(frozen=True)
+class HwnasSettings(Section):
+    """Hardware-aware NAS: the design fixed up front, and the soft reward's weight."""
+
+    SECTION = "hwnas"
+
+    reference: str = setting(
+        "", "architecture JSON whose optimal design is fixed up front ('': the space's middle)"
+    )
+    soft_weight: float = setting(
+        -0.07, "hwnas_soft: reward = acc * (spec / fps) ** w (MnasNet's (LAT/T)^w)", low=None
+    )
 
 
 def reference_workload(ctx: StrategyContext) -> Workload:
-    """`baseline.reference` (an architecture file), else the middle of the space: every token
+    """`hwnas.reference` (an architecture file), else the middle of the space: every token
     at choice index len(choices) // 2 (NAS-Bench-201: nor_conv_1x1 on every edge)."""
-    if ctx.config.baseline.reference:
+    reference = ctx.settings(HwnasSettings).reference
+    if reference:
         from coexplore.archfile import load_arch_file
 
-        path = Path(ctx.config.baseline.reference)
-        return load_arch_file(path, ctx.input_shape, ctx.classes).workload
+        return load_arch_file(Path(reference), ctx.input_shape, ctx.classes).workload
     middle = tuple(len(t.choices) // 2 for t in ctx.space.token_types())
     return ctx.space.workload(ctx.space.decode(middle), ctx.input_shape, ctx.classes)
 
@@ -94,3 +84,25 @@ class SoftReward:
 def fixed_explorer(ctx: StrategyContext) -> FixedPipelineExplorer:
     """The explorer of hardware-aware NAS: per child, only the partition over `fixed_design`."""
     return FixedPipelineExplorer(fixed_design(ctx), ctx.pool, ctx.spec)
+
+
+def _hard_rules(ctx: StrategyContext) -> Rules:
+    return Rules(explorer=fixed_explorer(ctx))
+
+
+def _soft_rules(ctx: StrategyContext) -> Rules:
+    reward = SoftReward(ctx.spec.fps, ctx.settings(HwnasSettings).soft_weight)
+    return Rules(explorer=fixed_explorer(ctx), prunes=False, reward=reward)
+
+
+_SECTIONS = (ControllerSettings, HwnasSettings)
+ENTRIES = (
+    StrategyEntry(
+        "hwnas", architecture_controller, "hardware-aware NAS on a fixed design, hard pruning",
+        _hard_rules, _SECTIONS,
+    ),
+    StrategyEntry(
+        "hwnas_soft", architecture_controller, "hardware-aware NAS, MnasNet's soft reward",
+        _soft_rules, _SECTIONS,
+    ),
+)  # fmt: skip

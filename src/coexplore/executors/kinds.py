@@ -4,8 +4,8 @@ The config's choices for `executor.kind`, `make_executor`'s dispatch and the tes
 kinds all come from `EXECUTORS`; adding an executor is one entry here (plus its class, docs and
 a fixture in tests/executors/conftest.py).
 
-The config imports this module for the names, and the config must load without torch or ray:
-so this module imports no executor at import time; each builder imports its class when called.
+This module imports no executor at import time (each builder imports its class when called),
+so the names are known without torch or ray.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from coexplore.errors import InputError
-from coexplore.spaces.base import Registry
+from coexplore.registry import Registry
 
 if TYPE_CHECKING:
     from coexplore.config import ExecutorConfig
-    from coexplore.search.executors.base import Executor
+    from coexplore.executors.base import Executor
 
 
 @dataclass(frozen=True)
@@ -28,23 +28,24 @@ class ExecutorKind:
 
     build: Callable[[ExecutorConfig], Executor]
     summary: str  # one line for help texts
+    stops_children: bool = True  # it can stop a child midway (executor.timeout_s)
 
 
 def _local(section: ExecutorConfig) -> Executor:
-    from coexplore.search.executors.base import LocalExecutor
+    from coexplore.executors.base import LocalExecutor
 
     return LocalExecutor()
 
 
 def _pool(section: ExecutorConfig) -> Executor:
-    from coexplore.search.executors.pool import PoolExecutor
+    from coexplore.executors.pool import PoolExecutor
 
     return PoolExecutor(section.workers, section.retries, section.timeout_s)
 
 
 def _ray(section: ExecutorConfig) -> Executor:
     try:
-        from coexplore.search.executors.ray_cluster import RayExecutor
+        from coexplore.executors.ray_cluster import RayExecutor
     except ImportError:  # ray is an extra
         raise InputError("executor.kind 'ray' needs Ray: pip install 'coexplore[ray]'") from None
     return RayExecutor(
@@ -59,7 +60,9 @@ def _ray(section: ExecutorConfig) -> Executor:
 EXECUTORS: Registry[ExecutorKind] = Registry(
     "executor",
     {
-        "local": ExecutorKind(_local, "one child after another, in the search process"),
+        "local": ExecutorKind(
+            _local, "one child after another, in the search process", stops_children=False
+        ),
         "pool": ExecutorKind(_pool, "`workers` processes on this machine"),
         "ray": ExecutorKind(_ray, "Ray tasks on a cluster (its GPUs too); the ray extra"),
     },

@@ -1,5 +1,6 @@
 """Child training as a picklable job, so any executor (in process, worker pool, Ray) can run it.
 
+A job carries the run's [data] and [train] sections as they are (`DataConfig`, `TrainConfig`).
 A worker process loads each dataset once and keeps it (datasets are small and held in memory).
 """
 
@@ -10,63 +11,44 @@ from functools import lru_cache
 from typing import Any
 
 from coexplore.archfile import space_for
-from coexplore.config import DataConfig
-from coexplore.slow.trainer import TrainConfig, TrainResult
-
-
-@dataclass(frozen=True)
-class DataSpec:
-    """What a worker loads: the config's [data] section (`DataConfig`) with the run's seed,
-    without what only the tabular benchmark reads. Made from the config by `of`, the one place;
-    tests/test_config_sections.py checks the fields stay in step."""
-
-    dataset: str
-    root: str
-    seed: int
-    val_fraction: float
-    test_fraction: float
-    limit: int
-    resolution: int = 0  # folder datasets only (coexplore.slow.folders.FolderOptions)
-    max_classes: int = 0
-    max_per_class: int = 0
-
-    @classmethod
-    def of(cls, data: DataConfig, seed: int) -> DataSpec:
-        return cls(data.dataset, data.root, seed, data.val_fraction, data.test_fraction,
-                   data.limit, data.resolution, data.max_classes, data.max_per_class)  # fmt: skip
-
-    def load(self) -> Any:
-        return _load(self)
+from coexplore.config import DataConfig, TrainConfig
+from coexplore.slow.trainer import TrainResult
 
 
 @dataclass(frozen=True)
 class TrainJob:
     arch_json: dict[str, Any]
-    data: DataSpec
+    data: DataConfig  # the run's [data] section
+    data_seed: int  # the run's seed: the split of the data
     train: TrainConfig
-    seed: int
+    seed: int  # the child's seed: initialisation and batch order
     test: bool = False  # also measure test accuracy (final retraining)
     until_epoch: int = 0  # multi-fidelity: stop after this epoch (0: train.epochs)
     resume_from: bytes = b""  # multi-fidelity: the state an earlier, shorter job handed back
 
 
-@lru_cache(maxsize=4)
-def _load(spec: DataSpec) -> Any:
-    from coexplore.slow.data import load_dataset
-    from coexplore.slow.datasets import DATASETS
-    from coexplore.slow.folders import FolderOptions, load_folder
+def load_data(data: DataConfig, seed: int) -> Any:
+    """The splits a [data] section describes, split with `seed` (cached in this process)."""
+    return _load(data, seed)
 
-    if DATASETS[spec.dataset].folder:  # folder datasets also take resolution and subsetting
-        options = FolderOptions.of(spec)
-        return load_folder(spec.dataset, spec.root or None, spec.seed, spec.val_fraction,
-                           spec.test_fraction, spec.limit or None, options)  # fmt: skip
+
+@lru_cache(maxsize=4)
+def _load(data: DataConfig, seed: int) -> Any:
+    from coexplore.datasets import DATASETS
+    from coexplore.slow.data import load_dataset
+    from coexplore.slow.folders import load_folder
+
+    limit = data.limit or None
+    if DATASETS[data.dataset].folder:  # folder datasets also take resolution and subsetting
+        return load_folder(data.dataset, data.root or None, seed, data.val_fraction,
+                           data.test_fraction, limit, data)  # fmt: skip
     return load_dataset(
-        spec.dataset,
-        seed=spec.seed,
-        root=spec.root or None,
-        val_fraction=spec.val_fraction,
-        test_fraction=spec.test_fraction,
-        limit=spec.limit or None,
+        data.dataset,
+        seed=seed,
+        root=data.root or None,
+        val_fraction=data.val_fraction,
+        test_fraction=data.test_fraction,
+        limit=limit,
     )
 
 
@@ -83,7 +65,7 @@ def train_model(job: TrainJob) -> tuple[Any, TrainResult, Any]:
     from coexplore.slow.builders import build_model
     from coexplore.slow.trainer import train_child
 
-    data = job.data.load()
+    data = load_data(job.data, job.data_seed)
     space = space_for(job.arch_json)
     arch = space.from_json(job.arch_json)
     model = build_model(space, arch, data.input_shape, data.num_classes, seed=job.seed)

@@ -8,8 +8,14 @@ from typing import Any
 import numpy as np
 import optuna
 
-from coexplore.search.baselines.nsga2 import Nsga2Strategy
-from coexplore.search.strategy import Candidate
+from coexplore.search.strategies.nsga2 import Nsga2Strategy
+from coexplore.search.strategy import (
+    Candidate,
+    Strategy,
+    StrategyContext,
+    StrategyEntry,
+    front_rules,
+)
 from coexplore.spaces.base import SearchSpace
 
 
@@ -57,3 +63,10 @@ class MotpeStrategy(Nsga2Strategy):
 
 def _batch_seed(seed: int, told: int) -> int:
     return int(np.random.SeedSequence([seed, told]).generate_state(1)[0])
+
+
+def _motpe(ctx: StrategyContext) -> Strategy:
+    return MotpeStrategy(ctx.space, ctx.config.reward.metric, ctx.config.run.seed)
+
+
+ENTRIES = (StrategyEntry("motpe", _motpe, "Optuna's multi-objective TPE", front_rules),)

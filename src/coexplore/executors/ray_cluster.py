@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from coexplore.errors import InputError
-from coexplore.search.executors.base import JobFailure, call_safely, one_torch_thread
-from coexplore.search.executors.retrying import Died, RetryingExecutor
+from coexplore.executors.base import JobFailure, call_safely, one_torch_thread
+from coexplore.executors.retrying import Died, RetryingExecutor
 
 
 def _run_task(fn: Callable[[Any], Any], job: Any) -> Any:

@@ -4,7 +4,7 @@ Per batch (docs/strategy.md has the why):
 1. grow a pool of hardware-evaluated architectures: the one-token neighbours of the trained
    children on the current fronts, and uniform samples (the fast level gives each its exact
    metrics and spec verdict in milliseconds; the pool is the memo, nothing is evaluated twice);
-2. fit the accuracy surrogate (`coexplore.search.surrogate`) on the trained children;
+2. fit the accuracy surrogate (`coexplore.search.strategies.surrogate`) on the trained children;
 3. among spec-meeting, untrained pool members, pick greedily the largest expected hypervolume
    improvement, relative to each (metric, accuracy) plane's current hypervolume and summed over
    the planes, each candidate's prediction then believed (added to the fronts at its mean) so
@@ -25,10 +25,18 @@ from typing import Any
 
 import numpy as np
 
-from coexplore.search import ehvi, surrogate
-from coexplore.search.oracle import HardwareOracle, HardwareView
-from coexplore.search.picks import pareto_front
-from coexplore.search.strategy import Candidate, Outcome, Strategy
+from coexplore.config import ConfigError, Section, fraction, positive, setting
+from coexplore.results.pareto import hypervolume, pareto_front, reference_metric
+from coexplore.search.strategies import ehvi, surrogate
+from coexplore.search.strategies.oracle import HardwareOracle, HardwareView, oracle_for
+from coexplore.search.strategy import (
+    Candidate,
+    Outcome,
+    Strategy,
+    StrategyContext,
+    StrategyEntry,
+    front_rules,
+)
 from coexplore.spaces.base import SearchSpace
 from coexplore.storage import TrialState
 
@@ -42,10 +50,14 @@ UNIFORM_SHARE = 0.5
 
 
 @dataclass(frozen=True)
-class FrontierSettings:
-    candidates: int = 64  # new architectures the fast level evaluates per batch
-    seed_children: int = 8  # the first children: a max-min spread of spec-meeting ones
-    reference_quantile: float = 0.25  # accuracy reference: this quantile of the space
+class CoexploreSettings(Section):
+    """The default strategy's settings (docs/strategy.md)."""
+
+    SECTION = "coexplore"
+
+    candidates: int = positive(64, "new architectures the fast level evaluates per batch")
+    seed_children: int = setting(8, "the first children: a max-min spread of spec-meeting ones")
+    reference_quantile: float = fraction(0.25, "hypervolume reference: this accuracy quantile")
 
 
 @dataclass(frozen=True)
@@ -62,7 +74,7 @@ class FrontierStrategy(Strategy):
         space: SearchSpace[Any],
         oracle: HardwareOracle,
         references: tuple[float, ...],
-        settings: FrontierSettings,
+        settings: CoexploreSettings,
         seed: int,
     ) -> None:
         self.space, self.oracle, self.references = space, oracle, references
@@ -229,7 +241,7 @@ class FrontierStrategy(Strategy):
         the plane's range times one unit of accuracy stands in."""
         top = max(e.view.metrics[m] for e in pool)
         span = top - ref[0] if top > ref[0] else 1.0
-        return max(ehvi.hypervolume(front, ref), 1e-3 * span)
+        return max(hypervolume(front, ref), 1e-3 * span)
 
     def _observed(self) -> Iterator[tuple[Tokens, float]]:
         return ((t, self.trained[t]) for t in self._feasible_trained())
@@ -272,7 +284,7 @@ class FrontierStrategy(Strategy):
             tokens = self.space.encode(candidate.arch)
             self.tried.add(tokens)
             if outcome.state is TrialState.COMPLETE:  # pruned or failed: no accuracy
-                self.trained[tokens] = float(outcome.metrics["accuracy"])
+                self.trained[tokens] = float(outcome.accuracy)
 
     def state_bytes(self) -> bytes:
         state = {
@@ -321,3 +333,26 @@ def _swaps(space: SearchSpace[Any], tokens: Tokens) -> list[Tokens]:
                 row[p], row[q] = row[q], row[p]
                 out.append(tuple(row))
     return out
+
+
+def _coexplore(ctx: StrategyContext) -> Strategy:
+    """The default strategy, on the planes of both headline metrics (and reward.metric)."""
+    if ctx.config.fast.mode == "controller":
+        raise ConfigError(
+            "config: fast.mode 'controller' samples hardware tokens with the RL controller: "
+            "set run.strategy = 'rl'"
+        )
+    metrics = tuple(dict.fromkeys(("fps", "gops_per_w", ctx.config.reward.metric)))
+    references = tuple(reference_metric(m, ctx.spec.fps) for m in metrics)
+    settings = ctx.settings(CoexploreSettings)
+    return FrontierStrategy(
+        ctx.space, oracle_for(ctx, metrics), references, settings, ctx.config.run.seed
+    )
+
+
+ENTRIES = (
+    StrategyEntry(
+        "coexplore", _coexplore, "surrogate frontier search over accuracy and hardware",
+        front_rules, (CoexploreSettings,),
+    ),
+)  # fmt: skip

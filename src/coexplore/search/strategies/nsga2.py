@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import optuna
 
-from coexplore.search.strategy import Candidate, Outcome, Strategy
+from coexplore.config import Section, positive
+from coexplore.search.strategy import (
+    Candidate,
+    Outcome,
+    Strategy,
+    StrategyContext,
+    StrategyEntry,
+    front_rules,
+)
 from coexplore.spaces.base import SearchSpace
 from coexplore.storage import TrialState
 
@@ -49,7 +58,7 @@ class Nsga2Strategy(Strategy):
             return optuna.trial.TrialState.FAIL, None
         if outcome.state is not TrialState.COMPLETE or not outcome.meets_spec:
             return optuna.trial.TrialState.PRUNED, None
-        values = [outcome.metrics["accuracy"], outcome.metrics[self.metric]]
+        values = [outcome.accuracy, outcome.metrics[self.metric]]
         return optuna.trial.TrialState.COMPLETE, values
 
     def _new_study(self) -> optuna.Study:
@@ -124,3 +133,25 @@ def _rng_json(rng: np.random.RandomState) -> list[Any]:
 def _rng_from_json(stored: list[Any]) -> tuple[Any, ...]:
     kind, key, pos, has_gauss, cached = stored
     return (str(kind), np.asarray(key, dtype=np.uint32), int(pos), int(has_gauss), float(cached))
+
+
+@dataclass(frozen=True)
+class Nsga2Settings(Section):
+    """Optuna's NSGA-II sampler."""
+
+    SECTION = "nsga2"
+
+    population: int = positive(16, "NSGA-II population size")
+
+
+def _nsga2(ctx: StrategyContext) -> Strategy:
+    population = ctx.settings(Nsga2Settings).population
+    return Nsga2Strategy(ctx.space, ctx.config.reward.metric, population, ctx.config.run.seed)
+
+
+ENTRIES = (
+    StrategyEntry(
+        "nsga2", _nsga2, "Optuna's NSGA-II over (accuracy, hardware metric)", front_rules,
+        (Nsga2Settings,),
+    ),
+)  # fmt: skip

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from coexplore.search.oracle import HardwareOracle
-from coexplore.search.strategy import Candidate, Outcome, Strategy
+from coexplore.search.strategies.oracle import HardwareOracle, oracle_for
+from coexplore.search.strategy import Candidate, Outcome, Strategy, StrategyContext, StrategyEntry
 from coexplore.spaces.base import SearchSpace
 
 MAX_DRAWS = 1000  # per child: past this many pruned draws, the last one is proposed anyway
@@ -43,3 +43,14 @@ class RandomFeasibleStrategy(Strategy):
 
     def load_state(self, blob: bytes) -> None:
         self.rng.bit_generator.state = json.loads(blob)
+
+
+def _random_feasible(ctx: StrategyContext) -> Strategy:
+    return RandomFeasibleStrategy(ctx.space, oracle_for(ctx), ctx.config.run.seed)
+
+
+ENTRIES = (
+    StrategyEntry(
+        "random_feasible", _random_feasible, "uniform architectures the fast level lets through"
+    ),
+)

@@ -19,13 +19,13 @@ from multiprocessing.connection import Connection, wait
 from multiprocessing.context import SpawnProcess
 from typing import Any
 
-from coexplore.search.executors.base import (
+from coexplore.executors.base import (
     JobFailure,
     call_safely,
     die_with_parent,
     one_torch_thread,
 )
-from coexplore.search.executors.retrying import Died, RetryingExecutor
+from coexplore.executors.retrying import Died, RetryingExecutor
 
 _STOP_SECONDS = 5.0
 

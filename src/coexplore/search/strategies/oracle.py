@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Spec
 from coexplore.workload import Workload
+
+if TYPE_CHECKING:
+    from coexplore.search.strategy import StrategyContext
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,6 @@ def size_features(workload: Workload) -> tuple[float, ...]:
     return (math.log1p(workload.macs), math.log1p(workload.params))
 
 
-def reference_metric(metric: str, spec_fps: float) -> float:
-    """Where a hardware axis starts to count: the spec for FPS (a slower design is pruned),
-    zero for the others."""
-    return spec_fps if metric == "fps" else 0.0
+def oracle_for(ctx: StrategyContext, metrics: tuple[str, ...] = ("fps",)) -> HardwareOracle:
+    """The oracle of a run: its own explorer, workload function and spec."""
+    return HardwareOracle(ctx.explorer, ctx.workload, ctx.spec, metrics)

@@ -10,12 +10,26 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from coexplore.config import ControllerConfig  # the config's [controller] section, as is
+from coexplore.config import Section, fraction, positive, setting
 from coexplore.spaces.base import TokenType
+
+
+@dataclass(frozen=True)
+class ControllerSettings(Section):
+    """The LSTM controller's settings."""
+
+    SECTION = "controller"
+
+    hidden: int = positive(35, "LSTM hidden units")
+    embedding: int = positive(20, "token embedding size")
+    lr: float = positive(0.0035, "Adam learning rate of the policy")
+    entropy: float = setting(0.0001, "entropy bonus weight")
+    baseline_decay: float = fraction(0.9, "decay of the reward's moving-average baseline")
 
 
 @contextmanager
@@ -79,7 +93,7 @@ class Policy(nn.Module):
 class Controller:
     """Policy + optimiser + baseline + sampling generator; its state round-trips exactly."""
 
-    def __init__(self, tokens: tuple[TokenType, ...], settings: ControllerConfig, seed: int):
+    def __init__(self, tokens: tuple[TokenType, ...], settings: ControllerSettings, seed: int):
         self.settings = settings
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the global RNG
             torch.manual_seed(seed)

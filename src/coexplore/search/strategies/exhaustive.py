@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.errors import InputError
-from coexplore.search.strategy import Candidate, Outcome, Strategy
+from coexplore.search.strategy import Candidate, Outcome, Strategy, StrategyContext, StrategyEntry
 from coexplore.spaces.base import SearchSpace
 from coexplore.tabular.indexing import arch_at
 
@@ -50,3 +50,15 @@ class ExhaustiveStrategy(Strategy):
         if not isinstance(position, int) or position < 0:
             raise ValueError(f"exhaustive: bad position {position!r} in the stored state")
         self.position = position
+
+
+def _exhaustive(ctx: StrategyContext) -> Strategy:
+    return ExhaustiveStrategy(ctx.space, ctx.config.run.seed, ctx.indices)
+
+
+ENTRIES = (
+    StrategyEntry(
+        "exhaustive", _exhaustive, "every architecture once (tabular ground truth)",
+        configurable=False,
+    ),
+)  # fmt: skip

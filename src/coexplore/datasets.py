@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from coexplore.errors import InputError
-from coexplore.spaces.base import Registry
+from coexplore.registry import Registry
 
 if TYPE_CHECKING:
     from coexplore.config import DataConfig

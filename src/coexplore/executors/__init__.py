@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from coexplore.search.executors.base import (
+from coexplore.executors.base import (
     Executor,
     JobFailure,
     LocalExecutor,
@@ -16,8 +16,8 @@ from coexplore.search.executors.base import (
     call_safely,
     signals_end_the_run,
 )
-from coexplore.search.executors.kinds import EXECUTORS, ExecutorKind
-from coexplore.search.executors.pool import PoolExecutor
+from coexplore.executors.kinds import EXECUTORS, ExecutorKind
+from coexplore.executors.pool import PoolExecutor
 
 __all__ = [
     "EXECUTORS",
