@@ -59,7 +59,8 @@ def parse_arch(
     if not isinstance(data, Mapping):
         raise InputError("expected a JSON object at the top level")
     shape = input_shape or _shape(data.get("input_shape", DEFAULT_INPUT))
-    classes = num_classes or _positive(data.get("num_classes", DEFAULT_CLASSES), "num_classes")
+    given = data.get("num_classes", DEFAULT_CLASSES) if num_classes is None else num_classes
+    classes = _positive(given, "num_classes")
     if "space" not in data:
         return ArchFile(_raw_workload(data, shape), None, None)
     space = space_for(data)
