@@ -127,3 +127,25 @@ def test_estimating_an_onnx_model_never_imports_torch() -> None:
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_estimate_states_the_work_and_the_power_error_band() -> None:
+    """MACs and GOP per image, and the power model's measured error with every power figure."""
+    from coexplore.hardware.calibration import MEASURED, power_error_band
+
+    band = power_error_band()
+    data = json.loads(estimate(RESNET, "--pool", "2xXCZU9EG", "--json").output)
+    assert data["macs"] == 1_814_073_344 and data["gop_per_image"] == pytest.approx(3.628146688)
+    error = data["power_error"]
+    assert (error["low_pct"], error["high_pct"], error["designs"]) == (
+        round(band.low_pct, 1), round(band.high_pct, 1), len(MEASURED)
+    )  # fmt: skip
+    power = data["metrics"]["power_w"]
+    low, high = data["power_range_w"]
+    assert low == pytest.approx(power / (1 + band.high_pct / 100)) and low < power < high
+    table = estimate(RESNET, "--pool", "2xXCZU9EG").output
+    assert "resnet18: 1,814,073,344 MACs, 3.628 GOP per image" in table
+    assert f"power {power:.2f} W ({band.text()})" in table
+    assert f"W: board power, {band.text()}" in table  # under the stage table
+    pools = estimate(RESNET, "--pool", "1xXCZU9EG", "--pool", "2xXCZU9EG")
+    assert f"W: board power, {band.text()}" in pools.output and "1,814,073,344 MACs" in pools.output
