@@ -353,9 +353,9 @@ def _print_summary(result: Any) -> None:
 
 
 def _register_commands() -> None:
-    from coexplore.commands import compare, export, report
+    from coexplore.commands import compare, export, nb201, report
 
-    for module in (compare, report, export):
+    for module in (compare, report, export, nb201):
         module.register(app, friendly, UserError)
 
 
