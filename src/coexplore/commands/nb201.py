@@ -26,8 +26,8 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         out: Annotated[Path, typer.Option(help="the CSV to write")] = DEFAULT_OUT,
         force: Annotated[bool, typer.Option("--force", help="replace OUT if it exists")] = False,
     ) -> None:
-        """Make the accuracy table the nb201 preset reads (needs the nats_bench package:
-        pip install 'coexplore[nb201]')."""
+        """Make the accuracy table the nb201 preset reads, from NATS-Bench's release (needs the
+        nats_bench package: the nb201 extra, docs/baselines.md)."""
         from coexplore.tabular.nats import make_accuracy_csv
 
         if out.exists() and not force:
