@@ -188,3 +188,20 @@ def test_devices_json_has_every_device_and_field():
     zu9 = next(d for d in data if d["name"] == "XCZU9EG")
     assert zu9["dsp"] == 2520 and zu9["power"]["dsp_kind"] == "DSP48E2"
     assert zu9["user_catalog"] is False
+
+
+def test_the_comparison_of_methods_fits():
+    """`coexplore compare`'s terminal view (compare.md keeps every column): means, ± std and
+    partial counts on lines of their own, the true front's row without seeds."""
+    from coexplore.compare.summary import RunSummary, terminal_table
+
+    def run(method: str, seed: int, accuracy: float, fps: float) -> RunSummary:
+        return RunSummary(method, seed, accuracy, fps, 123.45, 0.987, 12345, 1234, 11111,
+                          12345.6, 123.456, 1234.5678, 98.765, 0.98765, 0.87654)  # fmt: skip
+
+    rows = [run("hwnas_soft", 0, 0.93123, 123456.7), run("hwnas_soft", 1, float("nan"), 98765.4),
+            run("hwnas_soft", 2, 0.91234, 12345.6), run("coexplore", 0, 0.94, 1500.0),
+            run("true front", -1, 0.9437, 99999.9)]  # fmt: skip
+    text = assert_whole(terminal_table(rows))
+    assert "0.9218" in text and "± 0.0094" in text and "(2/3)" in text and "123,456.7" not in text
+    assert "compare.md" in text
