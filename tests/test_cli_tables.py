@@ -20,16 +20,11 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 
 from coexplore.archfile import load_arch_file
+from coexplore.devices_view import devices_table
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Spec, load_catalog, parse_pool
 from coexplore.onnx_import import load_onnx_workload
-from coexplore.render import (
-    comparison_table,
-    devices_table,
-    layer_table,
-    stage_table,
-    summary_table,
-)
+from coexplore.render import comparison_table, layer_table, stage_table, summary_table
 from coexplore.tables import WIDE
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "docs" / "examples"

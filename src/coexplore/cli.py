@@ -139,7 +139,7 @@ def devices(
     devices_file: DevicesOption = None, wide: WideOption = False, as_json: JsonOption = False
 ) -> None:
     """List the FPGA device catalog (resources, memory port, clock, power)."""
-    from coexplore.render import devices_json, devices_table
+    from coexplore.devices_view import devices_json, devices_table
 
     catalog = load_catalog(devices_file)
     if as_json:
