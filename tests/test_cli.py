@@ -45,6 +45,8 @@ BAD = [
     (["estimate", "{d}/good.json", "--spec-fps", "-1"], "fps"),
     (["estimate", "{d}/good.json", "--clock-mhz", "-5"], "--clock-mhz must be >= 0"),
     (["resume", "{d}/nowhere"], "no run database"),
+    (["estimate", "{d}"], "{d}: cannot read (is a folder, not a file)"),
+    (["devices", "--devices", "{d}"], "cannot read the device catalog (is a folder, not a file)"),
     (["estimate", "{d}/good.json", "--pool", "XC7Z020++XC7A50T"], "an empty entry"),
     (["estimate", "{d}/good.json", "--pool", "100000xXC7Z020"], "too large"),
     (["estimate", "{d}/good.json", "--classes", "0"], "Invalid value for '--classes'"),
@@ -64,7 +66,7 @@ def test_bad_input_gives_one_line_error(files, args, message):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert message in lines[0]
+    assert message.format(d=files) in lines[0]
     assert "Traceback" not in result.output + result.stderr
 
 

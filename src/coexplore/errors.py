@@ -54,6 +54,11 @@ _OS_ERRORS = {
 def os_error_text(exc: OSError) -> str:
     """An operating-system error as a sentence naming the path, e.g. "runs/x: permission
     denied", instead of Python's "[Errno 13] Permission denied: 'runs/x'"."""
-    what = _OS_ERRORS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()
+    what = os_error_reason(exc)
     paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
     return f"{' -> '.join(paths)}: {what}" if paths else what
+
+
+def os_error_reason(exc: OSError) -> str:
+    """What went wrong, without the path: "permission denied", "is a folder, not a file"."""
+    return _OS_ERRORS.get(exc.errno or 0) or (exc.strerror or str(exc)).lower()

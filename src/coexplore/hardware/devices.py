@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from coexplore.errors import InputError
+from coexplore.errors import InputError, os_error_reason
 
 if TYPE_CHECKING:
     from coexplore.hardware.accelerator import Resources
@@ -244,7 +244,9 @@ def _read_catalog(path: Path) -> str:
     except UnicodeDecodeError:
         raise InputError(f"{path}: a device catalog is a TOML text file (not UTF-8)") from None
     except OSError as exc:  # a folder, no permission
-        raise InputError(f"{path}: cannot read the device catalog ({exc.strerror})") from None
+        raise InputError(
+            f"{path}: cannot read the device catalog ({os_error_reason(exc)})"
+        ) from None
 
 
 def model_note(precision: Precision, pool: Pool) -> str:
