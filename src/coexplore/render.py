@@ -62,8 +62,8 @@ def print_estimate(
 
 def network_line(workload: Workload) -> str:
     """How much work one image is: MACs and GOP (2 operations per MAC)."""
-    name = workload.name or "network"
-    return f"{name}: {workload.macs:,} MACs, {workload.ops / 1e9:.3f} GOP per image"
+    work = f"{workload.macs:,} MACs, {workload.ops / 1e9:.3f} GOP per image"
+    return f"{work}: {workload.name}" if workload.name else work  # a long name wraps last
 
 
 def _power_note() -> str:
@@ -73,9 +73,9 @@ def _power_note() -> str:
 def stage_table(result: FastResult, pool: Pool, wide: bool) -> Group:
     assert result.evaluation is not None
     devices = {d.name: d for d in pool.devices}
-    title = f"Best design on {pool.describe()} ({result.seconds * 1e3:.1f} ms to find)"
+    heading = f"Best design on {pool.describe()} ({result.seconds * 1e3:.1f} ms to find)"
     notes = [_power_note(), *([] if wide else ["--wide: every column, and each layer"])]
-    table = narrow_table(title)
+    table = narrow_table()
     shown = [name for name, wide_only in _STAGE_COLUMNS if wide or not wide_only]
     for col in shown:
         (add_texts if col in _TEXT_COLUMNS else add_figures)(table, col)
@@ -91,7 +91,7 @@ def stage_table(result: FastResult, pool: Pool, wide: bool) -> Group:
             "W": f"{s.power_w:.2f}",
         }  # fmt: skip
         table.add_row(*(cells[col] for col in shown))
-    return with_notes(table, notes)
+    return with_notes(table, notes, heading)
 
 
 def layer_table(result: FastResult) -> Table:
@@ -204,7 +204,7 @@ def print_comparison(
 def comparison_table(pools: Sequence[Pool], results: Sequence[FastResult], wide: bool) -> Group:
     """The pools side by side, best first (a pool's devices one per line), then the reasons
     for missing the spec."""
-    table = narrow_table(f"{len(pools)} pools, best first")
+    table = narrow_table()
     shown = [name for name, wide_only in _POOL_COLUMNS if wide or not wide_only]
     for col in shown:
         (add_texts if col == "pool" else add_figures)(table, col)
@@ -215,7 +215,7 @@ def comparison_table(pools: Sequence[Pool], results: Sequence[FastResult], wide:
         if results[i].pruned:
             reasons.append(f"#{rank} {pools[i].describe()}: {results[i].reason}")
     notes = [_COMPARISON_NOTE, _power_note(), *([] if wide else [_COMPARISON_WIDE])]
-    return with_notes(table, [*reasons, *notes])
+    return with_notes(table, [*reasons, *notes], f"{len(pools)} pools, best first")
 
 
 def _pool_cells(rank: int, result: FastResult, pool: Pool) -> dict[str, str]:
@@ -247,11 +247,12 @@ PICK_NAMES = {"opt_sw": "OptSW", "opt_hw": "OptHW"}  # summary key -> the name u
 def summary_table(summary: dict[str, Any]) -> Group:
     """The picks of a finished search, then what each is and why children failed."""
     counts = summary["counts"]
-    table = narrow_table(
+    heading = (
         f"{summary['trials']} trials: {counts['pruned']} pruned "
         f"({summary['pruned_fraction']:.0%}), {summary['trained']} trained, "
         f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
     )
+    table = narrow_table()
     add_texts(table, "pick")
     add_figures(table, "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs")
     for label, name in PICK_NAMES.items():
@@ -271,7 +272,7 @@ def summary_table(summary: dict[str, Any]) -> Group:
     ]
     failures = [f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])]
     noise = summary.get("accuracy_noise", {}).get("notes", [])  # binomial noise, in words
-    return with_notes(table, [*picks, *failures, *noise])
+    return with_notes(table, [*picks, *failures, *noise], heading)
 
 
 def _arch_text(arch: dict[str, Any]) -> str:

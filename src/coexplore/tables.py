@@ -42,10 +42,10 @@ def add_texts(table: Table, *headers: str) -> None:
         table.add_column(header, justify="left", overflow="fold")
 
 
-def with_notes(table: Table, notes: list[str]) -> Group:
-    """The table, then each note as a line of its own (wrapped at the terminal's width, not at
-    the table's, as a caption would be)."""
-    return Group(table, *(Text(note) for note in notes))
+def with_notes(table: Table, notes: list[str], heading: str = "") -> Group:
+    """The heading, the table, then each note as a line of its own: wrapped at the terminal's
+    width, not at the table's, as a title or caption would be."""
+    return Group(*([Text(heading)] if heading else []), table, *(Text(note) for note in notes))
 
 
 def wide_console(console: Console) -> Console:

@@ -144,7 +144,7 @@ def test_estimate_states_the_work_and_the_power_error_band() -> None:
     low, high = data["power_range_w"]
     assert low == pytest.approx(power / (1 + band.high_pct / 100)) and low < power < high
     table = estimate(RESNET, "--pool", "2xXCZU9EG").output
-    assert "resnet18: 1,814,073,344 MACs, 3.628 GOP per image" in table
+    assert "1,814,073,344 MACs, 3.628 GOP per image: resnet18" in table
     assert f"power {power:.2f} W ({band.text()})" in table
     assert f"W: board power, {band.text()}" in table  # under the stage table
     pools = estimate(RESNET, "--pool", "1xXCZU9EG", "--pool", "2xXCZU9EG")
