@@ -74,7 +74,11 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
             workers,
             say=print,
         )
-        print(result.markdown)
+        from rich.console import Console
+
+        from coexplore.compare.summary import terminal_table
+
+        Console().print(terminal_table(result.rows))  # narrow; compare.md has every column
         print(
             f"comparison: {folder}  (compare.md, compare.csv, fronts.png, hypervolume.png, runs/)"
         )

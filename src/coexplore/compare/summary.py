@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from rich.console import Group
 
 from coexplore.compare.runs import StrategyRun, is_trained
 from coexplore.config import Config
@@ -22,6 +23,7 @@ from coexplore.errors import InputError
 from coexplore.results.pareto import hypervolume, reference_point, trial_points
 from coexplore.results.picks import pick
 from coexplore.storage import TrialRecord, TrialState
+from coexplore.tables import add_figures, add_texts, narrow_table, with_notes
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
 
 NAN = float("nan")
@@ -159,6 +161,38 @@ def markdown_table(rows: Sequence[RunSummary]) -> str:
         cells = [_cell([getattr(r, name) for r in group], fmt) for _, name, fmt in _COLUMNS]
         lines.append(f"| {strategy} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# The terminal's narrow view (every column is in compare.md and compare.csv): (header, field,
+# format); a cell's ± std and its count of runs with a value go on lines of their own.
+_TERMINAL = (
+    ("best acc", "best_accuracy", "{:.4f}"),
+    ("FPS", "fps", "{:,.1f}"),
+    ("GOPS/W", "gops_per_w", "{:.2f}"),
+    ("trained", "trained", "{:.0f}"),
+    ("HV acc\nx FPS", "hv_fps", "{:.4g}"),
+    ("HV ratio\nFPS", "hv_ratio_fps", "{:.3f}"),
+)
+
+
+def terminal_table(rows: Sequence[RunSummary]) -> Group:
+    """The comparison for an 80-column terminal or a pipe: one row per strategy, the mean over
+    its seeds with ± std under it (tests/test_cli_tables.py renders it)."""
+    table = narrow_table("Strategies, mean over seeds (best acc: OptSW, among spec-meeting)")
+    add_texts(table, "strategy")
+    add_figures(table, "seeds", *(header for header, _, _ in _TERMINAL))
+    for strategy in dict.fromkeys(r.strategy for r in rows):
+        group = [r for r in rows if r.strategy == strategy]
+        seeds = "-" if group[0].seed < 0 else str(len(group))
+        cells = [_lines([getattr(r, name) for r in group], fmt) for _, name, fmt in _TERMINAL]
+        table.add_row(strategy, seeds, *cells)
+    return with_notes(table, ["every column (pruned, wall time, HV of acc x GOPS/W, ...): "
+                              "compare.md, compare.csv"])  # fmt: skip
+
+
+def _lines(values: list[float], fmt: str) -> str:
+    """`_cell` on lines: the mean, then ± std, then (runs with a value / runs) if not all."""
+    return _cell(values, fmt).replace(" ± ", "\n± ").replace(" (", "\n(")
 
 
 def _cell(values: list[float], fmt: str) -> str:

@@ -43,7 +43,8 @@ def build_model(
 def build_chain(
     space: ChainSpace, arch: ChainArch, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
-    """The logged models: per layer Conv2d(k, 'same' padding, bias) -> ReLU -> BatchNorm2d; Flatten -> Linear.
+    """As the authors' logged models: per layer Conv2d(k, 'same' padding, bias) -> ReLU ->
+    BatchNorm2d; Flatten -> Linear.
 
     Kernels are odd, so padding k // 2 gives the 'same' output size ceil(in / stride).
     """

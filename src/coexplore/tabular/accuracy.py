@@ -73,18 +73,17 @@ def load_accuracy_table(path: Path, dataset: str = "cifar10") -> AccuracyTable:
     return _load(str(Path(path).resolve()), path.stat().st_mtime_ns, COLUMNS[dataset])
 
 
+# What a wrong file's error says: what the table is and how to make one.
+NOT_THE_TABLE = "not a NAS-Bench-201 accuracy table (make one with `coexplore nb201-table`)"
+
+
 @lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        has_computation = COMPUTATION_COLUMN in (reader.fieldnames or ())
-        rows = [
-            (*_row(path, number, row, column), row[COMPUTATION_COLUMN] if has_computation else "")
-            for number, row in enumerate(reader, start=2)
-        ]
+    try:
+        rows, has_computation = _read(path, column)
+    except (UnicodeDecodeError, csv.Error) as exc:  # a binary file, a model, an archive
+        kind = "csv.Error" if isinstance(exc, csv.Error) else type(exc).__name__
+        raise InputError(f"{path}: {NOT_THE_TABLE}: {kind}") from None
     if not rows:
         raise InputError(f"{path}: no rows")
     rows.sort()
@@ -96,6 +95,23 @@ def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
         ids: dict[str, int] = {}
         computation = np.array([ids.setdefault(r[2], len(ids)) for r in rows], dtype=np.int64)
     return AccuracyTable(indices, np.array([r[1] for r in rows]), path, computation)
+
+
+def _read(path: str, column: str) -> tuple[list[tuple[int, float, str]], bool]:
+    """The rows (index, accuracy, computation) and whether the file has COMPUTATION_COLUMN."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(
+                f"{path}: {NOT_THE_TABLE}: missing column(s) {', '.join(sorted(missing))}"
+            )
+        has_computation = COMPUTATION_COLUMN in (reader.fieldnames or ())
+        rows = [
+            (*_row(path, number, row, column), row[COMPUTATION_COLUMN] if has_computation else "")
+            for number, row in enumerate(reader, start=2)
+        ]
+    return rows, has_computation
 
 
 def _row(path: str, line: int, row: dict[str, str], column: str) -> tuple[int, float]:
