@@ -44,6 +44,8 @@ class SpaceConfig:
     depth: int = 6
     stride_mode: str = "fixed"
     hardware_resolution: int = 224  # imagenet: hardware costed at this square size (0: training's)
+    se: bool = False  # imagenet: squeeze-and-excitation searched per layer
+    hswish: bool = False  # imagenet: hard-swish searched per layer (against ReLU)
 
 
 @dataclass(frozen=True)

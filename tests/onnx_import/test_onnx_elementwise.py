@@ -117,6 +117,8 @@ def test_nodes_that_reach_no_output_are_dropped() -> None:
     [
         ([node("LSTM", ["x", "w"], "r"), node("MatMul", ["x", "x"], "y")], W,
          "node 'y' \\(MatMul\\): MatMul of two activations: attention is not something"),
+        ([conv("x", "w", "a"), helper.make_node("Split", ["a"], ["q", "k"], name="qk", axis=1),
+          node("MatMul", ["q", "k"], "y")], W, "node 'y' \\(MatMul\\): MatMul of two activ"),
         ([conv("x", "w", "a"), node("Transpose", ["a"], "t", perm=[0, 2, 3, 1]),
           node("Conv", ["t", "w2"], "y")], W, "node 'y' \\(Conv\\): reads a channels-last"),
         ([conv("x", "w", "a"), node("Transpose", ["a"], "t", perm=[0, 2, 3, 1]),

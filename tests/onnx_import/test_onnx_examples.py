@@ -75,13 +75,19 @@ SPACES: list[tuple[SearchSpace[Any], tuple[int, int, int], int, str]] = [
     (ChainSpace(depth=4), (3, 32, 32), 10, "1xXC7Z020+1xXC7A50T"),
     (ChainSpace(depth=4, stride_mode="predictable"), (1, 28, 28), 10, "2xXC7Z020"),
     (ImagenetSpace(depth=6), (3, 64, 64), 20, "1xXCZU3EG+1xXC7Z020"),
+    (
+        ImagenetSpace(depth=6, se_choices=(True,), activations=("relu", "hswish")),
+        (3, 32, 32),
+        10,
+        "1xXCZU3EG+1xXC7Z020",
+    ),  # SE on every layer, ReLU or hard-swish; maps down to 1 x 1
     (UnetSpace(levels=3), (3, 32, 32), 2, "2xXC7Z020"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("case", SPACES, ids=lambda c: f"{c[0].name}-{c[1][1]}")
+@pytest.mark.parametrize("case", SPACES, ids=lambda c: f"{c[0].name}-{c[1][1]}-{c[0].size()}")
 def test_onnx_path_gives_the_json_path_design(
     case: tuple[SearchSpace[Any], tuple[int, int, int], int, str], seed: int, tmp_path: Path
 ) -> None:
@@ -92,7 +98,9 @@ def test_onnx_path_gives_the_json_path_design(
     export_onnx(model, shape, tmp_path / "child.onnx")  # what `coexplore export` writes
     from_onnx = load_onnx_workload(tmp_path / "child.onnx")
 
-    assert [x.shape_key() for x in from_onnx.layers] == [x.shape_key() for x in from_json.layers]
+    assert [(*x.shape_key(), x.function) for x in from_onnx.layers] == [
+        (*x.shape_key(), x.function) for x in from_json.layers
+    ]
     assert from_onnx.skips == from_json.skips
     assert from_onnx.macs == from_json.macs == count_macs(model, shape)
     pool = parse_pool(pool_text)

@@ -21,7 +21,7 @@ from torch import nn
 from coexplore.archfile import parse_arch
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import parse_pool
-from coexplore.onnx_import import load_onnx_workload
+from coexplore.onnx_import import OnnxImportError, load_onnx_workload
 from coexplore.workload import Workload
 
 SHAPE = (3, 16, 16)
@@ -231,3 +231,43 @@ def test_modern_blocks_at_a_small_input_equal_the_hook_count(build: str, tmp_pat
     path = export(model, tmp_path / "net.onnx", dynamo=False, shape=(3, 64, 64))
     workload = load_onnx_workload(path)
     assert workload.macs == count_macs(model, (3, 64, 64))
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention over tokens, as ViT writes it (qkv split, Q K^T, softmax)."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads, self.qkv, self.proj = (
+            heads,
+            nn.Linear(width, 3 * width),
+            nn.Linear(width, width),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        q, k, v = self.qkv(x).reshape(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        weights = (q @ k.transpose(-2, -1) * (d // self.heads) ** -0.5).softmax(-1)
+        return self.proj((weights @ v).transpose(1, 2).reshape(b, t, d))
+
+
+class TinyViT(nn.Module):
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, width, 4, 4)
+        self.norm, self.attn = nn.LayerNorm(width), Attention(width, 2)
+        self.head = nn.Linear(width, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch(x).flatten(2).transpose(1, 2)
+        tokens = tokens + self.attn(self.norm(tokens))
+        return self.head(tokens.mean(1))
+
+
+@pytest.mark.parametrize("dynamo", EXPORTERS)
+def test_a_small_vit_is_refused_at_its_attention(dynamo: bool, tmp_path: Path) -> None:
+    """Whatever comes before it (a Split, a token Transpose), attention is what is named."""
+    path = export(TinyViT(), tmp_path / "vit.onnx", dynamo)
+    attention = "MatMul of two activations: attention is not something the tiled convolution"
+    with pytest.raises(OnnxImportError, match=attention):
+        load_onnx_workload(path)

@@ -117,7 +117,7 @@ def _image_path(model: onnx.ModelProto, image: str) -> list[tuple[onnx.NodeProto
         wanted = 2 if node.op_type in WITH_WEIGHTS else 1  # with their weights
         if len(node.input) < wanted or not node.output or not node.output[0]:
             raise node_error(node, f"needs {wanted} input(s) and an output")
-        activations.add(node.output[0])
+        activations.update(name for name in node.output if name)  # a Split's every part
         path.append((node, data))
     if unknown is not None:
         raise unknown
