@@ -195,12 +195,12 @@ def _pool(graph: Graph, node: onnx.NodeProto, data: list[str]) -> Layer:
                      bias=False, name=node_name(node))  # fmt: skip
     if any(d != 1 for d in ints(node, "dilations", [1])):
         raise node_error(node, "dilated pooling is not supported")
-    window = tuple(ints(node, "kernel_shape", []))
-    if len(window) != 2 or min(window) < 1:
-        raise node_error(node, f"window {shape_text(window)} is not supported (2-D only)")
+    kernel = tuple(ints(node, "kernel_shape", []))
+    if len(kernel) != 2 or min(kernel) < 1:
+        raise node_error(node, f"window {shape_text(kernel)} is not supported (2-D only)")
     stride = _square(node, "stride", tuple(ints(node, "strides", [1, 1])))
-    return Layer(LayerKind.POOL, channels, channels, out_rows, out_cols, window[0], stride, rows,
-                 cols, bias=False, name=node_name(node), kernel_cols=window[1])  # fmt: skip
+    return Layer(LayerKind.POOL, channels, channels, out_rows, out_cols, kernel[0], stride, rows,
+                 cols, bias=False, name=node_name(node), kernel_cols=kernel[1])  # fmt: skip
 
 
 def _global_reduce(graph: Graph, node: onnx.NodeProto, data: list[str]) -> Layer:

@@ -220,7 +220,7 @@ class ImagenetSpace(SearchSpace[ImagenetArch]):
                     next(values) if len(choices) > 1 else choices[0]
                     for choices in (self.ops, self.se_choices, self.activations)
                 )
-                layers.append(ImagenetLayer(kernel, op, se, act))
+                layers.append(ImagenetLayer(kernel, str(op), bool(se), str(act)))
             stages.append(ImagenetStage(filters, tuple(layers)))
         return ImagenetArch(tuple(stages))
 
