@@ -115,6 +115,7 @@ def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workl
 
 _FIELD_TYPES = {
     "name": (str, "a string"),
+    "function": (str, "a string"),
     "bias": (bool, "true or false"),
     "batchnorm": (bool, "true or false"),
 }

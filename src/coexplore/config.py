@@ -111,6 +111,8 @@ class SpaceConfig(Section):
     hardware_resolution: int = setting(
         224, "imagenet: hardware costed at this square size (0: training's)"
     )
+    se: bool = setting(False, "imagenet: squeeze-and-excitation searched per layer")
+    hswish: bool = setting(False, "imagenet: hard-swish searched per layer (against ReLU)")
 
 
 @dataclass(frozen=True)

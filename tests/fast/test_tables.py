@@ -14,7 +14,7 @@ from coexplore.fast.stages import Stages, stage_windows
 from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import layer_cycles, window_limits
 from coexplore.hardware.devices import Pool, Precision, get_device
-from coexplore.workload import Layer, LayerKind, Workload
+from coexplore.workload import FUNCTIONS, Layer, LayerKind, Workload
 
 SPACE = TilingSpace(tm_values=(1, 2, 3, 8), tn_values=(1, 4, 6), t_values=(1, 2, 3, 5, 7, 16))
 
@@ -25,13 +25,17 @@ def layers(draw):
     n, m = draw(st.integers(1, 40)), draw(st.integers(1, 40))
     r, c = draw(st.integers(1, 20)), draw(st.integers(1, 20))
     k, s = draw(st.sampled_from([1, 3, 5])), draw(st.integers(1, 3))
+    cols = draw(st.sampled_from([0, 0, 1, 3, 7]))  # rectangular kernels too (0: square)
     if kind is LayerKind.FC:
         return Layer(kind, n, m, 1, 1)
     if kind in (LayerKind.DWCONV, LayerKind.POOL):
-        return Layer(kind, m, m, r, c, k, s)
+        return Layer(kind, m, m, r, c, k, s, kernel_cols=cols)
     if kind is LayerKind.UPSAMPLE:
         return Layer(kind, m, m, 2 * r, 2 * c, 1, 1, in_rows=r, in_cols=c)
-    return Layer(kind, n, m, r, c, k, s)
+    if kind in (LayerKind.ACT, LayerKind.SCALE, LayerKind.NORM):
+        function = draw(st.sampled_from(FUNCTIONS)) if kind is LayerKind.ACT else ""
+        return Layer(kind, m, m, r, c, bias=draw(st.booleans()), function=function)
+    return Layer(kind, n, m, r, c, k, s, kernel_cols=cols)
 
 
 @settings(max_examples=60, deadline=None)

@@ -28,6 +28,8 @@ EXAMPLES: dict[str, list[SearchSpace]] = {
         ImagenetSpace(),
         ImagenetSpace(depth=6, ops=("conv",)),
         ImagenetSpace(depth=7, stage_filters=((4, 6), (6, 8), (8, 12), (12, 16), (16, 24))),
+        ImagenetSpace(depth=6, se_choices=(False, True), activations=("relu", "hswish")),
+        ImagenetSpace(depth=5, ops=("sep",), se_choices=(True,), activations=("hswish",)),
     ],
     "unet": [UnetSpace(), UnetSpace(levels=2, convs=1), UnetSpace(levels=1)],
 }

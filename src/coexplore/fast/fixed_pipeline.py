@@ -36,7 +36,7 @@ class FixedPipelineExplorer:
         kinds = {d.name: d for d in pool.kinds}
         self.design, self.pool, self.spec = design, pool, spec or Spec()
         self.devices = tuple(kinds[s.device] for s in design.stages)
-        self._fits: dict[tuple[int, int, int], tuple[bool, float]] = {}
+        self._fits: dict[tuple[int, ...], tuple[bool, float]] = {}
 
     def explore(self, workload: Workload, spec: Spec | None = None) -> FastResult:
         start, spec = time.perf_counter(), spec or self.spec
@@ -69,8 +69,8 @@ class FixedPipelineExplorer:
     def _stage_costs(self, workload: Workload) -> tuple[np.ndarray, np.ndarray]:
         """[fpga, first, last]: seconds and power of that stage; inf where it does not fit."""
         n = len(workload)
-        windows = stage_windows(workload)  # [first, last, (Kmax, Smax)]
-        kmax, smax = windows[..., 0], windows[..., 1]
+        windows = stage_windows(workload)  # [first, last, (Kh max, Kw max, Smax)]
+        keys = [tuple(w) for w in windows.reshape(-1, 3).tolist()]
         seconds, power = np.full((2, len(self.devices), n, n), np.inf)
         for k, (device, stage) in enumerate(zip(self.devices, self.design.stages, strict=True)):
             cycles = [
@@ -78,19 +78,21 @@ class FixedPipelineExplorer:
                 for layer in workload.layers
             ]
             total = np.concatenate([[0.0], np.cumsum(cycles)])
-            for km, sm in set(zip(kmax.ravel().tolist(), smax.ravel().tolist(), strict=True)):
-                fits, watts = self._fit(k, km, sm)
-                where = (kmax == km) & (smax == sm) & fits
+            for window in set(keys):
+                fits, watts = self._fit(k, window)
+                where = (windows == window).all(axis=2) & fits
                 span = total[None, 1:] - total[:n, None]
                 seconds[k][where] = span[where] / (device.clock_mhz * 1e6)
                 power[k][where] = watts
         return dp.upper_triangle(seconds), dp.upper_triangle(power)
 
-    def _fit(self, k: int, kmax: int, smax: int) -> tuple[bool, float]:
-        """Whether FPGA k's engine, buffers sized for kmax and smax, fits; its power (W)."""
-        if (k, kmax, smax) not in self._fits:
+    def _fit(self, k: int, window: tuple[int, ...]) -> tuple[bool, float]:
+        """Whether FPGA k's engine, buffers sized for `window` (Kh max, Kw max, Smax), fits;
+        its power (W)."""
+        if (k, *window) not in self._fits:
             device, precision = self.devices[k], self.design.precision
-            res = resources(self.design.stages[k].tiling, kmax, smax, precision, device)
+            rows, cols, smax = window
+            res = resources(self.design.stages[k].tiling, rows, smax, precision, device, cols)
             fits = not over_budget(res, device, precision)
-            self._fits[(k, kmax, smax)] = (fits, float(device.power_w(res)))
-        return self._fits[(k, kmax, smax)]
+            self._fits[(k, *window)] = (fits, float(device.power_w(res)))
+        return self._fits[(k, *window)]

@@ -13,7 +13,7 @@ import numpy as np
 from coexplore.fast import kernels
 from coexplore.workload import Layer, Workload
 
-Window = tuple[int, int]  # (Kmax, Smax) that size a stage's buffers
+Window = tuple[int, int, int]  # (Kh max, Kw max, Smax) that size a stage's buffers
 
 
 @dataclass(frozen=True, eq=False)

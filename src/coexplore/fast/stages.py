@@ -32,17 +32,16 @@ TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
 
 
 def stage_windows(workload: Workload) -> np.ndarray:
-    """windows[i, j] = `window_limits(layers i..j)` for every stage i <= j at once, as [i, j, 2]
-    int64 (1, 1 where j < i). One definition of a window: a stage's is the largest of its
-    layers' own (`window_limits` of one layer: (1, 1) for a layer that sizes no buffer), which
-    is what `window_limits` computes of the stage."""
+    """windows[i, j] = `window_limits(layers i..j)` for every stage i <= j at once, as [i, j, 3]
+    int64 (1, 1, 1 where j < i). One definition of a window: a stage's is the largest of its
+    layers' own in each dimension (`window_limits` of one layer: (1, 1, 1) for a layer that
+    sizes no buffer), which is what `window_limits` computes of the stage."""
     n = len(workload)
     own = np.array([window_limits((layer,)) for layer in workload.layers], dtype=np.int64)
-    kernel, stride = own.reshape(n, 2).T
     later = np.triu(np.ones((n, n), dtype=bool))  # [i, j]: layer j is in stage i..j
+    per_layer = own.reshape(n, 3).T  # [dimension, layer]
     return np.stack(
-        [np.maximum.accumulate(np.where(later, v[None, :], 1), axis=1) for v in (kernel, stride)],
-        axis=2,
+        [np.maximum.accumulate(np.where(later, v[None, :], 1), axis=1) for v in per_layer], axis=2
     )
 
 
@@ -58,12 +57,13 @@ def window_groups(windows: np.ndarray) -> list[tuple[Window, np.ndarray, np.ndar
     """All stages (i <= j) of a workload grouped by buffer window: (window, firsts, lasts), in
     increasing window order. The same for every device, so computed once per workload."""
     first, last = np.triu_indices(len(windows))
-    code = windows[first, last] @ np.array([1 << 20, 1])
+    code = windows[first, last] @ np.array([1 << 40, 1 << 20, 1])  # sizes are below 2**20
     values, which = np.unique(code, return_inverse=True)
     order = np.argsort(which, kind="stable")
     ends = np.cumsum(np.bincount(which, minlength=len(values)))
+    mask = (1 << 20) - 1
     return [
-        ((int(v >> 20), int(v & ((1 << 20) - 1))), first[rows], last[rows])
+        ((int(v >> 40), int((v >> 20) & mask), int(v & mask)), first[rows], last[rows])
         for v, rows in zip(values, np.split(order, ends[:-1]), strict=True)
     ]
 
@@ -148,8 +148,8 @@ class Stages:
     # -- one stage -----------------------------------------------------------------------------
 
     def _window_of(self, i: int, j: int) -> Window:
-        kmax, smax = self.windows[i, j].tolist()
-        return kmax, smax
+        rows, cols, smax = self.windows[i, j].tolist()
+        return rows, cols, smax
 
     def fastest(self, i: int, j: int) -> float:
         """Q1: the stage's exact best time over all fitting tilings."""
