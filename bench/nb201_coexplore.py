@@ -224,7 +224,7 @@ def print_matched(
                 gains[m].append(max(t.metrics[m] for t in matched) / ref.metrics[m] - 1)
                 text.append(f"{m} {100 * gains[m][-1]:+.1f} %")
         print(
-            f"  seed {co.seed}: {baseline} acc {ref.metrics['accuracy']:.4f} at "
+            f"  seed {co.seed}: {baseline} acc {ref.accuracy:.4f} at "
             f"{ref.metrics['fps']:.1f} FPS, {ref.metrics['gops_per_w']:.2f} GOPS/W; "
             f"co-exploration: {', '.join(text) or 'no child that accurate'}"
         )
