@@ -45,6 +45,7 @@ MODEL_SOURCES = (
     "hardware/devices.py",  # the power formula and DSP packing live there
     "hardware/pipeline.py",
     "fast/grid.py",
+    "spaces/nb201_cell.py",  # the NB201 cells' live graphs (the space's own file is added below)
 )
 METRICS = ("fps", "gops_per_w", "pipeline_efficiency", "power_w", "latency_ms")
 _TILING = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
