@@ -119,6 +119,30 @@ def test_neighbours_are_all_single_token_changes(space: SearchSpace) -> None:
         assert sum(diff) == 1
 
 
+def hardware_view(space: SearchSpace, arch: object) -> tuple[object, ...]:
+    """All of a workload the hardware model reads, and the parameters to train."""
+    shape = {"imagenet": (3, 32, 32), "unet": (1, 16, 16)}.get(space.name, (3, 16, 16))
+    workload = space.workload(arch, shape, 5)
+    return tuple(la.shape_key() for la in workload.layers), workload.skips, workload.params
+
+
+@space_params
+def test_one_computation_key_is_one_workload(space: SearchSpace) -> None:
+    """Architectures with one computation key are one network: one workload, one cost; with
+    the default key (each architecture its own network) no two neighbours share a workload."""
+    own = type(space).computation_key is SearchSpace.computation_key
+    rng = np.random.default_rng(13)
+    for _ in range(4):
+        arch = space.sample(rng)
+        key, view = space.computation_key(arch), hardware_view(space, arch)
+        assert isinstance(key, str) and key
+        for other in space.neighbours(arch):
+            if space.computation_key(other) == key:
+                assert hardware_view(space, other) == view
+            elif own:
+                assert hardware_view(space, other) != view
+
+
 @space_params
 def test_size_counts_every_token_combination(space: SearchSpace) -> None:
     expected = 1

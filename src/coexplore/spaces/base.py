@@ -107,6 +107,15 @@ class SearchSpace(ABC, Generic[A]):
         signal actually passes); a chain's tokens already are its path: nothing to add."""
         return ()
 
+    def computation_key(self, arch: A) -> str:
+        """What `arch` computes, as a string: two architectures of this space with one key
+        compute the same function up to the names of their weights (the same network, which
+        need not be trained twice), and have the same workload, hence the same hardware cost.
+        By default the architecture's own key: every architecture is its own network. A space
+        where different token choices can build one network (NAS-Bench-201: ops off every
+        path to the output, skips that lead to the same sums) says so here."""
+        return arch.key
+
     def sample(self, rng: np.random.Generator) -> A:
         """A uniformly random architecture."""
         return self.decode(tuple(int(rng.integers(len(t.choices))) for t in self.token_types()))

@@ -6,14 +6,16 @@ into the project. Rows are matched to the space by their `ArchitectureString` (t
 order is not the space's index order); accuracies are stored as fractions (the file has %).
 `data.accuracy_column` chooses the column: cifar10 (default), cifar100 or imagenet16
 (ImageNet16-120), each the test accuracy after 200 epochs. Where the file has NATS-Bench's
-`UniqueString` column (the canonical form of what a cell computes), the table also keeps which
-cells compute the same network: NATS-Bench trained each of them separately, so their accuracies
-differ only by training noise (`tabular.fronts.identical_best`).
+`UniqueString` column (NATS-Bench's canonical form of what a cell computes), the table also
+keeps which cells compute the same network: NATS-Bench trained each of them separately, so their
+accuracies differ only by training noise, and `network_means` gives each cell the mean over its
+network's copies, what a user should expect from training that network.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -52,6 +54,20 @@ class AccuracyTable:
         if row == len(self.indices) or self.indices[row] != index:
             raise InputError(f"{self.source}: no accuracy for architecture index {index}")
         return float(self.accuracy[row])
+
+
+def network_means(table: AccuracyTable) -> AccuracyTable:
+    """`table` with each cell's accuracy the mean over the cells that compute the same network
+    (`computation`); unchanged where the file does not tell (every cell its own network).
+
+    NAS-Bench-201's 15,625 cells are 6,466 networks by NATS-Bench's `UniqueString`, each trained
+    once per cell: copies differ by training noise (up to 0.8 % on the true fronts), so a score
+    by networks credits a search with the network it found, not with the copy's luck."""
+    if table.computation is None:
+        return table
+    _, network = np.unique(table.computation, return_inverse=True)  # ids 0..networks-1
+    means = np.bincount(network, weights=table.accuracy) / np.bincount(network)
+    return dataclasses.replace(table, accuracy=means[network])
 
 
 def csv_path(explicit: str | Path | None = None, root: str = "") -> Path:
