@@ -35,8 +35,8 @@ from coexplore.config import load_config
 from coexplore.hardware.devices import Precision
 from coexplore.hardware.engine.fixed import Calibrator, max_frac
 from coexplore.problem import make_space
-from coexplore.search.jobs import DataSpec
 from coexplore.slow.builders import build_model
+from coexplore.slow.jobs import load_data
 from coexplore.slow.precision_accuracy import (
     CALIBRATION_IMAGES,
     accuracy_at_precisions,
@@ -138,7 +138,7 @@ def main() -> None:
     args = parser.parse_args()
     config = load_config("default")
     torch.set_num_threads(config.train.threads or torch.get_num_threads())
-    space, data = make_space(config), DataSpec.of(config.data, config.run.seed).load()
+    space, data = make_space(config), load_data(config.data, config.run.seed)
     rng = np.random.default_rng(args.seed)
     print(
         f"load average before: {os.getloadavg()[0]:.2f}; accuracies float / fixed16 / fixed8 "

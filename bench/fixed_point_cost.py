@@ -27,9 +27,9 @@ import torch
 from coexplore.config import load_config
 from coexplore.hardware.devices import Precision
 from coexplore.problem import make_space
-from coexplore.search.jobs import DataSpec
 from coexplore.slow.builders import build_model
 from coexplore.slow.engine_convert import engine_net
+from coexplore.slow.jobs import load_data
 from coexplore.slow.precision_accuracy import (
     CALIBRATION_IMAGES,
     accuracy_at_precisions,
@@ -77,7 +77,7 @@ def main() -> None:
     config = load_config("default")
     torch.set_num_threads(config.train.threads or torch.get_num_threads())
     space = make_space(config)
-    data = DataSpec.of(config.data, config.run.seed).load()
+    data = load_data(config.data, config.run.seed)
     rng = np.random.default_rng(args.seed)
     print(f"load average before: {os.getloadavg()[0]:.2f} ({os.cpu_count()} cores), "
           f"torch threads {torch.get_num_threads()}")  # fmt: skip

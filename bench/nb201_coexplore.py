@@ -1,4 +1,4 @@
-"""Co-exploration against the baselines on the NAS-Bench-201 table (SPEC §6), training-free.
+"""Co-exploration against the baselines on the NAS-Bench-201 table training-free.
 
 Every strategy (the default `coexplore`, the paper's RL controller `rl`, random, random among
 spec-meeting children, NAS, hardware-aware NAS hard and soft, NSGA-II, multi-objective TPE, and
@@ -6,22 +6,31 @@ random enumeration without replacement) runs through the normal loop and storage
 preset, the accuracy coming from the NATS-Bench table and the hardware from our exact model
 (cached hardware table). Each run stops after `--budget` trained children; hardware-aware NAS
 runs `--hwnas-budget` (1,000) so that the trainings it needs to reach its best are not capped.
+Scores by network: NAS-Bench-201's cells compute fewer networks (NATS-Bench's `UniqueString`
+classes), and NATS-Bench trained every cell separately, so the copies of one network differ by
+training noise. A network's accuracy is the mean over its copies (`tabular.accuracy.
+network_means`, what a user should expect from training it); the true front is over networks,
+each at the hardware of its copies; a run that trained any copy scores that network, at the
+trained copy's own hardware (copies share it but where the `UniqueString` merges networks that
+share weights differently: docs/spaces.md). Without the CSV's `UniqueString` column every cell
+is its own network. The cell-level scores (each cell its own accuracy, the true front over
+cells, as in the literature) are printed beside them.
 Prints
 - per strategy, mean ± std over the seeds of the hypervolume ratio to the TRUE front
-  (accuracy x FPS and accuracy x GOPS/W, spec-meeting children only) after 50, 100, 200 trained;
+  (accuracy x FPS and accuracy x GOPS/W, spec-meeting children only) after 50, 100, 200 trained,
+  by network, then by cell;
 - search time: the trainings co-exploration needs to reach the best spec-meeting accuracy that
   hardware-aware NAS reaches, against the trainings hardware-aware NAS itself needed (cf. the
-  paper's 136x);
+  paper's 136x; cell accuracies);
 - at matched accuracy (co-exploration children at least as accurate as hardware-aware NAS's
   best), co-exploration's best FPS and GOPS/W over hardware-aware NAS's (cf. +35 % / +54 %);
-- where the CSV has NATS-Bench's `UniqueString` column, the hypervolume ratios and the search
-  time again with identical networks credited: a trained cell scores the best accuracy the table
-  records for any cell computing the same network at the same metric value
-  (`tabular.fronts.identical_best`), so that a search is scored by the networks it found, not
-  by which separately trained copy's noise it drew (docs/strategy.md);
-- last, one line per metric and strategy, for scripts:
-  `hypervolume <metric>: <strategy> <r50>/<r100>/<r200>` (means over the seeds), then, with
-  identical networks credited, `hv-credited <metric>: <strategy> <r50>/<r100>/<r200>`.
+- last, lines for scripts: per metric and strategy
+  `hypervolume <metric>: <strategy> <r50>/<r100>/<r200>` (by network, means over the seeds),
+  then `hv-cells <metric>: <strategy> <r50>/<r100>/<r200>` (by cell), then per ratio r (0.95,
+  0.99), metric and strategy `trainings to <r> <metric>: <strategy> <median> (<reached> of
+  <seeds> seeds)`: the trainings a run needs until its network hypervolume reaches r times the
+  true front's, the lower median over the seeds (a seed that never reaches it counts as never),
+  `none` when fewer than half the seeds reach it.
 
 Usage: COEXPLORE_NB201_CSV=PATH .venv/bin/python bench/nb201_coexplore.py
          [--csv PATH] [--seeds 10] [--budget 200] [--hwnas-budget 1000] [--out DIR]
@@ -41,18 +50,21 @@ import math
 import statistics
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from coexplore.cli import set_overrides
-from coexplore.compare.runs import METHODS, MethodRun, is_trained, run_method
+from coexplore.commands.options import set_overrides
+from coexplore.compare.runs import StrategyRun, is_trained, run_strategy, strategy_names
 from coexplore.compare.summary import hypervolume_curve
 from coexplore.config import Config, load_config
-from coexplore.search.picks import feasible_trials, pick
+from coexplore.results.picks import feasible_trials, pick
 from coexplore.storage import TrialRecord
+from coexplore.tabular.accuracy import network_means
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark, load_benchmark
-from coexplore.tabular.fronts import identical_best
+from coexplore.tabular.fronts import true_front
 
 CHECKPOINTS = (50, 100, 200)
+REACH = (0.95, 0.99)  # fractions of the true front's network hypervolume
 HWNAS = ("hwnas", "hwnas_soft")
 
 
@@ -63,41 +75,70 @@ def mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {spread:.3f}"
 
 
-Credit = dict[int, float]  # architecture index -> the accuracy it is scored with
+@dataclass(frozen=True)
+class Scoring:
+    """How runs are scored: the accuracy each architecture index scores with (None: its own)
+    and, per metric, the hypervolume of the true front under that accuracy."""
+
+    accuracy: dict[int, float] | None
+    front: dict[str, float]
 
 
-def hv_ratios(
-    runs: list[MethodRun], bench: Benchmark, metric: str, k: int, credit: Credit | None = None
-) -> list[float]:
-    front = bench.front(metric).hypervolume
-    out = []
-    for run in runs:
-        trials = credited(run.trials, bench, credit) if credit else run.trials
-        curve = hypervolume_curve(trials, metric, bench.reference(metric))
-        out.append(curve[min(k, len(curve)) - 1] / front if curve else 0.0)
-    return out
+def scorings(bench: Benchmark) -> dict[str, Scoring]:
+    """By network (each cell at its network's mean accuracy, against the front over networks)
+    and by cell (each cell at its own accuracy, against the front over cells)."""
+    networks = network_means(bench.accuracy)
+
+    def front(metric: str) -> float:
+        reference = bench.reference(metric)
+        return true_front(networks, bench.hardware, metric, bench.spec_fps, reference).hypervolume
+
+    by_network = dict(zip(networks.indices.tolist(), networks.accuracy.tolist(), strict=True))
+    return {
+        "networks": Scoring(by_network, {m: front(m) for m in HW_METRICS}),
+        "cells": Scoring(None, {m: bench.front(m).hypervolume for m in HW_METRICS}),
+    }
 
 
-def credited(
-    trials: tuple[TrialRecord, ...], bench: Benchmark, credit: Credit
+def ratio_curve(run: StrategyRun, bench: Benchmark, metric: str, scoring: Scoring) -> list[float]:
+    """Hypervolume ratio to the true front after each training of `run`."""
+    trials = scored(run.trials, bench, scoring.accuracy) if scoring.accuracy else run.trials
+    curve = hypervolume_curve(trials, metric, bench.reference(metric))
+    return [value / scoring.front[metric] for value in curve]
+
+
+def ratio_curves(
+    runs: list[StrategyRun], bench: Benchmark, metric: str, scoring: Scoring
+) -> list[list[float]]:
+    return [ratio_curve(run, bench, metric, scoring) for run in runs]
+
+
+def at(curves: list[list[float]], k: int) -> list[float]:
+    """Per curve, the ratio after `k` trainings (its last, if it trained fewer)."""
+    return [curve[min(k, len(curve)) - 1] if curve else 0.0 for curve in curves]
+
+
+def scored(
+    trials: tuple[TrialRecord, ...], bench: Benchmark, accuracy: dict[int, float]
 ) -> tuple[TrialRecord, ...]:
-    """`trials` with each trained child's accuracy replaced by its credited one."""
+    """`trials` with each trained child's accuracy replaced by the one it scores with."""
     space = bench.problem.space
     return tuple(
-        dataclasses.replace(
-            t, metrics={**t.metrics, "accuracy": credit[space.from_json(t.arch).index]}
-        )
-        if "accuracy" in t.metrics
+        dataclasses.replace(t, accuracy=accuracy[space.from_json(t.arch).index])
+        if t.accuracy is not None
         else t
         for t in trials
     )
 
 
-def credits(bench: Benchmark) -> dict[str, Credit] | None:
-    """Per metric, identical networks' best accuracy; None where the table cannot tell."""
-    if bench.accuracy.computation is None:
-        return None
-    return {m: identical_best(bench.accuracy, bench.hardware, m) for m in HW_METRICS}
+def trainings_to(curves: list[list[float]], ratio: float) -> tuple[int | None, int]:
+    """(the lower median over the runs of the trainings until a ratio curve reaches `ratio`,
+    a run that never does counting as never: None when fewer than half reach it; how many do)."""
+    needed = [next((k + 1 for k, v in enumerate(c) if v >= ratio - 1e-12), None) for c in curves]
+    reached = sorted(n for n in needed if n is not None)
+    never = [math.inf] * (len(needed) - len(reached))
+    median = statistics.median_low([*reached, *never]) if needed else math.inf
+    return (None if median == math.inf else int(median)), len(reached)
 
 
 def capped(config: Config, budget: int) -> Config:
@@ -106,23 +147,25 @@ def capped(config: Config, budget: int) -> Config:
     return dataclasses.replace(config, run=dataclasses.replace(config.run, trials=10 * budget))
 
 
-def print_final_lines(
-    runs: dict[str, list[MethodRun]], bench: Benchmark, credit: dict[str, Credit] | None
-) -> None:
-    """`hypervolume <metric>: <strategy> <r50>/<r100>/<r200>`, mean over the seeds; then the
-    same with identical networks credited, as `hv-credited ...`, where the table tells them."""
+def print_final_lines(runs: dict[str, list[StrategyRun]], bench: Benchmark) -> None:
+    """The lines for scripts (the module docstring)."""
     print()
-    scores = [("hypervolume", None)] + ([("hv-credited", credit)] if credit else [])
-    for label, table in scores:
+    scoring = scorings(bench)
+    for label, name in (("hypervolume", "networks"), ("hv-cells", "cells")):
         for metric in HW_METRICS:
-            for name, group in runs.items():
-                means = [
-                    statistics.mean(
-                        hv_ratios(group, bench, metric, k, table[metric] if table else None)
-                    )
-                    for k in CHECKPOINTS
-                ]
-                print(f"{label} {metric}: {name} " + "/".join(f"{v:.3f}" for v in means))
+            for strategy, group in runs.items():
+                curves = ratio_curves(group, bench, metric, scoring[name])
+                means = [statistics.mean(at(curves, k)) for k in CHECKPOINTS]
+                print(f"{label} {metric}: {strategy} " + "/".join(f"{v:.3f}" for v in means))
+    for ratio in REACH:
+        for metric in HW_METRICS:
+            for strategy, group in runs.items():
+                curves = ratio_curves(group, bench, metric, scoring["networks"])
+                median, reached = trainings_to(curves, ratio)
+                print(
+                    f"trainings to {ratio:g} {metric}: {strategy} "
+                    f"{'none' if median is None else median} ({reached} of {len(group)} seeds)"
+                )
 
 
 def best_curve(trials: tuple[TrialRecord, ...]) -> list[float]:
@@ -130,7 +173,7 @@ def best_curve(trials: tuple[TrialRecord, ...]) -> list[float]:
     best, curve = -math.inf, []
     for t in sorted(trials, key=lambda t: t.number):
         if feasible_trials([t]):
-            best = max(best, t.metrics["accuracy"])
+            best = max(best, t.accuracy)
         if is_trained(t):
             curve.append(best)
     return curve
@@ -141,16 +184,13 @@ def trainings_to_reach(curve: list[float], target: float) -> int | None:
 
 
 def print_hypervolumes(
-    runs: dict[str, list[MethodRun]],
-    bench: Benchmark,
-    budget: int,
-    credit: dict[str, Credit] | None = None,
+    runs: dict[str, list[StrategyRun]], bench: Benchmark, budget: int, scoring: Scoring, by: str
 ) -> None:
     for metric in HW_METRICS:
         marks = [k for k in CHECKPOINTS if k <= budget]
         print(
-            f"\nHypervolume ratio to the true front, accuracy x {metric} (mean ± std over seeds)"
-            + (", identical networks credited:" if credit else ":")
+            f"\nHypervolume ratio to the true front by {by}, accuracy x {metric} "
+            "(mean ± std over seeds):"
         )
         print(
             f"{'strategy':<12}"
@@ -158,32 +198,17 @@ def print_hypervolumes(
             + f"{'trained (min)':>15}"
         )
         for name, group in runs.items():
-            cells = "".join(
-                f"{mean_std(hv_ratios(group, bench, metric, k, credit and credit[metric])):>22}"
-                for k in marks
-            )
+            curves = ratio_curves(group, bench, metric, scoring)
+            cells = "".join(f"{mean_std(at(curves, k)):>22}" for k in marks)
             least = min(sum(is_trained(t) for t in r.trials) for r in group)
             print(f"{name:<12}{cells}{least:>15}")
 
 
-def print_search_time(
-    runs: dict[str, list[MethodRun]],
-    baseline: str,
-    bench: Benchmark | None = None,
-    credit: Credit | None = None,
-) -> None:
-    """With `credit` (and its `bench`), every trained child's accuracy is its credited one."""
-    print(
-        f"\nSearch time: trainings to reach {baseline}'s best spec-meeting accuracy"
-        + (" (identical networks at the same FPS credited)" if credit else "")
-    )
-
-    def trials(run: MethodRun) -> tuple[TrialRecord, ...]:
-        return credited(run.trials, bench, credit) if bench and credit else run.trials
-
+def print_search_time(runs: dict[str, list[StrategyRun]], baseline: str) -> None:
+    print(f"\nSearch time: trainings to reach {baseline}'s best spec-meeting accuracy")
     ratios = []
     for co, hw in zip(runs["coexplore"], runs[baseline], strict=True):
-        hw_curve, co_curve = best_curve(trials(hw)), best_curve(trials(co))
+        hw_curve, co_curve = best_curve(hw.trials), best_curve(co.trials)
         target = hw_curve[-1] if hw_curve else -math.inf
         n_hw, n_co = trainings_to_reach(hw_curve, target), trainings_to_reach(co_curve, target)
         ratio = f"{n_hw / n_co:.2f}x" if n_hw and n_co else "n/a"
@@ -201,7 +226,7 @@ def print_search_time(
 
 
 def print_matched(
-    runs: dict[str, list[MethodRun]], config: Config, bench: Benchmark, baseline: str
+    runs: dict[str, list[StrategyRun]], config: Config, bench: Benchmark, baseline: str
 ) -> None:
     print(
         f"\nMatched accuracy: co-exploration's best hardware among its children at least as "
@@ -215,9 +240,7 @@ def print_matched(
             print(f"  seed {co.seed}: {baseline} found no spec-meeting child")
             continue
         matched = [
-            t
-            for t in feasible_trials(list(co.trials))
-            if t.metrics["accuracy"] >= ref.metrics["accuracy"] - 1e-12
+            t for t in feasible_trials(list(co.trials)) if t.accuracy >= ref.accuracy - 1e-12
         ]
         row = bench.hardware.row_of(bench.problem.space.from_json(ref.arch).index)
         text = []
@@ -228,7 +251,7 @@ def print_matched(
                 gains[m].append(max(t.metrics[m] for t in matched) / ref.metrics[m] - 1)
                 text.append(f"{m} {100 * gains[m][-1]:+.1f} %")
         print(
-            f"  seed {co.seed}: {baseline} acc {ref.metrics['accuracy']:.4f} at "
+            f"  seed {co.seed}: {baseline} acc {ref.accuracy:.4f} at "
             f"{ref.metrics['fps']:.1f} FPS, {ref.metrics['gops_per_w']:.2f} GOPS/W; "
             f"co-exploration: {', '.join(text) or 'no child that accurate'}"
         )
@@ -253,15 +276,16 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=200, help="trained children per run")
     parser.add_argument("--hwnas-budget", type=int, default=1000, help="the same for hwnas")
     parser.add_argument("--out", type=Path, default=None, help="keep the run folders here")
-    parser.add_argument("--strategies", default=",".join(METHODS), help="comma-separated")
+    parser.add_argument("--strategies", default="", help="comma-separated (default: all)")
     parser.add_argument(
         "--set", action="append", default=[], help="config override section.key=value"
     )
     args = parser.parse_args()
     start = time.perf_counter()
-    names = [n for n in args.strategies.split(",") if n]
-    if unknown := [n for n in names if n not in METHODS]:
-        parser.error(f"unknown strategies {', '.join(unknown)}; valid: {', '.join(METHODS)}")
+    names = [n for n in args.strategies.split(",") if n] or list(strategy_names())
+    if unknown := [n for n in names if n not in strategy_names()]:
+        valid = ", ".join(strategy_names())
+        parser.error(f"unknown strategies {', '.join(unknown)}; valid: {valid}")
     budgets = {n: args.hwnas_budget if n in HWNAS else args.budget for n in names}
     config = load_config("nb201", overrides={"data.root": args.csv, **set_overrides(args.set)})
     bench = load_benchmark(config, workers=2, say=print)
@@ -285,7 +309,7 @@ def main() -> None:
         out = args.out or Path(scratch)  # kept only when --out is given
         runs = {
             name: [
-                run_method(
+                run_strategy(
                     capped(config, budgets[name]),
                     name,
                     seed,
@@ -303,19 +327,17 @@ def main() -> None:
             f"{n} {statistics.mean(r.wall_seconds for r in g):.1f}" for n, g in runs.items()
         )
     )
-    print_hypervolumes(runs, bench, args.budget)
+    scoring = scorings(bench)
+    if bench.accuracy.computation is None:
+        print("the CSV has no UniqueString column: every cell is scored as its own network")
+    print_hypervolumes(runs, bench, args.budget, scoring["networks"], "network")
+    print_hypervolumes(runs, bench, args.budget, scoring["cells"], "cell")
     for baseline in HWNAS:
         if "coexplore" in runs and baseline in runs:
             print_search_time(runs, baseline)
             print_matched(runs, config, bench, baseline)
-    credit = credits(bench)
-    if credit:
-        print_hypervolumes(runs, bench, args.budget, credit)
-        for baseline in HWNAS:
-            if "coexplore" in runs and baseline in runs:
-                print_search_time(runs, baseline, bench, credit["fps"])
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    print_final_lines(runs, bench, credit)
+    print_final_lines(runs, bench)
 
 
 if __name__ == "__main__":

@@ -11,11 +11,11 @@ input, weights from seed 0, float64) and prints, per accuracy column of the NATS
 
 The first line is the proxy's rank correlation with accuracy over the sample and over its most
 accurate fifth, beside that of the workload's size (which the surrogate already sees). The second
-fits the strategy's surrogate (`coexplore.search.surrogate`, the same encoding: one-hot tokens,
-the cell's path features, log MACs and parameters) on K random cells of the sample, without and
-with log synflow as one more structure column, and gives the mean rank correlation of its
-predicted mean with the accuracy of the rest (and of the rest's most accurate fifth), over
-`--repeats` draws.
+fits the strategy's surrogate (`coexplore.search.strategies.surrogate`, the same encoding:
+one-hot tokens, the cell's path features, log MACs and parameters) on K random cells of the
+sample, without and with log synflow as one more structure column, and gives the mean rank
+correlation of its predicted mean with the accuracy of the rest (and of the rest's most
+accurate fifth), over `--repeats` draws.
 
 Usage: COEXPLORE_NB201_CSV=PATH .venv/bin/python bench/nb201_proxy.py [--cells 1500]
        [--trainings 25,50,100] [--repeats 5] [--seed 0]
@@ -31,8 +31,8 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from coexplore.search import surrogate
-from coexplore.search.oracle import size_features
+from coexplore.search.strategies import surrogate
+from coexplore.search.strategies.oracle import size_features
 from coexplore.slow.builders import build_model
 from coexplore.spaces.nb201 import Nb201Arch, Nb201Space
 from coexplore.tabular.accuracy import COLUMNS, csv_path, load_accuracy_table

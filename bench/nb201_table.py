@@ -32,7 +32,7 @@ def nb201_problem() -> HardwareProblem:
     devices = Path(config.hardware.devices_file) if config.hardware.devices_file else None
     pool = parse_pool(config.hardware.pool, config.hardware.link_gbps, load_catalog(devices))
     return HardwareProblem(
-        Nb201Space(), pool, Precision(config.hardware.precision), (3, 32, 32), 10
+        Nb201Space(), pool, Precision(config.hardware.precisions[0]), (3, 32, 32), 10
     )
 
 

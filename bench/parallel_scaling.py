@@ -25,9 +25,9 @@ import numpy as np
 
 from coexplore import wiring as run
 from coexplore.config import Config, load_config, to_dict
-from coexplore.search.executors import Executor, LocalExecutor, PoolExecutor
-from coexplore.search.jobs import TrainJob, run_train_job
+from coexplore.executors import Executor, LocalExecutor, PoolExecutor
 from coexplore.search.loop import run_search
+from coexplore.slow.jobs import TrainJob, run_train_job
 from coexplore.storage import RunStorage, TrialRecord, TrialState
 
 
@@ -47,7 +47,7 @@ class Measure:
 
 
 def ray_executor(workers: int) -> Executor:
-    from coexplore.search.executors.ray_cluster import RayExecutor
+    from coexplore.executors.ray_cluster import RayExecutor
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     return RayExecutor(workers=workers)
@@ -58,7 +58,7 @@ def measure(name: str, make: Callable[[], Executor], config: Config, folder: Pat
     executor = make()
     setup = run.build_setup(config)
     arch = setup.space.sample(np.random.default_rng(0))
-    warm_job = TrainJob(setup.space.to_json(arch), setup.data, setup.train, 0)
+    warm_job = TrainJob(setup.space.to_json(arch), setup.data, setup.seed, setup.train, 0)
     list(executor.imap(run_train_job, [warm_job] * 2))  # spawn, import torch, load digits
     startup = time.perf_counter() - started
     try:
@@ -132,7 +132,7 @@ def report(results: list[Measure], config: Config, preset: str, cpus: int) -> No
 
 
 def _outcomes(trials: list[TrialRecord]) -> list[tuple[object, ...]]:
-    return [(t.number, t.arch_key, t.state, t.metrics.get("accuracy"), t.attempts) for t in trials]
+    return [(t.number, t.arch_key, t.state, t.accuracy, t.attempts) for t in trials]
 
 
 if __name__ == "__main__":

@@ -10,6 +10,6 @@ if ! .venv/bin/python -c "import torch, ray, coexplore" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.installed ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[dev,ray,onnx]"
+  .venv/bin/python -m pip install -q -e ".[dev,ray,onnx,nb201]"
   touch .venv/.installed
 fi

@@ -45,6 +45,18 @@ BAD = [
     (["estimate", "{d}/good.json", "--spec-fps", "-1"], "fps"),
     (["estimate", "{d}/good.json", "--clock-mhz", "-5"], "--clock-mhz must be >= 0"),
     (["resume", "{d}/nowhere"], "no run database"),
+    (["estimate", "{d}"], "{d}: cannot read (is a folder, not a file)"),
+    (["devices", "--devices", "{d}"], "cannot read the device catalog (is a folder, not a file)"),
+    (["estimate", "{d}/good.json", "--pool", "XC7Z020++XC7A50T"], "an empty entry"),
+    (["estimate", "{d}/good.json", "--pool", "100000xXC7Z020"], "too large"),
+    (["estimate", "{d}/good.json", "--classes", "0"], "Invalid value for '--classes'"),
+    # usage errors (click's): one line too, not a boxed block
+    (["estimate", "{d}/good.json", "--frobnicate"], "No such option: --frobnicate"),
+    (["estimate"], "Missing argument"),
+    (["estimate", "{d}/good.json", "--spec-fps", "fast"], "Invalid value for '--spec-fps'"),
+    (["estimate", "{d}/good.json", "--precision", "int4"], "Invalid value for '--precision'"),
+    (["nosuchcommand"], "No such command 'nosuchcommand'"),
+    ([], "Missing command"),
 ]
 
 
@@ -54,8 +66,64 @@ def test_bad_input_gives_one_line_error(files, args, message):
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert message in lines[0]
+    assert message.format(d=files) in lines[0]
     assert "Traceback" not in result.output + result.stderr
+
+
+def test_a_usage_error_names_the_command_and_its_help():
+    result = runner.invoke(app, ["estimate", "x.json", "--frobnicate"])
+    assert result.stderr.startswith("error: ") and "estimate --help" in result.stderr
+    assert "─" not in result.stderr and "╭" not in result.stderr  # no box
+    assert runner.invoke(app, ["estimate", "--help"]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (PermissionError(13, "Permission denied", "runs/x"), "error: runs/x: permission denied"),
+        (FileNotFoundError(2, "No such file", "a.json"), "error: a.json: no such file or folder"),
+        (IsADirectoryError(21, "Is a directory", "docs"), "error: docs: is a folder, not a file"),
+        (OSError(28, "No space left on device"), "error: no space left on the disk"),
+        (OSError(5, "Input/output error", "run.db"), "error: run.db: input/output error"),
+    ],
+)
+def test_an_os_error_is_a_sentence_not_errno_text(files, monkeypatch, error, message):
+    import coexplore.cli
+
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(coexplore.cli, "_load_network", failing)
+    result = runner.invoke(app, ["estimate", str(files / "good.json")])
+    assert result.exit_code == 2 and result.stderr.strip() == message
+    assert "Errno" not in result.stderr
+
+
+def test_a_closed_pipe_ends_quietly(tmp_path):
+    """`coexplore devices --json | head -c 1`: the reader leaves; no error about a broken pipe.
+    (300 devices: more JSON than a pipe buffers, so the writer meets the closed pipe.)"""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    device = 'family="Zynq-7000"\ndsp=1\nbram18k=1\nluts=1\nffs=1\nport_bits=64\n'
+    device += "clock_mhz=100.0\nstatic_w=0.1\nboard_w=1.0\n"
+    catalog = tmp_path / "many.toml"
+    catalog.write_text("".join(f"[D{n}]\n{device}" for n in range(300)))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    code = (
+        f"from coexplore.cli import app; app(['devices', '--json', '--devices', {str(catalog)!r}])"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        bufsize=0,
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None and proc.stderr is not None
+        assert proc.stdout.read(1) == b"["
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+    assert proc.returncode == 1 and stderr == "", stderr
 
 
 def test_estimate_json_and_prune_exit_status(files):
@@ -112,13 +180,23 @@ def test_debug_adds_the_traceback_of_a_user_error(files):
 
 def test_every_user_error_class_derives_from_one_base():
     from coexplore.config import ConfigError
-    from coexplore.errors import CoexploreError, InputError, UnknownName, UserError
+    from coexplore.errors import CoexploreError, InputError, SearchStopped, UnknownName, UserError
     from coexplore.export.model import ExportError
     from coexplore.onnx_import.ops import OnnxImportError
-    from coexplore.search.failures import SearchStopped
     from coexplore.storage import StorageError
 
     for kind in (ConfigError, ExportError, OnnxImportError, StorageError, SearchStopped,
                  InputError, UnknownName, UserError):  # fmt: skip
         assert issubclass(kind, CoexploreError), kind
     assert str(UnknownName("unknown space 'x'")) == "unknown space 'x'"  # no KeyError quotes
+
+
+def test_zero_classes_is_refused_by_the_api_too():
+    """`--classes 0` is a usage error; parse_arch(num_classes=0) was taken as "not given"."""
+    from coexplore.archfile import parse_arch
+    from coexplore.errors import InputError
+
+    data = {"space": "chain", "layers": [{"kernel": 3, "filters": 24, "stride": 1}]}
+    assert parse_arch(data, num_classes=7).workload.layers[-1].out_channels == 7
+    with pytest.raises(InputError, match="num_classes: expected a positive integer, got 0"):
+        parse_arch(data, num_classes=0)

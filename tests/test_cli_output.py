@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from coexplore.cli import app
 from coexplore.config import HardwareConfig, load_config
 from coexplore.render import summary_table
-from coexplore.search.outputs import ProgressBar
+from coexplore.search.progress import ProgressBar
 from coexplore.storage import TrialRecord, TrialState
 
 runner = CliRunner()
@@ -17,11 +17,12 @@ EXAMPLE = "docs/examples/chain6.json"
 
 
 def trial(number: int, state: TrialState, accuracy: float, fps: float) -> TrialRecord:
-    metrics = {"accuracy": accuracy, "fps": fps, "gops_per_w": 30.0}
+    metrics = {"fps": fps, "gops_per_w": 30.0}
     return TrialRecord(number=number, batch=0, slot=number, strategy="coexplore", state=state,
                        arch_key=f"a{number}", arch={}, hardware=None, metrics=metrics,
                        reward=0.5, reason="", seed=number, started_at=0.0, finished_at=0.0,
-                       timings={}, attempts=1, meets_spec=True)  # fmt: skip
+                       timings={}, attempts=1, meets_spec=True,
+                       accuracy=accuracy if state is TrialState.COMPLETE else None)  # fmt: skip
 
 
 def test_the_progress_display_fits_80_columns():

@@ -1,24 +1,18 @@
-"""Imports point one way (docs/layout.md): workload <- spaces, hardware <- fast <- tabular <-
-search <- wiring <- commands, report, export, compare. Read from the source with `ast`, lazy
-imports inside functions included, so a layer cannot reach up even at run time."""
+"""Imports point one way (docs/layout.md): each module of coexplore belongs to one layer, and
+imports only its own layer and the layers below. Read from the source with `ast`, lazy imports
+inside functions included, so a layer cannot reach up even at run time; no module is exempt.
+Import cycles are refused too, and each package, imported alone in a fresh interpreter, loads
+nothing above it."""
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "coexplore"
-
-# The search modules a reader of results may use: the training job the workers run, what a
-# fidelity rung and a failure mean, how far two accuracies can be told apart, and the picks.
-SEARCH_PUBLIC = {
-    "coexplore.search",  # the package itself (its __init__ holds no wiring)
-    "coexplore.search.jobs",
-    "coexplore.search.fidelity",
-    "coexplore.search.failures",
-    "coexplore.search.noise",
-    "coexplore.search.picks",
-}
 
 
 def _module(path: Path) -> str:
@@ -27,8 +21,8 @@ def _module(path: Path) -> str:
 
 
 def _imports(path: Path, modules: set[str]) -> set[str]:
-    """Every module `path` imports (`from coexplore.search import run` imports the module
-    coexplore.search.run; `from coexplore.search.jobs import TrainJob` coexplore.search.jobs)."""
+    """Every module `path` imports (`from coexplore.search import loop` imports the module
+    coexplore.search.loop; `from coexplore.slow.jobs import TrainJob` coexplore.slow.jobs)."""
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), str(path))):
         if isinstance(node, ast.Import):
@@ -36,8 +30,8 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             assert node.level == 0, f"{path}: relative import"
             base = node.module or ""
-            found.add(base)
-            found |= {f"{base}.{a.name}" for a in node.names} & modules
+            submodules = {f"{base}.{a.name}" for a in node.names} & modules
+            found |= submodules or {base}
     return found
 
 
@@ -49,100 +43,143 @@ def _in(module: str, prefix: str) -> bool:
     return module == prefix or module.startswith(prefix + ".")
 
 
-def _offenders(layers: tuple[str, ...], banned, exact: bool = False) -> list[str]:
-    def inside(module: str) -> bool:
-        return module in layers if exact else any(_in(module, layer) for layer in layers)
+# The layers, lowest first (docs/layout.md draws them): a module imports only from its own
+# layer and those below.
+LAYERS = (
+    ("errors", "registry"),  # neutral: every layer may raise and register
+    ("config", "presets"),  # plain data: names are checked where a run is wired
+    ("storage",),  # the run database
+    ("results",),  # fronts, hypervolume, picks, noise, plots, run-folder files
+    ("workload",),  # layers and shapes: what the hardware sees
+    ("hardware", "spaces", "datasets", "onnx_import"),  # FPGA models, spaces, dataset registry
+    ("archfile", "problem"),  # a network from a file; the problem a config describes
+    ("fast",),  # the exact fast exploration
+    ("slow",),  # torch: models, data, training, the training job
+    ("executors",),  # where training jobs run
+    ("tabular",),  # NAS-Bench-201 tables
+    ("search",),  # the loop, fidelity, strategies
+    ("wiring",),  # config -> objects; start and resume
+    ("cli", "commands", "compare", "report", "export", "render", "tables", "devices_view"),
+)
+SLOW = 8  # the layers below the slow level never import torch (nor do the executors)
 
-    return sorted(
-        f"{module} imports {name}"
-        for module, names in MODULES.items()
-        if inside(module)
-        for name in names
-        if banned(name)
-    )
+
+def layer_of(module: str) -> int:
+    if module == "coexplore":
+        return 0
+    name = module.split(".")[1]
+    for index, names in enumerate(LAYERS):
+        if name in names:
+            return index
+    raise AssertionError(f"{module}: in no layer of LAYERS (add it, and to docs/layout.md)")
 
 
 def test_the_source_is_found():
     assert {"coexplore.workload", "coexplore.wiring", "coexplore.hardware.devices"} <= set(MODULES)
 
 
-LOWEST = ("coexplore.hardware", "coexplore.fast", "coexplore.spaces", "coexplore.workload")
+def test_every_module_has_a_layer():
+    for module in MODULES:
+        layer_of(module)
 
 
-def test_hardware_fast_spaces_and_workload_import_no_search_slow_or_torch():
-    def banned(name: str) -> bool:
-        return any(
-            _in(name, top)
-            for top in ("coexplore.search", "coexplore.slow", "coexplore.wiring", "torch")
-        )
-
-    assert _offenders(LOWEST, banned) == []
-
-
-@pytest.mark.parametrize("layer", ["coexplore.tabular", "coexplore.report", "coexplore.export"])
-def test_tabular_report_and_export_import_no_search_internals(layer):
-    def banned(name: str) -> bool:
-        return _in(name, "coexplore.search") and name not in SEARCH_PUBLIC
-
-    assert _offenders((layer,), banned) == []
+def test_no_module_imports_a_layer_above_its_own():
+    offenders = sorted(
+        f"{module} ({layer_of(module)}) imports {name} ({layer_of(name)})"
+        for module, names in MODULES.items()
+        for name in names
+        if _in(name, "coexplore") and layer_of(name) > layer_of(module)
+    )
+    assert offenders == []
 
 
-def test_tabular_imports_nothing_of_search_but_the_training_job():
-    def banned(name: str) -> bool:
-        return _in(name, "coexplore.search") and name not in ("coexplore.search.jobs",)
-
-    assert _offenders(("coexplore.tabular",), banned) == []
+def torch_free(module: str) -> bool:
+    return layer_of(module) < SLOW or _in(module, "coexplore.executors")
 
 
-# What the wiring wires never imports it: only the command layers above it do.
-ABOVE_WIRING = (
-    "coexplore.wiring",
-    "coexplore.cli",
-    "coexplore.commands",
-    "coexplore.compare",
-    "coexplore.report",
-    "coexplore.export",
+def test_the_torch_free_layers_never_import_torch():
+    assert LAYERS[SLOW] == ("slow",)
+    offenders = sorted(
+        f"{module} imports {name}"
+        for module, names in MODULES.items()
+        if torch_free(module)
+        for name in names
+        if _in(name, "torch")
+    )
+    assert offenders == []
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components with more than one module (Tarjan), or a module that
+    imports itself."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1 or v in graph.get(v, ()):
+                found.append(sorted(component))
+
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def test_the_cycle_finder_finds_cycles():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_there_is_no_import_cycle():
+    graph = {m: {n for n in names if n in MODULES and n != m} for m, names in MODULES.items()}
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(graph)))
+    assert _cycles(graph) == []
+
+
+PACKAGES = sorted({".".join(m.split(".")[:2]) for m in MODULES if m != "coexplore"})
+
+_LOADED = (
+    "import json, sys, importlib; importlib.import_module({name!r}); "
+    "print(json.dumps(sorted(m for m in sys.modules "
+    "if m == 'torch' or m.startswith('coexplore.'))))"
 )
 
 
-def test_only_the_command_layers_import_the_wiring():
-    below = tuple(sorted({m for m in MODULES if not any(_in(m, top) for top in ABOVE_WIRING)}))
-    assert "coexplore.search.loop" in below
-    assert _offenders(below, lambda name: _in(name, "coexplore.wiring"), exact=True) == []
-
-
-def test_the_neutral_modules_import_no_search():
-    neutral = ("coexplore.pareto", "coexplore.problem", "coexplore.errors", "coexplore.storage")
-    assert _offenders(neutral, lambda name: _in(name, "coexplore.search")) == []
-
-
-def test_the_config_takes_only_the_registries_names_from_search():
-    """The config's run.strategy and executor.kind choices come from the strategy and executor
-    registries, which build each lazily: the config reads names there and nothing else of
-    search."""
-    imported = {name for name in MODULES["coexplore.config"] if _in(name, "coexplore.search")}
-    registries = {"coexplore.search.methods", "coexplore.search.executors.kinds"}
-    assert imported <= {"coexplore.search", "coexplore.search.executors", *registries}
-
-
-def test_the_config_takes_only_the_dataset_names_and_the_train_config_from_slow():
-    imported = {name for name in MODULES["coexplore.config"] if _in(name, "coexplore.slow")}
-    assert imported <= {"coexplore.slow", "coexplore.slow.datasets", "coexplore.slow.train_config"}
-    assert not {m for m in MODULES["coexplore.slow.datasets"] if _in(m, "coexplore.slow")}
-
-
-def test_the_config_loads_without_torch_optuna_or_ray():
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, coexplore.config; "
-        "print(sorted({'torch', 'optuna', 'ray'} & {m.split('.')[0] for m in sys.modules}))"
-    )
+@pytest.mark.parametrize("package", PACKAGES)
+def test_a_package_imported_alone_loads_nothing_above_it(package):
+    """In a fresh interpreter, what importing the package really loads (its __init__, what
+    that imports at import time): nothing of a higher layer, and no torch below the slow
+    level."""
+    code = _LOADED.format(name=package)
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SRC.parent
     )
-    assert out.stdout.strip() == "[]"
+    loaded = json.loads(out.stdout)
+    above = [m for m in loaded if m != "torch" and layer_of(m) > layer_of(package)]
+    assert above == []
+    if torch_free(package):
+        assert "torch" not in loaded
+
+
+def test_the_config_imports_nothing_of_coexplore_but_the_errors():
+    assert {n for n in MODULES["coexplore.config"] if _in(n, "coexplore")} <= {"coexplore.errors"}
 
 
 def _private_imports(path: Path) -> list[str]:
@@ -168,7 +205,7 @@ def test_no_module_imports_a_private_helper_of_another():
 # fast path's convolutions, checked at run time by `exact_conv.int8_gemm_exact`).
 PRIVATE_READS_ALLOWED = {
     "coexplore.slow.exact_conv": {"torch._int_mm"},
-    "coexplore.search.baselines.nsga2": {
+    "coexplore.search.strategies.nsga2": {
         "study._storage",
         "study._study_id",
         "sampler._rng",
@@ -200,7 +237,7 @@ def test_no_module_reads_a_private_member_of_another_object():
 
 def test_the_dataset_loaders_share_their_pieces_one_way():
     """The loaders take what they share from `slow.splits`, which imports none of them; the
-    registry `slow.datasets` names every loader as "module:function", imported on use."""
+    registry `coexplore.datasets` names every loader as "module:function", imported on use."""
     loaders = ("coexplore.slow.data", "coexplore.slow.folders", "coexplore.slow.nuclei_data")
     assert not set(MODULES["coexplore.slow.splits"]) & set(loaders)
     for module in loaders[1:]:

@@ -1,10 +1,10 @@
-"""The neutral Pareto helpers (coexplore.pareto) against the definition: a point is dominated by
-another at least as large in both coordinates and not equal to it."""
+"""The neutral Pareto helpers (coexplore.results.pareto) against the definition: a point is
+dominated by another at least as large in both coordinates and not equal to it."""
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coexplore.pareto import pareto_front, pareto_fronts
+from coexplore.results.pareto import pareto_front, pareto_fronts
 
 # few distinct values, so that ties and repeated points are common
 POINTS = st.lists(

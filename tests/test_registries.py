@@ -1,5 +1,5 @@
 """One registry per kind, from which the config's choices and the dispatch are derived: the
-executors (`search.executors.kinds.EXECUTORS`) and the datasets (`slow.datasets.DATASETS`), like
+executors (`executors.kinds.EXECUTORS`) and the datasets (`datasets.DATASETS`), like
 the spaces (tests/spaces/test_space_contract.py) and the strategies
 (tests/baselines/test_strategy_names.py). An unknown name is refused naming the valid ones."""
 
@@ -7,23 +7,27 @@ import dataclasses
 
 import pytest
 
-from coexplore.config import CHOICES, ConfigError, load_config
+from coexplore.config import ConfigError, DataConfig, load_config
+from coexplore.datasets import DATASETS, folder_datasets
 from coexplore.errors import UnknownName
+from coexplore.executors import EXECUTORS, LocalExecutor, make_executor
 from coexplore.problem import dataset_shape
-from coexplore.search.executors import EXECUTORS, LocalExecutor, make_executor
-from coexplore.slow.datasets import DATASETS, folder_datasets
+from coexplore.wiring import check_config
 
 
 def test_the_config_accepts_exactly_the_registered_executors_in_registry_order():
-    assert CHOICES["executor.kind"] == tuple(EXECUTORS)
+    for kind in EXECUTORS:
+        check_config(load_config("quick", overrides={"executor.kind": kind}))
     refused = r"executor\.kind: 'spark' is not one of local, pool, ray"
     with pytest.raises(ConfigError, match=refused):
-        load_config("quick", overrides={"executor.kind": "spark"})
+        check_config(load_config("quick", overrides={"executor.kind": "spark"}))
 
 
 def test_the_config_accepts_exactly_the_registered_datasets_in_registry_order():
-    assert CHOICES["data.dataset"] == tuple(DATASETS)
-    assert CHOICES["data.dataset"] == (
+    refused = "data.dataset: 'svhn' is not one of " + ", ".join(DATASETS)
+    with pytest.raises(ConfigError, match=refused):
+        check_config(load_config("quick", overrides={"data.dataset": "svhn"}))
+    assert tuple(DATASETS) == (
         "digits",
         "mnist5k",
         "cifar10",
@@ -59,7 +63,7 @@ def test_each_registered_executor_is_built_from_its_entry():
 
 def test_an_unknown_dataset_is_refused_naming_the_registered_ones():
     from coexplore.slow.data import load_dataset
-    from coexplore.slow.folders import FolderOptions, load_folder
+    from coexplore.slow.folders import load_folder
 
     valid = ", ".join(sorted(DATASETS))
     with pytest.raises(UnknownName, match=f"unknown dataset 'svhn'; valid names: {valid}"):
@@ -69,7 +73,7 @@ def test_an_unknown_dataset_is_refused_naming_the_registered_ones():
     with pytest.raises(
         ValueError, match="unknown folder dataset 'digits'; valid: imagenet_folder, nuclei_folder"
     ):
-        load_folder("digits", "/nowhere", 0, 0.2, 0.2, None, FolderOptions())
+        load_folder("digits", "/nowhere", 0, 0.2, 0.2, None, DataConfig())
     with pytest.raises(ValueError, match=r"nb201_table .* has no images to load"):
         load_dataset("nb201_table", seed=0)
 

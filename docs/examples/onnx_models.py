@@ -1,9 +1,11 @@
-"""VGG-16, ResNet-18 and MobileNetV2 in plain torch.nn (no torchvision), exported to ONNX.
+"""VGG-16, ResNet-18, MobileNetV2 and (from modern_cnns.py) EfficientNet-B0, MobileNetV3-Large,
+RegNetY-1.6GF and ConvNeXt-T in plain torch.nn (no torchvision), exported to ONNX.
 
-    python docs/examples/onnx_models.py [OUT_DIR] [--weights]
+    python docs/examples/onnx_models.py [OUT_DIR] [--weights] [--only NAME ...]
 
-writes OUT_DIR/vgg16.onnx, resnet18.onnx and mobilenet_v2.onnx (default OUT_DIR:
-docs/examples, where the graphs are committed) for a 1x3x224x224 input;
+writes OUT_DIR/NAME.onnx for each (vgg16, resnet18, mobilenet_v2, efficientnet_b0,
+mobilenet_v3_large, regnety_1_6gf, convnext_tiny; default OUT_DIR: docs/examples, where the
+graphs are committed) for a 1x3x224x224 input;
 `coexplore estimate docs/examples/resnet18.onnx` estimates one. By default the graphs are saved
 without their weights (each weight keeps its name and shape, its data is left out: tens of
 kilobytes instead of VGG-16's 530 MB); estimates need the shapes only. `--weights` writes real
@@ -17,12 +19,21 @@ Sandler et al. 2018, Table 2) and the usual torchvision layouts of them.
 from __future__ import annotations
 
 import argparse
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # modern_cnns.py, when imported by path
+from modern_cnns import (
+    convnext_tiny,
+    efficientnet_b0,
+    mobilenet_v3_large,
+    regnety_1_6gf,
+)
 
 INPUT_SHAPE = (3, 224, 224)
 CLASSES = 1000
@@ -142,6 +153,10 @@ MODELS: dict[str, Callable[[], nn.Module]] = {
     "vgg16": vgg16,
     "resnet18": resnet18,
     "mobilenet_v2": mobilenet_v2,
+    "efficientnet_b0": efficientnet_b0,
+    "mobilenet_v3_large": mobilenet_v3_large,
+    "regnety_1_6gf": regnety_1_6gf,
+    "convnext_tiny": convnext_tiny,
 }
 
 
@@ -190,8 +205,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", nargs="?", type=Path, default=Path(__file__).parent)
     parser.add_argument("--weights", action="store_true", help="also write the weights")
+    parser.add_argument("--only", nargs="+", choices=list(MODELS), help="these networks only")
     args = parser.parse_args()
     for name, build in MODELS.items():
+        if args.only and name not in args.only:
+            continue
         torch.manual_seed(0)
         print(export(build(), args.out_dir / f"{name}.onnx", args.weights))
 

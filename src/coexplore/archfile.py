@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from coexplore.errors import InputError
+from coexplore.errors import InputError, os_error_reason
 from coexplore.spaces import SPACES, SearchSpace
 from coexplore.workload import Layer, LayerKind, Workload
 
@@ -44,7 +44,7 @@ def load_arch_file(
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except OSError as exc:  # a folder, no permission
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read ({os_error_reason(exc)})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not valid JSON ({exc})") from None
     try:
@@ -59,7 +59,8 @@ def parse_arch(
     if not isinstance(data, Mapping):
         raise InputError("expected a JSON object at the top level")
     shape = input_shape or _shape(data.get("input_shape", DEFAULT_INPUT))
-    classes = num_classes or _positive(data.get("num_classes", DEFAULT_CLASSES), "num_classes")
+    given = data.get("num_classes", DEFAULT_CLASSES) if num_classes is None else num_classes
+    classes = _positive(given, "num_classes")
     if "space" not in data:
         return ArchFile(_raw_workload(data, shape), None, None)
     space = space_for(data)
@@ -114,6 +115,7 @@ def _raw_workload(data: Mapping[str, Any], shape: tuple[int, int, int]) -> Workl
 
 _FIELD_TYPES = {
     "name": (str, "a string"),
+    "function": (str, "a string"),
     "bias": (bool, "true or false"),
     "batchnorm": (bool, "true or false"),
 }

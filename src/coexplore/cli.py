@@ -2,7 +2,9 @@
 
 A user error (`coexplore.errors.CoexploreError`: bad input, a bad config, a damaged run folder)
 or an operating-system error (a missing file, a full disk) is one line, `error: ...`, exit
-status 2; `--debug` adds its traceback. Anything else is a bug and shows its traceback.
+status 2; `--debug` adds its traceback. So is a usage error (an unknown option, a missing
+argument, a value of the wrong type), which click would print as a boxed block. Anything else
+is a bug and shows its traceback.
 """
 
 from __future__ import annotations
@@ -17,13 +19,49 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
+from coexplore.commands.options import devices_override, set_overrides
 from coexplore.config import HardwareConfig
-from coexplore.errors import CoexploreError, UserError
+from coexplore.errors import CoexploreError, SearchStopped, UserError, os_error_text
 from coexplore.hardware.devices import Precision, Spec, load_catalog, parse_pool
-from coexplore.search.failures import SearchStopped
+
+# Click's base error class: typer re-exports only BadParameter, and since typer 0.2x the click
+# it runs is its own copy (typer._click), so the class is found through BadParameter.
+_CLICK_ERROR: type[Exception] = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException"
+)
+
+
+class _OneLineUsageErrors(TyperGroup):
+    """Click's usage errors as one line, `error: ...`, exit status 2 (click's status for them)."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            code = super().main(*args, **{**kwargs, "standalone_mode": False})
+        except _CLICK_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # its message is the help text
+                exc.show()  # type: ignore[attr-defined]
+            else:
+                print(f"error: {_usage_line(exc)}", file=sys.stderr)
+            sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+        except typer.Abort:
+            print("error: aborted", file=sys.stderr)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _usage_line(exc: Any) -> str:
+    ctx = getattr(exc, "ctx", None)
+    where = f"{ctx.command_path}: " if ctx is not None else ""
+    hint = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+    return _one_line(f"{where}{exc.format_message()}{hint}")
+
 
 app = typer.Typer(
+    cls=_OneLineUsageErrors,
     help="Co-explore neural architectures and the multi-FPGA accelerators that run them.",
     no_args_is_help=False,
     pretty_exceptions_enable=False,
@@ -53,19 +91,30 @@ def friendly(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:  # `coexplore devices | head`: the reader left; nothing to say
+            _quiet_stdout()
+            raise typer.Exit(1) from None
         except (CoexploreError, OSError) as exc:
             if _debug["on"]:
                 traceback.print_exc()
-            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
+            print(f"error: {_one_line(text)}", file=sys.stderr)
             raise typer.Exit(3 if isinstance(exc, SearchStopped) else 2) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _one_line(exc: BaseException) -> str:
+def _one_line(text: str) -> str:
     """The message in one line whatever it quotes (a path or value holding a newline)."""
-    text = str(exc)
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises no second broken pipe."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 DevicesOption = Annotated[
@@ -78,13 +127,29 @@ DevicesOption = Annotated[
 ]
 
 
+WideOption = Annotated[
+    bool, typer.Option("--wide", "--layers", help="the wide view: every column (and each layer)")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
+
+
 @app.command()
 @friendly
-def devices(devices_file: DevicesOption = None) -> None:
+def devices(
+    devices_file: DevicesOption = None, wide: WideOption = False, as_json: JsonOption = False
+) -> None:
     """List the FPGA device catalog (resources, memory port, clock, power)."""
-    from coexplore.render import devices_table
+    from coexplore.devices_view import devices_json, devices_table
 
-    console.print(devices_table(load_catalog(devices_file), devices_file))
+    catalog = load_catalog(devices_file)
+    if as_json:
+        print(json.dumps(devices_json(catalog, devices_file), indent=2))
+    else:
+        from coexplore.tables import wide_console
+
+        (wide_console(console) if wide else console).print(
+            devices_table(catalog, devices_file, wide)
+        )
 
 
 def _shape(text: str | None) -> tuple[int, int, int] | None:
@@ -122,12 +187,10 @@ def estimate(
         bool, typer.Option(help="count pipeline fill/drain (--no-fill: steady state)")
     ] = True,
     input_shape: Annotated[str | None, typer.Option(help="override input CxHxW")] = None,
-    classes: Annotated[int | None, typer.Option(help="override number of classes")] = None,
+    classes: Annotated[int | None, typer.Option(min=1, help="override number of classes")] = None,
     devices_file: DevicesOption = None,
-    layers: Annotated[
-        bool, typer.Option("--layers", help="the wide view: every column, and each layer")
-    ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON for machines")] = False,
+    wide: WideOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Fast exploration of one network: its best multi-FPGA design, or why it is pruned.
 
@@ -155,11 +218,11 @@ def estimate(
         if as_json:
             print(json.dumps(compare_json(workload, pools, results), indent=2))
         else:
-            print_comparison(console, workload, pools, results, layers)
+            print_comparison(console, workload, pools, results, wide)
     elif as_json:
-        print(json.dumps(estimate_json(results[0], pools[0]), indent=2))
+        print(json.dumps(estimate_json(workload, results[0], pools[0]), indent=2))
     else:
-        print_estimate(console, results[0], pools[0], layers, spec)
+        print_estimate(console, workload, results[0], pools[0], wide, spec)
     if all(r.pruned for r in results):
         raise typer.Exit(1)  # scripts can tell "no design meets the spec" from success
 
@@ -187,31 +250,6 @@ def _load_network(path: Path, shape: tuple[int, int, int] | None, classes: int |
     if classes is not None:
         raise UserError("--classes: an ONNX model has its classes in its graph")
     return load_onnx_workload(path, shape)
-
-
-def set_overrides(items: list[str]) -> dict[str, Any]:
-    """--set section.key=value (value parsed as TOML, bare words as strings)."""
-    import tomllib
-
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or "." not in key:
-            raise UserError(f"--set: expected section.key=value, got {item!r}")
-        try:
-            out[key.strip()] = tomllib.loads(f"v = {text}")["v"]
-        except tomllib.TOMLDecodeError:
-            out[key.strip()] = text
-    return out
-
-
-def devices_override(path: Path | None) -> dict[str, Any]:
-    """--devices as the config key hardware.devices_file: checked now, stored as an absolute
-    path so that resume, report and export find it from any folder."""
-    if path is None:
-        return {}
-    load_catalog(path)
-    return {"hardware.devices_file": str(path.resolve())}
 
 
 @app.command()
@@ -290,9 +328,9 @@ def _print_summary(result: Any) -> None:
 
 
 def _register_commands() -> None:
-    from coexplore.commands import compare, export, report
+    from coexplore.commands import compare, export, nb201, report
 
-    for module in (compare, report, export):
+    for module in (compare, report, export, nb201):
         module.register(app, friendly, UserError)
 
 

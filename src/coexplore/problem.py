@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config, ConfigError
+from coexplore.datasets import DATASETS
 from coexplore.hardware.devices import Pool, Spec, load_catalog, parse_pool
-from coexplore.slow.datasets import DATASETS
 from coexplore.spaces import SPACES, SearchSpace
 
 

@@ -2,77 +2,46 @@
 
 from __future__ import annotations
 
-import tomllib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.table import Table
 
 from coexplore.fast.optimal import FastResult
-from coexplore.hardware.devices import POWER_COVERS, Device, Pool, Spec, model_note
+from coexplore.hardware.calibration import power_error_band
+from coexplore.hardware.devices import POWER_COVERS, Pool, Spec, model_note
+from coexplore.tables import add_figures, add_texts, narrow_table, wide_console, with_notes
 from coexplore.workload import Workload
 
-
-def devices_table(catalog: dict[str, Device], user_file: Path | None = None) -> Table:
-    table = Table(title="FPGA devices")
-    user = parse_catalog_names(user_file)
-    if user:
-        table.caption = f"* from {user_file}"
-        table.caption_justify = "left"
-    for col in ("name", "family", "board", "DSP", "BRAM18K", "URAM", "LUTs", "FFs", "port bits",
-                "MHz", "static W", "board W"):  # fmt: skip
-        right = col[0].isupper() or col[0] in "psM" or col == "board W"
-        table.add_column(col, justify="right" if right else "left", no_wrap=col == "name",
-                         min_width=9 if col == "name" else None)  # fmt: skip
-    for d in catalog.values():
-        table.add_row(
-            d.name + (" *" if d.name in user else ""),
-            d.family,
-            d.board,
-            str(d.dsp),
-            str(d.bram18k),
-            str(d.uram),
-            f"{d.luts:,}",
-            f"{d.ffs:,}",
-            str(d.port_bits),
-            f"{d.clock_mhz:g}",
-            f"{d.static_w:.2f}",
-            f"{d.board_w:.1f}",
-        )
-    return table
-
-
-def parse_catalog_names(path: Path | None) -> set[str]:
-    """Device names a user catalog defines (it was validated when the catalog was loaded)."""
-    if path is None:
-        return set()
-    return set(tomllib.loads(path.read_text(encoding="utf-8"))) - {"families"}
-
-
-# The estimate's stage table: (header, wide view only). 100 columns hold the narrow view.
+# The estimate's stage table: (header, wide view only). The narrow view fits 80 columns.
 _STAGE_COLUMNS = (
-    ("stage", False), ("device", False), ("layers", False), ("Tm,Tn,Tr,Tc", False),
-    ("Ip,Wp,Op", True), ("cycles", True), ("bound", False), ("DSP", False),
+    ("#", False), ("device", False), ("layers", False), ("Tm,Tn,Tr,Tc", False),
+    ("Ip,Wp,Op", True), ("cycles", True), ("bound", True), ("DSP", False),
     ("BRAM18K", False), ("LUTs", True), ("ms", False), ("W", False),
 )  # fmt: skip
-WIDE = 160  # columns of the wide view (--layers), whatever the terminal says
+_TEXT_COLUMNS = ("device", "bound")
 
 
 def print_estimate(
-    console: Console, result: FastResult, pool: Pool, wide: bool, spec: Spec | None = None
+    console: Console,
+    workload: Workload,
+    result: FastResult,
+    pool: Pool,
+    wide: bool,
+    spec: Spec | None = None,
 ) -> None:
     ev = result.evaluation
+    console.print(network_line(workload), highlight=False)
     if ev is None:
         console.print(f"[bold red]PRUNED[/]: {result.reason}")
         return
-    console = _wide(console) if wide else console
-    console.print(_stage_table(result, pool, wide))
+    console = wide_console(console) if wide else console
+    console.print(stage_table(result, pool, wide))
     if wide:
-        console.print(_layer_table(result))
+        console.print(layer_table(result))
     if result.reason:
         status = f"[bold red]PRUNED[/]: {result.reason}"
     elif spec is None or spec == Spec():  # nothing to meet: say what was found, not a verdict
@@ -82,56 +51,55 @@ def print_estimate(
     links = ", ".join(f"{x * 1e3:.3f}" for x in ev.link_seconds) or "none"
     console.print(
         f"FPS {ev.fps:,.1f} | latency {ev.latency_ms:.3f} ms | pipeline efficiency "
-        f"{ev.pipeline_efficiency:.1%} | power {ev.power_w:.2f} W | {ev.gops_per_w:.2f} GOPS/W\n"
-        f"links (ms): {links}\n{status}"
+        f"{ev.pipeline_efficiency:.1%}\n"
+        f"power {ev.power_w:.2f} W ({power_error_band().text()}) | {ev.gops_per_w:.2f} GOPS/W\n"
+        f"links (ms): {links}\n{status}",
+        highlight=False,
     )
     if result.design is not None:
         console.print(model_note(result.design.precision, pool), highlight=False)
 
 
-def _wide(console: Console) -> Console:
-    """The same output, at least WIDE columns wide (the wide view may overflow a terminal)."""
-    return Console(file=console.file, width=max(console.width, WIDE),
-                   force_terminal=console.is_terminal, no_color=console.no_color)  # fmt: skip
+def network_line(workload: Workload) -> str:
+    """How much work one image is: MACs and GOP (2 operations per MAC)."""
+    work = f"{workload.macs:,} MACs, {workload.ops / 1e9:.3f} GOP per image"
+    return f"{work}: {workload.name}" if workload.name else work  # a long name wraps last
 
 
-def _stage_table(result: FastResult, pool: Pool, wide: bool) -> Table:
+def _power_note() -> str:
+    return f"W: board power, {power_error_band().text()} (docs/hardware.md)"
+
+
+def stage_table(result: FastResult, pool: Pool, wide: bool) -> Group:
     assert result.evaluation is not None
     devices = {d.name: d for d in pool.devices}
-    title = f"Best design on {pool.describe()} ({result.seconds * 1e3:.1f} ms to find)"
-    table = Table(title=title, caption=None if wide else "--layers: every column, and each layer")
+    heading = f"Best design on {pool.describe()} ({result.seconds * 1e3:.1f} ms to find)"
+    notes = [_power_note(), *([] if wide else ["--wide: every column, and each layer"])]
+    table = narrow_table()
     shown = [name for name, wide_only in _STAGE_COLUMNS if wide or not wide_only]
     for col in shown:
-        text = col in ("device", "bound")
-        table.add_column(
-            col, justify="left" if text else "right", no_wrap=not text or col == "device"
-        )
+        (add_texts if col in _TEXT_COLUMNS else add_figures)(table, col)
     for n, s in enumerate(result.evaluation.stages):
         d, t = devices[s.device], s.tiling
         bounds = Counter(layer.bound for layer in s.layers).most_common()
         cells = {
-            "stage": str(n), "device": s.device, "layers": f"{s.first_layer}-{s.last_layer}",
+            "#": str(n), "device": s.device, "layers": f"{s.first_layer}-{s.last_layer}",
             "Tm,Tn,Tr,Tc": f"{t.tm},{t.tn},{t.tr},{t.tc}", "Ip,Wp,Op": f"{t.ip},{t.wp},{t.op}",
-            "cycles": f"{s.cycles:,}", "bound": _bounds(bounds, len(s.layers), wide),
+            "cycles": f"{s.cycles:,}", "bound": " ".join(f"{b}x{c}" for b, c in bounds),
             "DSP": f"{s.dsp}/{d.dsp}", "BRAM18K": f"{s.bram18k}/{d.bram18k}",
             "LUTs": f"{s.luts:,}/{d.luts:,}", "ms": f"{s.seconds * 1e3:.3f}",
             "W": f"{s.power_w:.2f}",
         }  # fmt: skip
         table.add_row(*(cells[col] for col in shown))
-    return table
+    return with_notes(table, notes, heading)
 
 
-def _bounds(counts: list[tuple[str, int]], layers: int, wide: bool) -> str:
-    """What bounds the stage's layers: all terms (wide view) or the commonest, e.g. 'input 9/16'."""
-    if wide:
-        return " ".join(f"{bound}x{count}" for bound, count in counts)
-    return f"{counts[0][0]} {counts[0][1]}/{layers}"
-
-
-def _layer_table(result: FastResult) -> Table:
-    table = Table(title="Layers")
-    for col in ("layer", "name", "kind", "stage", "cycles", "bound"):
-        table.add_column(col)
+def layer_table(result: FastResult) -> Table:
+    table = narrow_table("Layers")
+    add_figures(table, "layer")
+    add_texts(table, "name", "kind")
+    add_figures(table, "stage", "cycles")
+    add_texts(table, "bound")
     assert result.evaluation is not None
     for n, stage in enumerate(result.evaluation.stages):
         for layer in stage.layers:
@@ -141,8 +109,23 @@ def _layer_table(result: FastResult) -> Table:
     return table
 
 
-def estimate_json(result: FastResult, pool: Pool) -> dict[str, Any]:
+def estimate_json(workload: Workload, result: FastResult, pool: Pool) -> dict[str, Any]:
+    return {**network_json(workload), **_pool_json(result, pool)}
+
+
+def network_json(workload: Workload) -> dict[str, Any]:
+    """The network and its work per image; what the power figures' error band is."""
+    return {
+        "network": workload.name,
+        "macs": workload.macs,
+        "gop_per_image": workload.ops / 1e9,
+        "power_error": power_error_band().to_json(),
+    }
+
+
+def _pool_json(result: FastResult, pool: Pool) -> dict[str, Any]:
     ev = result.evaluation
+    band = power_error_band()
     return {
         "pool": pool.describe(),
         "precision": result.design.precision.value if result.design else None,
@@ -154,6 +137,9 @@ def estimate_json(result: FastResult, pool: Pool) -> dict[str, Any]:
         "search_ms": result.seconds * 1e3,
         "design": result.design.to_json() if result.design else None,
         "metrics": ev.metrics() if ev else None,
+        # the board power this design would measure, were the model off by as much as on
+        # the measured designs (power_error)
+        "power_range_w": list(band.measured_range_w(ev.power_w)) if ev else None,
         "stages": [
             {**asdict(s), "tiling": asdict(s.tiling), "layers": [asdict(x) for x in s.layers]}
             for s in (ev.stages if ev else ())
@@ -180,9 +166,9 @@ def compare_json(
     """Every pool's estimate, best first, each with its rank and resource totals."""
     ranked = []
     for rank, i in enumerate(pool_ranking(results), start=1):
-        entry = estimate_json(results[i], pools[i])
+        entry = _pool_json(results[i], pools[i])
         ranked.append({"rank": rank, **entry, "resources": _resources(results[i], pools[i])})
-    return {"network": workload.name, "macs": workload.macs, "pools": ranked}
+    return {**network_json(workload), "pools": ranked}
 
 
 def _resources(result: FastResult, pool: Pool) -> dict[str, int]:
@@ -195,6 +181,14 @@ def _resources(result: FastResult, pool: Pool) -> dict[str, int]:
     return out
 
 
+# The pools side by side: (header, wide view only).
+_POOL_COLUMNS = (
+    ("#", False), ("pool", False), ("FPGAs", True), ("FPS", False), ("ms", False),
+    ("W", False), ("GOPS/W", False), ("DSP", False), ("BRAM", False), ("pipe eff", True),
+    ("spec", False),
+)  # fmt: skip
+
+
 def print_comparison(
     console: Console,
     workload: Workload,
@@ -202,77 +196,83 @@ def print_comparison(
     results: Sequence[FastResult],
     wide: bool,
 ) -> None:
-    """The pools side by side, best first; fits 100 columns (a pool's devices one per line,
-    the reasons for missing the spec under the table)."""
-    table = Table(title=f"{workload.name or 'network'}: {workload.macs / 1e9:.3f} GMACs on "
-                        f"{len(pools)} pools, best first")  # fmt: skip
-    for col in ("#", "pool", "FPGAs", "FPS", "latency ms", "GOPS/W", "power W", "DSP", "BRAM",
-                "pipe eff", "spec"):  # fmt: skip
-        table.add_column(col, justify="left" if col in ("pool", "spec") else "right", no_wrap=True)
-    notes = []
+    console.print(network_line(workload), highlight=False)
+    console = wide_console(console) if wide else console
+    console.print(comparison_table(pools, results, wide))
+
+
+def comparison_table(pools: Sequence[Pool], results: Sequence[FastResult], wide: bool) -> Group:
+    """The pools side by side, best first (a pool's devices one per line), then the reasons
+    for missing the spec."""
+    table = narrow_table()
+    shown = [name for name, wide_only in _POOL_COLUMNS if wide or not wide_only]
+    for col in shown:
+        (add_texts if col == "pool" else add_figures)(table, col)
+    reasons = []
     for rank, i in enumerate(pool_ranking(results), start=1):
-        ev, res = results[i].evaluation, _resources(results[i], pools[i])
-        devices = "\n+".join(pools[i].describe().split(" + "))
-        meets = "no" if results[i].pruned else "yes"
+        cells = _pool_cells(rank, results[i], pools[i])
+        table.add_row(*(cells.get(col, "-") for col in shown))
         if results[i].pruned:
-            notes.append(f"#{rank} {pools[i].describe()}: {results[i].reason}")
-        if ev is None:
-            table.add_row(str(rank), devices, *["-"] * 8, meets)
-            continue
-        table.add_row(
-            str(rank), devices, f"{len(ev.stages)}/{len(pools[i].devices)}", f"{ev.fps:,.1f}",
-            f"{ev.latency_ms:.3f}", f"{ev.gops_per_w:.2f}", f"{ev.power_w:.2f}",
-            f"{res['dsp_used'] / res['dsp_available']:.0%}",
-            f"{res['bram18k_used'] / res['bram18k_available']:.0%}",
-            f"{ev.pipeline_efficiency:.0%}", meets,
-        )  # fmt: skip
-    console = _wide(console) if wide else console
-    console.print(table)
-    console.print("\n".join([*notes, _COMPARISON_NOTE]))
+            reasons.append(f"#{rank} {pools[i].describe()}: {results[i].reason}")
+    notes = [_COMPARISON_NOTE, _power_note(), *([] if wide else [_COMPARISON_WIDE])]
+    return with_notes(table, [*reasons, *notes], f"{len(pools)} pools, best first")
 
 
-_COMPARISON_NOTE = (
-    "FPGAs: used / in the pool; DSP, BRAM: share of the whole pool's; one --pool shows the stages"
-)
+def _pool_cells(rank: int, result: FastResult, pool: Pool) -> dict[str, str]:
+    """One pool's row of the comparison, by header ('-' where no design was found)."""
+    cells = {
+        "#": str(rank),
+        "pool": "\n+".join(pool.describe().split(" + ")),
+        "spec": "no" if result.pruned else "yes",
+    }
+    ev, res = result.evaluation, _resources(result, pool)
+    if ev is None:
+        return cells
+    return cells | {
+        "FPGAs": f"{len(ev.stages)}/{len(pool.devices)}", "FPS": f"{ev.fps:,.1f}",
+        "ms": f"{ev.latency_ms:.3f}", "W": f"{ev.power_w:.2f}", "GOPS/W": f"{ev.gops_per_w:.2f}",
+        "DSP": f"{res['dsp_used'] / res['dsp_available']:.0%}",
+        "BRAM": f"{res['bram18k_used'] / res['bram18k_available']:.0%}",
+        "pipe eff": f"{ev.pipeline_efficiency:.0%}",
+    }  # fmt: skip
+
+
+_COMPARISON_NOTE = "ms: latency; DSP, BRAM: share of the whole pool's; one --pool shows the stages"
+_COMPARISON_WIDE = "--wide: FPGAs used / in the pool, and pipeline efficiency"
 
 
 PICK_NAMES = {"opt_sw": "OptSW", "opt_hw": "OptHW"}  # summary key -> the name used everywhere
 
 
-def summary_table(summary: dict[str, Any]) -> Table:
+def summary_table(summary: dict[str, Any]) -> Group:
+    """The picks of a finished search, then what each is and why children failed."""
     counts = summary["counts"]
-    table = Table(
-        title=(
-            f"{summary['trials']} trials: {counts['pruned']} pruned "
-            f"({summary['pruned_fraction']:.0%}), {summary['trained']} trained, "
-            f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
-        ),
-        caption="\n".join(
-            [
-                *(
-                    f"{PICK_NAMES[label]}: {_arch_text(summary[label]['arch'])}"
-                    for label in PICK_NAMES
-                    if summary[label] is not None
-                ),
-                *(f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])),
-                *summary.get("accuracy_noise", {}).get("notes", []),  # binomial noise, in words
-            ]
-        ),
-        caption_justify="left",
+    heading = (
+        f"{summary['trials']} trials: {counts['pruned']} pruned "
+        f"({summary['pruned_fraction']:.0%}), {summary['trained']} trained, "
+        f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
     )
-    for col in ("pick", "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs"):
-        table.add_column(col, justify="left" if col == "pick" else "right", no_wrap=True)
+    table = narrow_table()
+    add_texts(table, "pick")
+    add_figures(table, "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs")
     for label, name in PICK_NAMES.items():
         p = summary[label]
         if p is None:
-            table.add_row(name, "-", "-", "-", "-", "-", "-", "no child met the spec")
+            table.add_row(name, *["-"] * 7)
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
         table.add_row(name, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
                       f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
                       f"{m['fpgas']:.0f}")  # fmt: skip
-    return table
+    picks = [
+        f"{name}: "
+        + (_arch_text(summary[label]["arch"]) if summary[label] else "no child met the spec")
+        for label, name in PICK_NAMES.items()
+    ]
+    failures = [f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])]
+    noise = summary.get("accuracy_noise", {}).get("notes", [])  # binomial noise, in words
+    return with_notes(table, [*picks, *failures, *noise], heading)
 
 
 def _arch_text(arch: dict[str, Any]) -> str:

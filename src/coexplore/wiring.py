@@ -16,36 +16,97 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from coexplore.config import Config, ConfigError, parse_config, to_dict, to_toml
+from coexplore.config import (
+    CORE_SECTIONS,
+    Config,
+    ConfigError,
+    SpaceConfig,
+    parse_config,
+    to_dict,
+    to_toml,
+)
+from coexplore.datasets import DATASETS
+from coexplore.errors import SearchStopped
+from coexplore.executors import EXECUTORS, Executor, make_executor, signals_end_the_run
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Precision
 from coexplore.problem import dataset_shape, make_pool, make_space, make_spec
-from coexplore.search.executors import Executor, make_executor, signals_end_the_run
-from coexplore.search.failures import SearchStopped
+from coexplore.search import strategies
 from coexplore.search.fidelity import Fidelity
-from coexplore.search.jobs import DataSpec, TrainJob, run_train_job
 from coexplore.search.loop import SearchSetup, run_search
-from coexplore.search.methods import StrategyContext, build_method
 from coexplore.search.reward import Reward, default_hw_bounds
-from coexplore.slow.datasets import DATASETS
+from coexplore.search.strategy import StrategyContext
+from coexplore.slow.jobs import TrainJob, run_train_job
+from coexplore.spaces import SPACES
 from coexplore.storage import DB_NAME, RunStorage, StorageError
+
+
+def check_config(config: Config) -> Config:
+    """The config with every name it gives checked against its registry (strategy, space,
+    dataset, executor kind), the [space] keys against what its space reads, the sections a
+    component owns against their declarations, and those sections resolved with their
+    defaults (what the run folder keeps). ConfigError naming the key otherwise."""
+    _check_name("run.strategy", config.run.strategy, strategies.configurable())
+    _check_name("space.name", config.space.name, tuple(SPACES))
+    _check_name("data.dataset", config.data.dataset, tuple(DATASETS))
+    _check_name("executor.kind", config.executor.kind, tuple(EXECUTORS))
+    _check_space_keys(config.space)
+    if config.executor.timeout_s > 0 and not EXECUTORS[config.executor.kind].stops_children:
+        able = " or ".join(k for k, e in EXECUTORS.items() if e.stops_children)
+        raise ConfigError(
+            f"config: executor.timeout_s needs executor.kind {able} (the "
+            f"{config.executor.kind} executor trains in the search process, which cannot stop "
+            "a child midway)"
+        )
+    owned = strategies.sections()
+    for name in config.components:
+        if name not in owned:
+            known = ", ".join([*CORE_SECTIONS, *owned])
+            raise ConfigError(f"config: unknown section [{_printable(name)}]; sections: {known}")
+    resolved = {
+        name: dataclasses.asdict(config.component(name, cls)) for name, cls in owned.items()
+    }
+    return dataclasses.replace(config, components=resolved)
+
+
+def _check_name(key: str, value: str, names: tuple[str, ...]) -> None:
+    if value not in names:
+        raise ConfigError(f"config: {key}: {value!r} is not one of {', '.join(names)}")
+
+
+def _check_space_keys(section: SpaceConfig) -> None:
+    """A [space] key the chosen space does not read must stay at its default."""
+    reads = SPACES[section.name].settings
+    default = SpaceConfig()
+    for f in dataclasses.fields(section):
+        if f.name not in ("name", *reads) and getattr(section, f.name) != getattr(default, f.name):
+            theirs = ", ".join(reads) or "none"
+            raise ConfigError(
+                f"config: space.{f.name} is not a setting of the {section.name} space "
+                f"(its settings: {theirs})"
+            )
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else repr(text)
 
 
 def build_setup(
     config: Config,
     explorer: OptimalExplorer | None = None,
-    method: str | None = None,
+    strategy: str | None = None,
     indices: Any = None,
 ) -> SearchSetup:
-    """Everything the loop needs, from a validated config. `explorer` is the fast explorer
-    the loop and the strategy share (default: the exact one; the tabular benchmark passes
-    its table's). `method` is a registered strategy (default: run.strategy; `coexplore
-    compare` names exhaustive, which no config can, with the table's `indices`)."""
+    """Everything the loop needs, from a config (checked here: `check_config`). `explorer` is
+    the fast explorer the loop and the strategy share (default: the exact one; the tabular
+    benchmark passes its table's). `strategy` is a registered strategy (default: run.strategy;
+    `coexplore compare` names exhaustive, which no config can, with the table's `indices`)."""
+    config = check_config(config)
     space = make_space(config)
     shape, classes = dataset_shape(config)
     pool = make_pool(config)
     spec = make_spec(config)
-    precision = Precision(config.hardware.precision)
+    precision = Precision(config.hardware.precisions[0])
     hw_bounds = config.reward.hw_bounds
     if hw_bounds == (0.0, 0.0):
         hw_bounds = default_hw_bounds(config.reward.metric, config.spec.fps)
@@ -53,22 +114,23 @@ def build_setup(
     context = StrategyContext(
         config, space, pool, spec, precision, shape, classes, explorer, indices
     )
-    strategy, rules = build_method(method or config.run.strategy, context)
+    searcher, rules = strategies.build_strategy(strategy or config.run.strategy, context)
     return SearchSetup(
         space=space,
-        strategy=strategy,
+        strategy=searcher,
         rules=rules,
         explorer=rules.explorer or explorer,
         spec=spec,
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
         ),
-        data=DataSpec.of(config.data, config.run.seed),
+        data=config.data,
         train=config.train,
         workload=lambda arch: space.workload(arch, shape, classes),
         trials=config.run.trials,
         batch=config.run.batch,
         seed=config.run.seed,
+        precision=precision.value,
         train_fn=_train_fn(config),
         stop_after_failures=config.run.stop_after_failures,
         multi_fidelity=Fidelity.halving(
@@ -113,6 +175,7 @@ def start(
     """Check the inputs, make the run folder, run. When the run ends before any trial is stored
     (an executor that cannot start, Ctrl-C during start-up), what this call made is removed again,
     so the same command can simply be run again: no stray folder that "already holds a run"."""
+    config = check_config(config)  # the run folder keeps every section, resolved
     check_inputs(config)
     made = _first_missing(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -173,7 +236,7 @@ def mend_config(config: Config, overrides: dict[str, Any]) -> Config:
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         raw[section][name] = value
-    return parse_config(raw)
+    return check_config(parse_config(raw))
 
 
 def resume(
@@ -183,10 +246,12 @@ def resume(
     overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     """Continue the run in `run_dir`; `overrides` mend its config first (see MENDABLE)."""
-    from coexplore.search.outputs import ProgressBar, write_outputs
+    from coexplore.search.outputs import write_outputs
+    from coexplore.search.progress import ProgressBar
 
     with RunStorage.open(run_dir / DB_NAME) as storage, contextlib.ExitStack() as owned:
-        config = parse_config(_sections(storage.config()))
+        # A run stored by an earlier version keeps working: its keys under today's names.
+        config = check_config(parse_config(_sections(storage.config())))
         if overrides:
             config = mend_config(config, overrides)
         setup = check_inputs(config)
@@ -216,7 +281,9 @@ def _final_job(
     if config.final.epochs <= 0:
         return None
     train = dataclasses.replace(config.train, epochs=config.final.epochs)
-    return lambda arch_json, seed: TrainJob(arch_json, setup.data, train, seed, test=True)
+    return lambda arch_json, seed: TrainJob(
+        arch_json, setup.data, setup.seed, train, seed, test=True
+    )
 
 
 def _sections(stored: dict[str, Any]) -> dict[str, Any]:

@@ -14,13 +14,13 @@ from fake_training import fake_train, told
 from coexplore import wiring as run
 from coexplore.config import load_config
 from coexplore.hardware.devices import Precision
-from coexplore.search.methods import StrategyContext
+from coexplore.search.strategy import StrategyContext
 from coexplore.spaces.nb201 import Nb201Arch
 from coexplore.tabular.accuracy import COLUMNS
 
-BASE = {"run.trials": 16, "run.batch": 4, "spec.fps": 2000.0, "baseline.population": 4}
+BASE = {"run.trials": 16, "run.batch": 4, "spec.fps": 2000.0, "nsga2.population": 4}
 CASES = {
-    "coexplore": {"run.strategy": "coexplore", "frontier.seed_children": 4},
+    "coexplore": {"run.strategy": "coexplore", "coexplore.seed_children": 4},
     "rl-optimal": {"run.strategy": "rl"},
     "rl-controller": {
         "run.strategy": "rl",
@@ -45,17 +45,24 @@ def make_setup(case: str, seed: int = 0, **overrides):
     """The loop setup of a contract case on the quick preset (chain space, depth 4)."""
     config = load_config("quick", overrides={**BASE, **CASES[case], "run.seed": seed, **overrides})
     method = "exhaustive" if case == "exhaustive" else None  # the config cannot name it
-    setup = dataclasses.replace(run.build_setup(config, method=method), train_fn=fake_train)
+    setup = dataclasses.replace(run.build_setup(config, strategy=method), train_fn=fake_train)
     return config, setup
 
 
 def strategy_context(config, setup) -> StrategyContext:
     """The context the registry's builders take, for `config` and its loop setup."""
     shape, classes = run.dataset_shape(config)
-    precision = Precision(config.hardware.precision)
+    precision = Precision(config.hardware.precisions[0])
     pool = run.make_pool(config)
     return StrategyContext(
-        config, setup.space, pool, setup.spec, precision, shape, classes, setup.explorer
+        run.check_config(config),
+        setup.space,
+        pool,
+        setup.spec,
+        precision,
+        shape,
+        classes,
+        setup.explorer,
     )
 
 

@@ -11,14 +11,14 @@ from baseline_helpers import make_setup, strategy_context
 
 from coexplore import wiring as run
 from coexplore.config import to_dict
+from coexplore.executors import LocalExecutor
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
-from coexplore.search.baselines.exhaustive import ExhaustiveStrategy
-from coexplore.search.executors import LocalExecutor
 from coexplore.search.loop import run_search
-from coexplore.search.methods import build_strategy
 from coexplore.search.reward import normalise
+from coexplore.search.strategies import build_strategy
+from coexplore.search.strategies.exhaustive import ExhaustiveStrategy
 from coexplore.spaces import ChainSpace
 from coexplore.storage import RunStorage, TrialState
 
@@ -36,9 +36,7 @@ def test_nas_trains_every_child_and_rewards_accuracy_only(tmp_path):
     misses = [t for t in trials if not t.meets_spec]
     assert misses and all(t.state is TrialState.COMPLETE and "fps" in t.metrics for t in misses)
     for t in trials:
-        assert t.reward == pytest.approx(
-            normalise(t.metrics["accuracy"], *config.reward.acc_bounds)
-        )
+        assert t.reward == pytest.approx(normalise(t.accuracy, *config.reward.acc_bounds))
 
 
 def _pairs(design):
@@ -91,7 +89,7 @@ def test_hwnas_fixes_the_optimal_design_of_its_reference(tmp_path):
     reference = {"space": "chain", "layers": [{"kernel": 1, "filters": 24}] * 4}
     path = tmp_path / "ref.json"
     path.write_text(json.dumps(reference))
-    config, setup = make_setup("hwnas", **{"baseline.reference": str(path)})
+    config, setup = make_setup("hwnas", **{"hwnas.reference": str(path)})
     workload = setup.space.workload(setup.space.from_json(reference), (1, 8, 8), 10)
     optimal = OptimalExplorer(run.make_pool(config), Spec()).explore(workload)
     assert setup.explorer.design == optimal.design
@@ -103,16 +101,16 @@ def test_hwnas_fixes_the_optimal_design_of_its_reference(tmp_path):
 
 def test_hwnas_reference_file_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"nope\.json"):
-        make_setup("hwnas", **{"baseline.reference": str(tmp_path / "nope.json")})
+        make_setup("hwnas", **{"hwnas.reference": str(tmp_path / "nope.json")})
 
 
 def test_hwnas_soft_never_prunes_and_uses_mnasnet_reward(tmp_path):
     config, _, trials = _search(tmp_path, "hwnas_soft", **{"spec.fps": 1500.0})
     assert not [t for t in trials if t.state is TrialState.PRUNED]
-    weight, spec = config.baseline.soft_weight, config.spec.fps
-    rewards = [t.metrics["accuracy"] * (spec / t.metrics["fps"]) ** weight for t in trials]
+    weight, spec = run.check_config(config).components["hwnas"]["soft_weight"], config.spec.fps
+    rewards = [t.accuracy * (spec / t.metrics["fps"]) ** weight for t in trials]
     assert [t.reward for t in trials] == pytest.approx(rewards)
-    fast = [t.reward / t.metrics["accuracy"] for t in trials if t.metrics["fps"] > spec]
+    fast = [t.reward / t.accuracy for t in trials if t.metrics["fps"] > spec]
     assert all(r > 1.0 for r in fast)  # faster than the spec earns more than accuracy alone
 
 
@@ -129,7 +127,7 @@ def test_nsga2_is_told_accuracy_and_hardware_or_pruned(tmp_path):
         if record.state is TrialState.PRUNED:
             assert told.state is optuna.trial.TrialState.PRUNED
         else:
-            assert told.values == [record.metrics["accuracy"], record.metrics["fps"]]
+            assert told.values == [record.accuracy, record.metrics["fps"]]
     assert {t.state for t in trials} == {TrialState.PRUNED, TrialState.COMPLETE}
 
 

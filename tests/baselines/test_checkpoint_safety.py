@@ -7,7 +7,7 @@ import pytest
 from baseline_helpers import make_setup, told
 
 from coexplore.config import to_dict
-from coexplore.search.executors import LocalExecutor
+from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, StorageError
 

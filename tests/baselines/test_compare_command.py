@@ -72,7 +72,7 @@ def test_tabular_comparison_writes_table_plots_and_runs(tmp_path, table):
     ):
         assert (out / name).exists(), name
     rows = _rows(out)
-    assert [r["method"] for r in rows] == ["exhaustive"] * 2 + ["hwnas"] * 2 + ["random"] * 2 + [
+    assert [r["strategy"] for r in rows] == ["exhaustive"] * 2 + ["hwnas"] * 2 + ["random"] * 2 + [
         "true front"
     ]
     truth = rows[-1]
@@ -112,7 +112,8 @@ def test_rerunning_reads_finished_runs_back_and_budget_stops_early(tmp_path, tab
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--methods", "zoph"], "unknown zoph; methods: coexplore"),
+        (["--strategies", "zoph"], "unknown zoph; strategies: coexplore"),
+        (["--methods", "zoph"], "unknown zoph; strategies: coexplore"),
         (["--seeds", "a,b"], "--seeds: expected seeds"),
         (["--trained", "-1"], "--trained must be >= 0"),
     ],
@@ -157,6 +158,6 @@ def test_trained_comparison_on_a_real_dataset(tmp_path):
     )
     assert result.exit_code == 0, result.output
     rows = _rows(out)
-    assert [r["method"] for r in rows] == ["random", "nas"]
+    assert [r["strategy"] for r in rows] == ["random", "nas"]
     assert all(r["hv_ratio_fps"] == "nan" for r in rows)  # no true front without a table
     assert float(rows[1]["training_hours"]) > 0 and int(rows[1]["trained"]) >= 1

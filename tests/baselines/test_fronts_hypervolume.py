@@ -1,4 +1,5 @@
-"""Hypervolume against a brute-force count of unit cells; true fronts against brute force."""
+"""Hypervolume against a brute-force count of unit cells; true fronts against brute force;
+network accuracies (the mean over a network's copies)."""
 
 import dataclasses
 
@@ -7,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coexplore.tabular.accuracy import AccuracyTable
-from coexplore.tabular.fronts import hypervolume, identical_best, reference_point, true_front
+from coexplore.results.pareto import hypervolume, reference_point
+from coexplore.tabular.accuracy import AccuracyTable, network_means
+from coexplore.tabular.fronts import true_front
 from coexplore.tabular.hardware import METRICS, HardwareTable
 
 points = st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), max_size=8)
@@ -66,35 +68,28 @@ def test_true_front_is_the_non_dominated_feasible_set(metric):
 
 @st.composite
 def copies(draw):
-    """A small table where several cells compute the same network (few ids, few metric values)."""
+    """A small table where several cells compute the same network (few ids)."""
     n = draw(st.integers(1, 24))
     indices = np.array(sorted(draw(st.sets(st.integers(0, 15624), min_size=n, max_size=n))))
     acc = np.array(draw(st.lists(st.floats(0.5, 0.95), min_size=n, max_size=n)))
     ids = np.array(draw(st.lists(st.integers(0, 3), min_size=n, max_size=n)))
-    fps = np.array(draw(st.lists(st.sampled_from([150.0, 250.0, 300.0]), min_size=n, max_size=n)))
-    metrics = {m: fps.copy() for m in METRICS}
-    table = HardwareTable(indices, metrics, np.zeros((n, 1, 10), dtype=np.int64))
-    return AccuracyTable(indices, acc, "test", ids), table
+    return AccuracyTable(indices, acc, "test", ids)
 
 
-@given(copies(), st.data())
-def test_identical_best_is_the_best_copy_and_never_beats_the_true_front(tables, data):
-    accuracy, table = tables
-    credit = identical_best(accuracy, table, "fps")
-    fps = table.metrics["fps"]
-    for row, index in enumerate(accuracy.indices.tolist()):
-        copies_of = (accuracy.computation == accuracy.computation[row]) & (fps == fps[row])
-        assert credit[index] == accuracy.accuracy[copies_of].max() >= accuracy.accuracy[row]
-    found = data.draw(st.lists(st.sampled_from(range(len(fps))), unique=True))
-    points = [(fps[r], credit[int(accuracy.indices[r])]) for r in found if fps[r] >= 200.0]
-    ref = reference_point("fps", 200.0, 0.5)
-    assert hypervolume(points, ref) <= true_front(accuracy, table, "fps", 200.0, ref).hypervolume
+@given(copies())
+def test_a_network_scores_the_mean_over_its_copies(accuracy):
+    means = network_means(accuracy)
+    assert np.array_equal(means.indices, accuracy.indices) and means.source == accuracy.source
+    for row in range(len(accuracy.indices)):
+        copies_of = accuracy.computation == accuracy.computation[row]
+        assert means.accuracy[row] == pytest.approx(accuracy.accuracy[copies_of].mean())
+        assert means.lookup(int(accuracy.indices[row])) == means.accuracy[row]
+    alone = np.bincount(accuracy.computation)[accuracy.computation] == 1
+    assert np.array_equal(means.accuracy[alone], accuracy.accuracy[alone])
 
 
-def test_without_computation_ids_each_cell_keeps_its_accuracy():
-    accuracy, table = _tables()
-    credit = identical_best(accuracy, table, "gops_per_w")
-    assert credit == dict(zip(accuracy.indices.tolist(), accuracy.accuracy.tolist(), strict=True))
+def test_without_computation_ids_each_cell_is_its_own_network():
+    accuracy, _ = _tables()
+    assert network_means(accuracy) is accuracy
     shared = dataclasses.replace(accuracy, computation=np.zeros(len(accuracy.indices), int))
-    table.metrics["gops_per_w"][:] = 7.0  # one network, one hardware point: all credited alike
-    assert set(identical_best(shared, table, "gops_per_w").values()) == {accuracy.accuracy.max()}
+    assert set(network_means(shared).accuracy.tolist()) == {accuracy.accuracy.mean()}

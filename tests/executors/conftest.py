@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from coexplore.search.executors import EXECUTORS, Executor, LocalExecutor, PoolExecutor
+from coexplore.executors import EXECUTORS, Executor, LocalExecutor, PoolExecutor
 
 TESTS = Path(__file__).parent.parent
 # The helpers import the loop tests' fake trainer, also when only this folder is collected.
@@ -35,7 +35,7 @@ def pool_executor() -> Iterator[PoolExecutor]:
 def ray_executor() -> Iterator[Executor]:
     if not os.environ.get("CI"):  # in CI a missing Ray must fail, not skip its tests
         pytest.importorskip("ray")
-    from coexplore.search.executors.ray_cluster import RayExecutor
+    from coexplore.executors.ray_cluster import RayExecutor
 
     temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")
     paths = [str(TESTS / "executors"), str(TESTS / "search"), os.environ.get("PYTHONPATH", "")]

@@ -20,7 +20,7 @@ from flaky_training import (
 )
 
 from coexplore.config import load_config
-from coexplore.search.executors import (
+from coexplore.executors import (
     Executor,
     JobFailure,
     LocalExecutor,

@@ -20,8 +20,8 @@ from flaky_training import Hang, tries
 
 from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
-from coexplore.search.executors import Executor, JobFailure, PoolExecutor
-from coexplore.search.failures import SearchStopped
+from coexplore.errors import SearchStopped
+from coexplore.executors import Executor, JobFailure, PoolExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialState
 
@@ -111,14 +111,14 @@ def test_a_search_whose_children_all_hang_stops_with_the_timeout(tmp_path, monke
 
 def test_a_timeout_needs_an_executor_that_can_stop_a_child():
     with pytest.raises(ValueError, match=r"executor\.timeout_s needs executor\.kind pool or ray"):
-        load_config("quick", overrides={"executor.timeout_s": 5.0})
+        run.check_config(load_config("quick", overrides={"executor.timeout_s": 5.0}))
 
 
 POOL_DRIVER = """
 import sys
 sys.path[:0] = {paths!r}
 from flaky_training import Hang
-from coexplore.search.executors import PoolExecutor, signals_end_the_run
+from coexplore.executors import PoolExecutor, signals_end_the_run
 with PoolExecutor(workers=2) as pool, signals_end_the_run():
     list(pool.imap(Hang({folder!r}), [-1, -2]))
 """
@@ -195,8 +195,8 @@ RAY_DRIVER = """
 import sys
 sys.path[:0] = {paths!r}
 from flaky_training import Hang
-from coexplore.search.executors import signals_end_the_run
-from coexplore.search.executors.ray_cluster import RayExecutor
+from coexplore.executors import signals_end_the_run
+from coexplore.executors.ray_cluster import RayExecutor
 with RayExecutor(workers=2) as ray_executor, signals_end_the_run():
     list(ray_executor.imap(Hang({folder!r}), [-1, -2]))
 """

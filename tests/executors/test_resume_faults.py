@@ -22,7 +22,7 @@ import coexplore.storage.sqlite
 from coexplore import wiring as run
 from coexplore.cli import app
 from coexplore.config import load_config, to_dict
-from coexplore.search.executors import LocalExecutor
+from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 

@@ -18,7 +18,7 @@ from flaky_training import RETRIES, KillSeed, ReportPid, tries
 
 from coexplore import wiring as run
 from coexplore.config import Config, load_config, to_dict
-from coexplore.search.executors import Executor, LocalExecutor
+from coexplore.executors import Executor, LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialRecord, TrialState
 
@@ -72,7 +72,7 @@ def test_real_training_gives_the_same_trials_on_every_executor(
     trials = search(quick_config(**REAL), tmp_path, any_executor, run.run_train_job)
     assert [outcome(t) for t in trials] == [outcome(t) for t in real_reference]
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.attempts]
-    assert trained and all(0.2 < t.metrics["accuracy"] <= 1.0 for t in trained)
+    assert trained and all(0.2 < t.accuracy <= 1.0 for t in trained)
 
 
 def kill_first_try(folder: Path, killed: list[tuple[int, int]], seconds: float = 120) -> None:
@@ -124,5 +124,5 @@ def test_a_child_that_always_kills_its_worker_is_stored_failed(
     failed = trials[target.number]
     assert failed.state is TrialState.FAILED and "died" in failed.reason.lower()
     assert failed.attempts == RETRIES + 1 == len(tries(tmp_path, target.seed))
-    assert failed.reward == -1.0 and "accuracy" not in failed.metrics
+    assert failed.reward == -1.0 and failed.accuracy is None
     assert all(t.state is not TrialState.RUNNING for t in trials)

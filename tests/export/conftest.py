@@ -9,10 +9,10 @@ import pytest
 
 from coexplore import wiring as run
 from coexplore.config import load_config, to_dict, to_toml
+from coexplore.executors import LocalExecutor
 from coexplore.export import ExportResult, export_trial
-from coexplore.search.executors import LocalExecutor
-from coexplore.search.jobs import JobResult, TrainJob
 from coexplore.search.loop import run_search
+from coexplore.slow.jobs import JobResult, TrainJob
 from coexplore.slow.trainer import TrainResult
 from coexplore.storage import RunStorage, TrialRecord, TrialState
 

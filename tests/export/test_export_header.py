@@ -30,7 +30,8 @@ def static_asserts(design: HardwareDesign, evaluation: Evaluation, workload: Wor
     checks = [f"CX_NUM_FPGAS == {len(design.stages)}", f"CX_NUM_LAYERS == {len(workload)}"]
     for i, (stage, report) in enumerate(zip(design.stages, evaluation.stages, strict=True)):
         layers = workload.layers[stage.first_layer : stage.last_layer + 1]
-        kmax, smax = window_limits(layers)
+        rows, cols, smax = window_limits(layers)
+        kmax = max(rows, cols)
         checks += [f"CX_FPGA{i}_{f.upper()} == {getattr(stage.tiling, f)}" for f in TILING_FIELDS]
         checks += [
             f"CX_FPGA{i}_KMAX == {kmax}",

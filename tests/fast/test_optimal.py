@@ -16,14 +16,18 @@ SMALL_SPACE = TilingSpace(tm_values=(1, 2, 4), tn_values=(1, 2), t_values=(1, 2,
 
 @st.composite
 def layers(draw):
-    kind = draw(st.sampled_from([LayerKind.CONV, LayerKind.CONV, LayerKind.FC, LayerKind.POOL]))
+    kind = draw(st.sampled_from([LayerKind.CONV, LayerKind.CONV, LayerKind.FC, LayerKind.POOL,
+                                 LayerKind.ACT, LayerKind.SCALE, LayerKind.NORM]))  # fmt: skip
     n, m = draw(st.integers(1, 6)), draw(st.integers(1, 6))
     if kind is LayerKind.FC:
         return Layer(kind, n * 4, m, 1, 1)
     rc, k, s = draw(st.integers(1, 6)), draw(st.sampled_from([1, 3])), draw(st.integers(1, 2))
     if kind is LayerKind.POOL:
         return Layer(kind, m, m, rc, rc, k, s)
-    return Layer(kind, n, m, rc, rc, k, s)
+    if kind in (LayerKind.ACT, LayerKind.SCALE, LayerKind.NORM):
+        return Layer(kind, m, m, rc, rc, function="silu" if kind is LayerKind.ACT else "")
+    cols = draw(st.sampled_from([k, 1, 3]))  # square, 1 x k or k x 3 (rectangular kernels)
+    return Layer(kind, n, m, rc, rc, k, s, kernel_cols=cols)
 
 
 @st.composite

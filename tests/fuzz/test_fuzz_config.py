@@ -3,6 +3,7 @@ one-line ConfigError, and a valid Config survives the round trip through the run
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 import typing
 from pathlib import Path
@@ -12,8 +13,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coexplore.config import Config, ConfigError, load_config, parse_config, to_dict, to_toml
+from coexplore.search.strategies import sections
+from coexplore.wiring import check_config
 
-SECTIONS = {name: typing.get_type_hints(cls) for name, cls in typing.get_type_hints(Config).items()}
+SECTIONS = {
+    f.name: {k: h for k, h in typing.get_type_hints(hint).items() if k != "SECTION"}
+    for f in dataclasses.fields(Config)
+    if f.name != "components" and (hint := typing.get_type_hints(Config)[f.name])
+}
+COMPONENTS = {  # the sections a strategy owns, fuzzed alike
+    name: {k: h for k, h in typing.get_type_hints(cls).items() if k != "SECTION"}
+    for name, cls in sections().items()
+}
 
 scalars = (
     st.none()
@@ -32,16 +43,19 @@ values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3), max_le
 def raw_configs(draw: st.DrawFn) -> dict[str, Any]:
     """Mostly real sections and keys (so values get checked), some junk."""
     raw: dict[str, Any] = {}
-    for name in draw(st.lists(st.sampled_from(list(SECTIONS)) | st.text(max_size=6), max_size=4)):
-        keys = st.sampled_from(list(SECTIONS.get(name) or ["x"])) | st.text(max_size=6)
+    names = st.sampled_from([*SECTIONS, *COMPONENTS]) | st.text(max_size=6)
+    for name in draw(st.lists(names, max_size=4)):
+        keys = st.sampled_from(list({**SECTIONS, **COMPONENTS}.get(name) or ["x"]))
+        keys |= st.text(max_size=6)
         raw[name] = draw(st.dictionaries(keys, values, max_size=4) | values)
     return raw
 
 
 def check(make: typing.Callable[[], Config]) -> Config | None:
-    """A valid Config (every field of its declared type) or a one-line ConfigError."""
+    """A valid Config (every field of its declared type), checked where a run is wired (the
+    registries' names, the sections a strategy owns), or a one-line ConfigError."""
     try:
-        config = make()
+        config = check_config(make())
     except ConfigError as exc:
         assert str(exc) and "\n" not in str(exc), exc
         return None
@@ -57,9 +71,9 @@ def check(make: typing.Callable[[], Config]) -> Config | None:
 @given(raw_configs())
 def test_any_dict_gives_a_config_or_a_one_line_error(raw: dict[str, Any]):
     config = check(lambda: parse_config(raw))
-    if config is not None:
-        assert parse_config(to_dict(config)) == config  # what the run database stores
-        assert parse_config(tomllib.loads(to_toml(config))) == config  # the run folder's file
+    if config is not None:  # the run database and the run folder's file give it back
+        assert check_config(parse_config(to_dict(config))) == config
+        assert check_config(parse_config(tomllib.loads(to_toml(config)))) == config
 
 
 FREE_TEXT = ["data.root", "hardware.pool", "hardware.devices_file", "executor.address"]
@@ -97,7 +111,9 @@ def test_any_config_file_gives_a_config_or_a_one_line_error(tmp_path: Path, cont
 @given(
     st.dictionaries(
         st.text(max_size=14)
-        | st.sampled_from([f"{s}.{k}" for s, hints in SECTIONS.items() for k in hints]),
+        | st.sampled_from(
+            [f"{s}.{k}" for s, hints in {**SECTIONS, **COMPONENTS}.items() for k in hints]
+        ),
         values,
         max_size=3,
     ),

@@ -4,6 +4,7 @@ import pytest
 
 from coexplore.hardware.accelerator import Tiling
 from coexplore.hardware.devices import (
+    MAX_POOL_STATES,
     Pool,
     Precision,
     Spec,
@@ -16,7 +17,7 @@ from coexplore.hardware.devices import (
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
 from coexplore.workload import Layer, LayerKind, Workload
 
-# SPEC §3 figures (DSP, BRAM18) checked against the vendor data sheets cited in the catalog.
+# The catalog's figures (DSP, BRAM18) checked against the vendor data sheets cited in the catalog.
 SPEC_FIGURES = {
     "XC7A50T": (120, 150),
     "XC7Z015": (160, 190),
@@ -70,6 +71,26 @@ def test_pool_parsing_and_errors():
         parse_pool("XC9")
     with pytest.raises(ValueError, match="names no device"):
         parse_pool(" + ")
+
+
+@pytest.mark.parametrize("text", ["XC7Z020++XC7A50T", "XC7Z020+", "+XC7Z020", "XC7Z020,,XC7A50T"])
+def test_an_empty_pool_entry_is_refused_not_skipped(text):
+    with pytest.raises(ValueError, match=r"an empty entry \(two '\+' in a row, or one at an end\)"):
+        parse_pool(text)
+
+
+def test_a_pool_too_large_to_tabulate_is_refused_at_once():
+    """The optimiser's table has prod(count + 1) states: up to MAX_POOL_STATES is accepted."""
+    most = MAX_POOL_STATES - 1
+    assert len(parse_pool(f"{most}xXC7Z020").devices) == most
+    with pytest.raises(ValueError, match=r"too large.*\(100,001: the product.*at most 10,000"):
+        parse_pool("100000xXC7Z020")
+    with pytest.raises(ValueError, match=r"too large.*\(19,683: "):
+        parse_pool("+".join(f"2x{name}" for name in builtin_catalog()))
+    with pytest.raises(ValueError, match=r"too large.*\(10,201: "):  # one kind, given twice
+        parse_pool("50xXC7Z020+50xXC7Z020+100xXC7A50T")
+    pool = parse_pool("1xXC7Z020+1xXC7A50T+1xXC7Z020")  # repeated kinds keep the text's order
+    assert [d.name for d in pool.devices] == ["XC7Z020", "XC7A50T", "XC7Z020"]
 
 
 def test_catalog_errors_name_device_and_field():
@@ -171,3 +192,14 @@ def test_hardware_and_fast_packages_never_import_torch():
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_docs_count_the_built_in_devices_right():
+    """docs/device-catalogs.md says how many devices are built in (it said seven of nine)."""
+    import re
+    from pathlib import Path
+
+    words = {6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten", 11: "eleven", 12: "twelve"}
+    text = (Path(__file__).resolve().parents[2] / "docs" / "device-catalogs.md").read_text()
+    said = re.search(r"holds (\w+)\s+AMD/Xilinx devices", text)
+    assert said is not None and said.group(1) == words[len(builtin_catalog())]

@@ -175,8 +175,8 @@ def test_workload_layers_and_skips() -> None:
     workload = EngineNet((2, 5, 5), (conv(), depthwise, gap, add, fc)).workload()
     kinds = [layer.kind for layer in workload.layers]
     assert kinds == [LayerKind.CONV, LayerKind.DWCONV, LayerKind.POOL, LayerKind.ADD, LayerKind.FC]
-    assert workload.layers[1].shape_key() == ("dwconv", 4, 4, 3, 3, 3, 2, 5, 5)
-    assert workload.layers[2].shape_key() == ("pool", 4, 4, 1, 1, 3, 3, 3, 3)
+    assert workload.layers[1].shape_key() == ("dwconv", 4, 4, 3, 3, 3, 2, 5, 5, 3)
+    assert workload.layers[2].shape_key() == ("pool", 4, 4, 1, 1, 3, 3, 3, 3, 3)
     assert workload.layers[4].in_channels == 100
     assert workload.skips == ((0, 4),)  # ZEROS and the previous op are no skips
 

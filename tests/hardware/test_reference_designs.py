@@ -9,8 +9,8 @@ import pytest
 from coexplore.archfile import parse_arch
 from coexplore.fast.grid import TilingSpace
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.accelerator import Resources, Tiling, layer_cycles
-from coexplore.hardware.devices import Pool, Precision, Spec, get_device, parse_pool
+from coexplore.hardware.accelerator import Tiling, layer_cycles
+from coexplore.hardware.devices import Pool, Precision, Resources, Spec, get_device, parse_pool
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign, evaluate_design
 from coexplore.workload import Layer, LayerKind, Workload
 

@@ -10,11 +10,11 @@ from imagenet_fixture_data import make_image_folder
 
 from coexplore.config import ConfigError, DataConfig
 from coexplore.slow.data import load_dataset
-from coexplore.slow.folders import FolderOptions, folder_shape, load_folder
+from coexplore.slow.folders import folder_shape, load_folder
 
 
 def load(root: Path, seed: int = 0, **options: int):
-    return load_folder("imagenet_folder", root, seed, 0.2, 0.2, None, FolderOptions(**options))
+    return load_folder("imagenet_folder", root, seed, 0.2, 0.2, None, DataConfig(**options))
 
 
 def test_images_come_out_square_at_the_resolution_with_stratified_splits(tmp_path: Path) -> None:
@@ -40,7 +40,7 @@ def test_subsetting_keeps_the_first_classes_and_images(tmp_path: Path) -> None:
     splits = load(root, max_classes=2, max_per_class=5)
     assert splits.num_classes == 2
     assert len(splits.train_y) + len(splits.val_y) + len(splits.test_y) == 10
-    limited = load_folder("imagenet_folder", root, 0, 0.2, 0.2, 9, FolderOptions())
+    limited = load_folder("imagenet_folder", root, 0, 0.2, 0.2, 9, DataConfig())
     assert len(limited.train_y) + len(limited.val_y) + len(limited.test_y) == 9
 
 

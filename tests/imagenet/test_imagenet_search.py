@@ -14,7 +14,7 @@ from coexplore.storage import RunStorage, TrialState
 
 def tiny_imagenet_config(root: Path, **overrides: object):
     settings = {
-        "data.root": str(root), "data.resolution": 32, "space.depth": 5,
+        "data.root": str(root), "data.resolution": 32, "space.layers": 5,
         "run.trials": 4, "run.batch": 2, "train.epochs": 1, "train.batch_size": 8,
         "train.bf16": False, "train.channels_last": False, "train.threads": 1,
         "train.device": "cpu", "final.epochs": 0, "spec.fps": 50.0,
@@ -33,7 +33,7 @@ def test_a_short_search_trains_children_and_stores_every_trial(tmp_path: Path) -
     assert complete, [t.reason for t in trials]
     for trial in complete:
         assert trial.arch["space"] == "imagenet" and len(trial.arch["stages"]) == 5
-        assert 0.0 <= trial.metrics["accuracy"] <= 1.0 and trial.metrics["fps"] >= 50.0
+        assert 0.0 <= trial.accuracy <= 1.0 and trial.metrics["fps"] >= 50.0
     assert (result.run_dir / "picks.json").exists()
 
 

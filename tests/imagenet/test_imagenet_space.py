@@ -14,7 +14,11 @@ from coexplore.slow.builders import build_model
 from coexplore.spaces import SPACES, ImagenetArch, ImagenetLayer, ImagenetSpace, ImagenetStage
 from coexplore.workload import LayerKind
 
-SMALL = ImagenetSpace(depth=7, stage_filters=((4, 6), (6, 8), (8, 12), (12, 16), (16, 24)))
+FILTERS = ((4, 6), (6, 8), (8, 12), (12, 16), (16, 24))
+SMALL = ImagenetSpace(depth=7, stage_filters=FILTERS)
+# SE and hard-swish searched per layer (MnasNet, MobileNetV3)
+MOBILE = ImagenetSpace(depth=7, stage_filters=FILTERS, se_choices=(False, True),
+                       activations=("relu", "hswish"))  # fmt: skip
 
 
 def indices(space: ImagenetSpace) -> st.SearchStrategy[tuple[int, ...]]:
@@ -94,18 +98,19 @@ def conv_linear_macs(model: nn.Module, shape: tuple[int, int, int]) -> int:
     return total
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=16, deadline=None)
 @given(
     data=st.data(),
     shape=st.sampled_from([(3, 32, 32), (1, 28, 28), (3, 23, 17)]),
     classes=st.integers(2, 9),
+    space=st.sampled_from([SMALL, MOBILE]),
 )
 def test_model_params_and_macs_match_the_workload(
-    data: st.DataObject, shape: tuple[int, int, int], classes: int
+    data: st.DataObject, shape: tuple[int, int, int], classes: int, space: ImagenetSpace
 ) -> None:
-    arch = SMALL.decode(data.draw(indices(SMALL)))
-    model = build_model(SMALL, arch, shape, classes)
-    workload = SMALL.workload(arch, shape, classes)
+    arch = space.decode(data.draw(indices(space)))
+    model = build_model(space, arch, shape, classes)
+    workload = space.workload(arch, shape, classes)
     assert trainable(model) == workload.params
     assert conv_linear_macs(model, shape) == workload.macs
     assert model(torch.randn(2, *shape)).shape == (2, classes)
@@ -131,3 +136,30 @@ def test_hardware_is_costed_at_the_deployment_resolution() -> None:
         ImagenetSpace(hardware_resolution=-1)
     pool = make_pool(parse_config({**spec, "hardware": {"clock_mhz": 150.0, "fill": False}}))
     assert {d.clock_mhz for d in pool.devices} == {150.0} and not pool.fill
+
+
+def test_squeeze_excitation_and_hard_swish_are_opt_in_choices() -> None:
+    """Off by default (the default space's tokens and keys are what they were); on, each layer
+    can take SE (pool, two 1x1 convs, a scale reading the map again) and hard-swish."""
+    default = ImagenetSpace(depth=5)
+    assert {t.kind for t in default.token_types()} == {f"filters{s}" for s in range(5)} | {
+        "kernel", "op"}  # fmt: skip
+    kinds = {t.kind for t in ImagenetSpace(depth=5, se_choices=(False, True)).token_types()}
+    assert "se" in kinds and "act" not in kinds
+    layer = ImagenetLayer(3, "sep", se=True, act="hswish")
+    stages = tuple(ImagenetStage(f[0], (layer,)) for f in default.stage_filters)
+    arch = ImagenetArch(stages)
+    assert arch.key.startswith("imagenet:f16/sep3+se+hswish-")
+    space = MOBILE.for_json(MOBILE.to_json(arch))  # a file names what it uses
+    assert space.se_choices == (False, True) and space.activations == ("relu", "hswish")
+    work = space.workload(arch, (3, 64, 64), 10)
+    first = [(x.kind.value, x.function) for x in work.layers[:7]]
+    assert first == [("dwconv", ""), ("act", "hswish"), ("pool", ""), ("conv", ""),
+                     ("conv", ""), ("scale", ""), ("conv", "")]  # fmt: skip
+    assert work.skips[0] == (1, 5) and work.layers[3].out_channels == max(1, 3 // 4)
+    relu = ImagenetArch(tuple(ImagenetStage(f[0], (ImagenetLayer(3, se=True),)) for f in
+                              default.stage_filters))  # fmt: skip
+    scale = ImagenetSpace(depth=5, se_choices=(True,)).workload(relu, (3, 64, 64), 10).layers[4]
+    assert (scale.kind, scale.function) == (LayerKind.SCALE, "sigmoid")
+    with pytest.raises(ValueError, match=r"stages\[0\]\.layers\[0\]\.se"):
+        default.encode(arch)

@@ -12,11 +12,11 @@ from PIL import Image
 
 from coexplore.config import ConfigError, DataConfig
 from coexplore.slow.data import load_dataset
-from coexplore.slow.folders import FolderOptions, folder_shape, load_folder
+from coexplore.slow.folders import folder_shape, load_folder
 
 
 def load(root: Path, seed: int = 0, resolution: int = 16, limit: int | None = None):
-    options = FolderOptions(resolution=resolution)
+    options = DataConfig(resolution=resolution)
     return load_folder("nuclei_folder", root, seed, 0.2, 0.2, limit, options)
 
 

@@ -9,8 +9,9 @@ import torch
 from nuclei_fixture_data import make_paired_folder
 from torch import nn
 
+from coexplore.config import DataConfig
 from coexplore.slow.builders import build_model
-from coexplore.slow.folders import FolderOptions, load_folder
+from coexplore.slow.folders import load_folder
 from coexplore.slow.segmentation import flip_pair, iou_dice, segmentation_scores
 from coexplore.slow.trainer import TrainConfig, evaluate, train_child
 from coexplore.spaces import UnetArch, UnetLevel, UnetSpace
@@ -67,7 +68,7 @@ def test_flips_move_images_and_masks_together() -> None:
 
 def test_a_unet_child_learns_the_synthetic_nuclei(tmp_path: Path) -> None:
     root = make_paired_folder(tmp_path, count=12)
-    data = load_folder("nuclei_folder", root, 0, 0.2, 0.2, None, FolderOptions(resolution=16))
+    data = load_folder("nuclei_folder", root, 0, 0.2, 0.2, None, DataConfig(resolution=16))
     space = UnetSpace(levels=2, base_filters=(8,))
     arch = UnetArch((UnetLevel(3, 8), UnetLevel(3, 16)))
     model = build_model(space, arch, data.input_shape, data.num_classes, seed=0)

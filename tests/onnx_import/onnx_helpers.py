@@ -18,9 +18,9 @@ from test_slow_builders import count_macs  # noqa: E402  (the torch forward-hook
 __all__ = ["EXAMPLES", "count_macs", "example_script", "graph_model"]
 
 
-def example_script() -> ModuleType:
-    """docs/examples/onnx_models.py, imported from its path (docs/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("onnx_models", EXAMPLES / "onnx_models.py")
+def example_script(name: str = "onnx_models") -> ModuleType:
+    """docs/examples/NAME.py, imported from its path (docs/ is not a package)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -32,6 +32,7 @@ def graph_model(
     weights: dict[str, list[int]],
     input_dims: list[int | str] | None = None,
     output: str = "y",
+    opset: int = 18,
 ) -> onnx.ModelProto:
     """A model with image input "x" (1x3x8x8 unless given) and float weights of these shapes."""
     image = helper.make_tensor_value_info("x", TensorProto.FLOAT, input_dims or [1, 3, 8, 8])
@@ -41,7 +42,7 @@ def graph_model(
         for name, dims in weights.items()
     ]
     graph = helper.make_graph(nodes, "test", [image], [out], initializers)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
 def _count(dims: list[int]) -> int:

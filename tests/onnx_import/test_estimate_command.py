@@ -1,4 +1,4 @@
-"""`coexplore estimate` on ONNX models and on several pools: readable in 100 columns, the same
+"""`coexplore estimate` on ONNX models and on several pools: readable in 80 columns, the same
 numbers as the Python API, ranked pools, JSON for machines."""
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from coexplore import cli
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import parse_pool
 from coexplore.onnx_import import load_onnx_workload
+from coexplore.tables import WIDE
 
 RESNET = str(EXAMPLES / "resnet18.onnx")
 POOLS = ["1xXCZU9EG", "2xXCZU9EG", "4xXC7Z020"]
@@ -21,15 +22,15 @@ runner = CliRunner()
 
 
 @pytest.fixture(autouse=True)
-def hundred_columns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "console", Console(width=100))
+def eighty_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cli, "console", Console(width=80))
 
 
 def estimate(*args: str) -> Result:
     return runner.invoke(cli.app, ["estimate", *args])
 
 
-def assert_readable(output: str, width: int = 100) -> None:
+def assert_readable(output: str, width: int = 80) -> None:
     """Nothing wider than the terminal and nothing cut off with an ellipsis."""
     assert max(len(line) for line in output.splitlines()) <= width
     assert "…" not in output
@@ -43,17 +44,19 @@ def test_estimate_of_an_onnx_model_is_the_api_result(pool: str) -> None:
     best = OptimalExplorer(parse_pool(pool)).explore(load_onnx_workload(EXAMPLES / "resnet18.onnx"))
     assert best.evaluation is not None
     assert f"FPS {best.evaluation.fps:,.1f} |" in result.output and "no spec given" in result.output
-    assert len([s for s in result.output.splitlines() if "XC" in s and "│" in s]) == len(
-        best.evaluation.stages
-    )
+    rows = [s.split() for s in result.output.splitlines()]
+    stage_rows = [r for r in rows if len(r) > 1 and r[0].isdigit() and r[1].startswith("XC")]
+    assert len(stage_rows) == len(best.evaluation.stages)
 
 
 def test_the_wide_view_shows_every_column_and_each_layer() -> None:
-    result = estimate(RESNET, "--pool", "2xXCZU9EG", "--layers")
+    result = estimate(RESNET, "--pool", "2xXCZU9EG", "--wide")
     assert result.exit_code == 0, result.output
-    for header in ("Ip,Wp,Op", "cycles", "LUTs", "Layers", "node_add_7"):
+    for header in ("Ip,Wp,Op", "cycles", "LUTs", "bound", "Layers", "node_add_7"):
         assert header in result.output
-    assert_readable(result.output, cli.render.WIDE if hasattr(cli, "render") else 160)
+    assert_readable(result.output, WIDE)
+    older = estimate(RESNET, "--pool", "2xXCZU9EG", "--layers")  # the option's earlier name
+    assert older.exit_code == 0 and "node_add_7" in older.output
 
 
 def test_pools_are_ranked_side_by_side() -> None:
@@ -124,3 +127,25 @@ def test_estimating_an_onnx_model_never_imports_torch() -> None:
         "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True)
+
+
+def test_estimate_states_the_work_and_the_power_error_band() -> None:
+    """MACs and GOP per image, and the power model's measured error with every power figure."""
+    from coexplore.hardware.calibration import MEASURED, power_error_band
+
+    band = power_error_band()
+    data = json.loads(estimate(RESNET, "--pool", "2xXCZU9EG", "--json").output)
+    assert data["macs"] == 1_814_073_344 and data["gop_per_image"] == pytest.approx(3.628146688)
+    error = data["power_error"]
+    assert (error["low_pct"], error["high_pct"], error["designs"]) == (
+        round(band.low_pct, 1), round(band.high_pct, 1), len(MEASURED)
+    )  # fmt: skip
+    power = data["metrics"]["power_w"]
+    low, high = data["power_range_w"]
+    assert low == pytest.approx(power / (1 + band.high_pct / 100)) and low < power < high
+    table = estimate(RESNET, "--pool", "2xXCZU9EG").output
+    assert "1,814,073,344 MACs, 3.628 GOP per image: resnet18" in table
+    assert f"power {power:.2f} W ({band.text()})" in table
+    assert f"W: board power, {band.text()}" in table  # under the stage table
+    pools = estimate(RESNET, "--pool", "1xXCZU9EG", "--pool", "2xXCZU9EG")
+    assert f"W: board power, {band.text()}" in pools.output and "1,814,073,344 MACs" in pools.output

@@ -50,7 +50,8 @@ def small_model() -> onnx.ModelProto:
 SMALL = small_model().SerializeToString()
 RESNET = (EXAMPLES / "resnet18.onnx").read_bytes()
 ORIGINAL_MACS = 3 * 4 * 9 * 64 + 4 * 9 * 64 + 8 * 5
-OPS = ["Conv", "Relu", "LSTM", "Einsum", "Add", "Mul", "Concat", "Gemm", "Resize", "Shape", ""]
+OPS = ["Conv", "Relu", "LSTM", "Einsum", "Add", "Mul", "Concat", "Gemm", "Resize", "Shape", "",
+       "Sigmoid", "HardSwish", "Transpose", "LayerNormalization", "Div", "MatMul"]  # fmt: skip
 
 
 def read(path: Path) -> Workload | None:

@@ -34,8 +34,11 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Any, P
     return out
 
 
+NAMES = list(SCRIPT.MODELS)  # VGG-16, ResNet-18, MobileNetV2, and modern_cnns.py's four
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vgg16", "resnet18", "mobilenet_v2"])
+@pytest.mark.parametrize("name", NAMES)
 def test_example_macs_equal_the_torch_hook_count(
     exported: dict[str, tuple[Any, Path]], name: str
 ) -> None:
@@ -46,13 +49,15 @@ def test_example_macs_equal_the_torch_hook_count(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["vgg16", "resnet18", "mobilenet_v2"])
+@pytest.mark.parametrize("name", NAMES)
 def test_committed_example_graphs_are_what_the_script_writes(
     exported: dict[str, tuple[Any, Path]], name: str
 ) -> None:
     fresh = load_onnx_workload(exported[name][1])
     committed = load_onnx_workload(EXAMPLES / f"{name}.onnx")
-    assert [x.shape_key() for x in committed.layers] == [x.shape_key() for x in fresh.layers]
+    assert [(*x.shape_key(), x.function) for x in committed.layers] == [
+        (*x.shape_key(), x.function) for x in fresh.layers
+    ]
     assert committed.skips == fresh.skips
     assert (EXAMPLES / f"{name}.onnx").stat().st_size < 1_000_000  # graphs only, no weights
 
@@ -70,13 +75,19 @@ SPACES: list[tuple[SearchSpace[Any], tuple[int, int, int], int, str]] = [
     (ChainSpace(depth=4), (3, 32, 32), 10, "1xXC7Z020+1xXC7A50T"),
     (ChainSpace(depth=4, stride_mode="predictable"), (1, 28, 28), 10, "2xXC7Z020"),
     (ImagenetSpace(depth=6), (3, 64, 64), 20, "1xXCZU3EG+1xXC7Z020"),
+    (
+        ImagenetSpace(depth=6, se_choices=(True,), activations=("relu", "hswish")),
+        (3, 32, 32),
+        10,
+        "1xXCZU3EG+1xXC7Z020",
+    ),  # SE on every layer, ReLU or hard-swish; maps down to 1 x 1
     (UnetSpace(levels=3), (3, 32, 32), 2, "2xXC7Z020"),
 ]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1])
-@pytest.mark.parametrize("case", SPACES, ids=lambda c: f"{c[0].name}-{c[1][1]}")
+@pytest.mark.parametrize("case", SPACES, ids=lambda c: f"{c[0].name}-{c[1][1]}-{c[0].size()}")
 def test_onnx_path_gives_the_json_path_design(
     case: tuple[SearchSpace[Any], tuple[int, int, int], int, str], seed: int, tmp_path: Path
 ) -> None:
@@ -87,7 +98,9 @@ def test_onnx_path_gives_the_json_path_design(
     export_onnx(model, shape, tmp_path / "child.onnx")  # what `coexplore export` writes
     from_onnx = load_onnx_workload(tmp_path / "child.onnx")
 
-    assert [x.shape_key() for x in from_onnx.layers] == [x.shape_key() for x in from_json.layers]
+    assert [(*x.shape_key(), x.function) for x in from_onnx.layers] == [
+        (*x.shape_key(), x.function) for x in from_json.layers
+    ]
     assert from_onnx.skips == from_json.skips
     assert from_onnx.macs == from_json.macs == count_macs(model, shape)
     pool = parse_pool(pool_text)

@@ -14,7 +14,7 @@ import pytest
 
 from coexplore.report import open_run, render_report
 from coexplore.report.hover import arch_text
-from coexplore.search.jobs import JobResult, TrainJob
+from coexplore.slow.jobs import JobResult, TrainJob
 from coexplore.slow.trainer import TrainResult
 from coexplore.storage import TrialState
 
@@ -56,7 +56,7 @@ def test_every_drawn_child_has_a_tip_naming_its_architecture_design_and_metrics(
                 devices = [stage["device"] for stage in t.hardware["stages"]]
                 assert all(f"FPGA {i}: {d}" in tip for i, d in enumerate(devices, 1))
             if t.state is TrialState.COMPLETE:
-                assert f"validation accuracy {t.metrics['accuracy']:.3f}" in tip
+                assert f"validation accuracy {t.accuracy:.3f} at {t.precision}" in tip
     sw = view.picks.opt_sw
     assert sw is not None
     pick_tips = [

@@ -7,25 +7,21 @@ import time
 import numpy as np
 from matplotlib.axes import Axes
 
-from coexplore.report.plots import (
-    evolution_figure,
-    figure_uri,
-    funnel_figure,
-    pareto_figure,
-    reward_figure,
-)
-from coexplore.search.picks import Picks, pick
+from coexplore.report.plots import evolution_figure, figure_uri, funnel_figure, reward_figure
+from coexplore.results.picks import Picks, pick
+from coexplore.results.plots import pareto_figure
 from coexplore.storage import TrialRecord, TrialState
 
 
 def trial(number: int, state: TrialState, **metrics: float) -> TrialRecord:
     meets = state is TrialState.COMPLETE and metrics.get("fps", 0) >= 100
+    accuracy = metrics.pop("accuracy", None)
     return TrialRecord(
         number=number, batch=number // 4, slot=number % 4, strategy="test", state=state,
         arch_key=f"a{number}", arch={"space": "chain", "layers": []}, hardware=None,
         metrics=metrics, meets_spec=meets, reward=-1.0 if state is TrialState.PRUNED
-        else metrics.get("accuracy", 0.0), reason="", seed=number, started_at=0.0,
-        finished_at=1.0, timings={},
+        else accuracy or 0.0, reason="", seed=number, started_at=0.0,
+        finished_at=1.0, timings={}, accuracy=accuracy,
     )  # fmt: skip
 
 
@@ -39,7 +35,7 @@ def test_front_line_joins_exactly_the_non_dominated_children() -> None:
         trial(i, TrialState.COMPLETE, fps=x, accuracy=y, gops_per_w=x / 10)
         for i, (x, y) in enumerate(points)
     ]
-    fig = pareto_figure(trials, Picks(None, None), spec_fps=100.0)
+    fig, _ = pareto_figure(trials, Picks(None, None), spec_fps=100.0)
     line = next(line for line in fig.axes[0].lines if line.get_label() == "Pareto front")
     assert list(zip(line.get_xdata(), line.get_ydata(), strict=True)) == [
         (120, 0.95), (200, 0.8), (300, 0.6)
@@ -56,7 +52,7 @@ def test_one_marker_when_optsw_is_opthw_and_a_rug_for_pruned_children() -> None:
     ]
     picks = pick(trials, "fps", 0.01)
     assert picks.opt_sw is picks.opt_hw
-    fig = pareto_figure(trials, picks, spec_fps=100.0)
+    fig, _ = pareto_figure(trials, picks, spec_fps=100.0)
     found = labels(fig.axes[0])
     assert "OptSW = OptHW" in found and "OptSW" not in found
     assert {"pruned (not trained)", "trained, misses spec", "meets spec"} <= set(found)
@@ -64,7 +60,7 @@ def test_one_marker_when_optsw_is_opthw_and_a_rug_for_pruned_children() -> None:
 
 def test_every_plot_renders_for_no_trials_and_for_a_large_run() -> None:
     empty: list[TrialRecord] = []
-    for fig in (pareto_figure(empty, Picks(None, None), 0.0), evolution_figure(empty),
+    for fig in (pareto_figure(empty, Picks(None, None), 0.0)[0], evolution_figure(empty),
                 funnel_figure(empty), reward_figure(empty, 4)):  # fmt: skip
         assert figure_uri(fig).startswith("data:image/png;base64,")
     rng = np.random.default_rng(0)
@@ -76,7 +72,7 @@ def test_every_plot_renders_for_no_trials_and_for_a_large_run() -> None:
     ]  # fmt: skip
     start = time.perf_counter()
     picks = pick(large, "fps", 0.01)
-    for fig in (pareto_figure(large, picks, 100.0), evolution_figure(large),
+    for fig in (pareto_figure(large, picks, 100.0)[0], evolution_figure(large),
                 funnel_figure(large), reward_figure(large, 8)):  # fmt: skip
         figure_uri(fig)
     assert time.perf_counter() - start < 30

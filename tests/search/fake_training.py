@@ -9,9 +9,9 @@ import os
 import time
 from pathlib import Path
 
-from coexplore.search.jobs import JobResult, TrainJob
 from coexplore.search.reward import PRUNED_REWARD
 from coexplore.search.strategy import Outcome
+from coexplore.slow.jobs import JobResult, TrainJob
 from coexplore.slow.trainer import TrainResult
 from coexplore.storage import TrialState
 from coexplore.storage.records import HARDWARE_METRICS
@@ -66,5 +66,5 @@ def told(reward: float) -> Outcome:
     (so a multi-objective strategy sees the pair (reward, reward))."""
     if reward <= PRUNED_REWARD:
         return Outcome(TrialState.PRUNED, PRUNED_REWARD)
-    metrics = {"accuracy": reward, **dict.fromkeys(HARDWARE_METRICS, reward)}
-    return Outcome(TrialState.COMPLETE, reward, metrics, meets_spec=True)
+    metrics = dict.fromkeys(HARDWARE_METRICS, reward)
+    return Outcome(TrialState.COMPLETE, reward, metrics, meets_spec=True, accuracy=reward)

@@ -2,8 +2,7 @@
 
 import numpy as np
 
-from coexplore.config import ControllerConfig
-from coexplore.search.controller import Controller
+from coexplore.search.strategies.controller import Controller, ControllerSettings
 from coexplore.spaces.base import TokenType
 
 TOKENS = tuple(TokenType(f"layer{i}.kernel", "kernel", (1, 3, 5, 7)) for i in range(6))
@@ -14,7 +13,7 @@ def synthetic_reward(row):
 
 
 def test_mean_reward_rises_on_a_synthetic_reward():
-    controller = Controller(TOKENS, ControllerConfig(lr=0.02), seed=7)
+    controller = Controller(TOKENS, ControllerSettings(lr=0.02), seed=7)
     means = []
     for _ in range(60):
         rows = controller.sample(16)
@@ -26,11 +25,11 @@ def test_mean_reward_rises_on_a_synthetic_reward():
 
 
 def test_state_round_trip_gives_identical_samples_and_updates():
-    a = Controller(TOKENS, ControllerConfig(), seed=1)
+    a = Controller(TOKENS, ControllerSettings(), seed=1)
     for _ in range(3):
         rows = a.sample(4)
         a.update(rows, [synthetic_reward(r) for r in rows])
-    b = Controller(TOKENS, ControllerConfig(), seed=99)
+    b = Controller(TOKENS, ControllerSettings(), seed=99)
     b.load_state(a.state_bytes())
     for _ in range(3):
         rows_a, rows_b = a.sample(4), b.sample(4)
@@ -41,6 +40,6 @@ def test_state_round_trip_gives_identical_samples_and_updates():
 
 
 def test_prefix_is_kept_when_sampling_the_rest():
-    controller = Controller(TOKENS, ControllerConfig(), seed=3)
+    controller = Controller(TOKENS, ControllerSettings(), seed=3)
     rows = controller.sample(5, [(0, 1, 2)] * 5)
     assert all(row[:3] == (0, 1, 2) for row in rows)

@@ -5,9 +5,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coexplore.search.ehvi import expected_improvement, staircase
-from coexplore.search.ehvi import hypervolume as staircase_hypervolume
-from coexplore.tabular.fronts import hypervolume
+from coexplore.results.pareto import hypervolume, staircase
+from coexplore.search.strategies.ehvi import expected_improvement
 
 coordinate = st.floats(0.0, 10.0, allow_nan=False)
 points = st.lists(st.tuples(coordinate, coordinate), max_size=8)
@@ -56,4 +55,6 @@ def test_staircase_of_a_two_point_front():
 @settings(deadline=None)
 @given(front=points, reference=st.tuples(st.floats(0.0, 3.0), st.floats(0.0, 3.0)))
 def test_the_staircase_area_is_the_exact_hypervolume(front, reference):
-    assert abs(staircase_hypervolume(front, reference) - hypervolume(front, reference)) < 1e-9
+    levels, dominated = staircase(front, reference)
+    area = float(np.sum((dominated[:-1] - reference[0]) * np.diff(levels)))
+    assert abs(area - hypervolume(front, reference)) < 1e-9

@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 
 from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
+from coexplore.errors import SearchStopped
+from coexplore.executors import LocalExecutor
 from coexplore.report import write_report
-from coexplore.search.executors import LocalExecutor
-from coexplore.search.failures import FailureWatch, SearchStopped, failure_counts
+from coexplore.results.failures import failure_counts
+from coexplore.search.failures import FailureWatch
 from coexplore.search.loop import run_search
 from coexplore.search.outputs import write_outputs
 from coexplore.storage import RunStorage, TrialRecord, TrialState

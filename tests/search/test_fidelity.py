@@ -17,10 +17,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coexplore import wiring as run
-from coexplore.config import CHOICES, load_config, to_dict
-from coexplore.search.executors import LocalExecutor
-from coexplore.search.fidelity import Fidelity, accuracy_key, by_front, by_score, full_fidelity
+from coexplore.config import load_config, to_dict
+from coexplore.executors import LocalExecutor
+from coexplore.results.picks import full_fidelity
+from coexplore.search.fidelity import Fidelity, by_front, by_score
 from coexplore.search.loop import run_search
+from coexplore.search.strategies import configurable
 from coexplore.storage import RunStorage, TrialState
 
 HERE = Path(__file__).parent
@@ -59,11 +61,11 @@ def test_promote_keeps_the_best_share_by_score(scores, eta):
 
     def trial(number, score):
         return TrialRecord(number, 0, number, "x", TrialState.RUNNING, f"a{number}", {}, None,
-                           {"accuracy_1ep": score}, None, "", 0, 0.0, None, {})  # fmt: skip
+                           {}, None, "", 0, 0.0, None, {}, rung_accuracies={1: score})  # fmt: skip
 
     reached = [trial(i, s) for i, s in enumerate(scores)]
     fidelity = Fidelity((1, 2), eta)
-    promoted = fidelity.promote(reached, 1, by_score(lambda t: t.metrics["accuracy"]))
+    promoted = fidelity.promote(reached, 1, by_score(lambda t: t.accuracy))
     assert len(promoted) == max(1, len(scores) // eta)
     worst_kept = min(scores[i] for i in promoted)
     assert all(s <= worst_kept for i, s in enumerate(scores) if i not in promoted)
@@ -84,9 +86,9 @@ def test_promote_by_front_keeps_whole_fronts_first_and_both_ends(rows, eta):
     from coexplore.storage import TrialRecord
 
     def trial(number, accuracy, fps, meets):
-        metrics = {"accuracy_1ep": accuracy, "fps": float(fps)}
         return TrialRecord(number, 0, number, "x", TrialState.RUNNING, f"a{number}", {}, None,
-                           metrics, None, "", 0, 0.0, None, {}, meets_spec=meets)  # fmt: skip
+                           {"fps": float(fps)}, None, "", 0, 0.0, None, {}, meets_spec=meets,
+                           rung_accuracies={1: accuracy})  # fmt: skip
 
     reached = [trial(i, *row) for i, row in enumerate(rows)]
     promoted = Fidelity((1, 2), eta).promote(reached, 1, by_front("fps"), minimum=2)
@@ -110,24 +112,21 @@ def test_children_are_promoted_by_reward_and_store_the_epochs_they_got(tmp_path)
     trials, setup = run_fake(mf_config(**{"run.strategy": "rl"}), tmp_path)
     assert setup.fidelity.rungs == (1, 2, 4)
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
-    epochs = Counter(t.metrics["epochs"] for t in trained)
-    assert set(epochs) == {1.0, 2.0, 4.0}, "every rung should be reached by someone"
+    epochs = Counter(t.epochs for t in trained)
+    assert set(epochs) == {1, 2, 4}, "every rung should be reached by someone"
     for t in trained:
-        got = int(t.metrics["epochs"])
-        assert t.metrics["accuracy"] == rung_accuracy(t.arch, got)
+        got = t.epochs
+        assert t.accuracy == rung_accuracy(t.arch, got)
         reached = [e for e in setup.fidelity.rungs if e <= got]
-        assert sorted(k for k in t.metrics if k.startswith("accuracy_")) == sorted(
-            accuracy_key(e) for e in reached
-        )
-        assert t.metrics["val_images"] == 1000.0
+        assert sorted(t.rung_accuracies) == reached
+        assert t.val_images == 1000
     for batch in {t.batch for t in trained}:
         mine = [t for t in trained if t.batch == batch]
         for low, high in itertools.pairwise(setup.fidelity.rungs):
-            reached = [t for t in mine if t.metrics["epochs"] >= low]
-            went_on = [t for t in reached if t.metrics["epochs"] >= high]
+            reached = [t for t in mine if t.epochs >= low]
+            went_on = [t for t in reached if t.epochs >= high]
             assert len(went_on) == max(1, len(reached) // 2)
-            key = accuracy_key(low)
-            rewards = {t.number: setup.reward(t.metrics[key], t.metrics) for t in reached}
+            rewards = {t.number: setup.reward(t.rung_accuracies[low], t.metrics) for t in reached}
             assert min(rewards[t.number] for t in went_on) >= max(
                 (rewards[t.number] for t in reached if t not in went_on), default=-9
             )
@@ -143,11 +142,10 @@ def test_coexplore_promotes_by_pareto_front_in_accuracy_and_hardware_metric(tmp_
     for batch in {t.batch for t in trained}:
         mine = [t for t in trained if t.batch == batch]
         for low, high in itertools.pairwise(setup.fidelity.rungs):
-            reached = [t for t in mine if t.metrics["epochs"] >= low]
-            went_on = {t.number for t in reached if t.metrics["epochs"] >= high}
+            reached = [t for t in mine if t.epochs >= low]
+            went_on = {t.number for t in reached if t.epochs >= high}
             assert len(went_on) == min(len(reached), max(2, len(reached) // 2))
-            key = accuracy_key(low)
-            points = {t.number: (t.metrics[key], t.metrics["fps"]) for t in reached
+            points = {t.number: (t.rung_accuracies[low], t.metrics["fps"]) for t in reached
                       if t.meets_spec}  # fmt: skip
             stopped = [n for n in points if n not in went_on]
             for n in went_on & set(points):
@@ -169,9 +167,7 @@ def test_a_promoted_child_goes_on_from_its_weights_and_no_epoch_is_trained_twice
     lines = log.read_text().split()
     assert len(lines) == len(set(lines)), "an epoch of some child was trained twice"
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
-    assert sorted(lines) == sorted(
-        f"{t.seed}:{e}" for t in trained for e in range(1, int(t.metrics["epochs"]) + 1)
-    )
+    assert sorted(lines) == sorted(f"{t.seed}:{e}" for t in trained for e in range(1, t.epochs + 1))
     with RunStorage.open(tmp_path / "run" / run.DB_NAME) as storage:
         assert all(storage.train_state(t.number) is None for t in trials), "states are dropped"
 
@@ -188,23 +184,23 @@ def test_multi_fidelity_trains_fewer_epochs_for_as_many_children(tmp_path, monke
 
 
 def test_picks_compare_only_children_trained_fully(tmp_path):
-    from coexplore.search.picks import pick
+    from coexplore.results.picks import pick
 
     trials, _ = run_fake(mf_config(), tmp_path)
     picks = pick(trials, "fps", 0.02)
     assert picks.opt_sw is not None and picks.opt_hw is not None
-    assert picks.opt_sw.metrics["epochs"] == picks.opt_hw.metrics["epochs"] == 4.0
-    assert all(t.metrics["epochs"] == 4.0 for t in full_fidelity(
+    assert picks.opt_sw.epochs == picks.opt_hw.epochs == 4
+    assert all(t.epochs == 4 for t in full_fidelity(
         [t for t in trials if t.state is TrialState.COMPLETE]))  # fmt: skip
 
 
-@pytest.mark.parametrize("strategy", CHOICES["run.strategy"])
+@pytest.mark.parametrize("strategy", configurable())
 def test_every_strategy_runs_with_multi_fidelity(tmp_path, strategy):
     trials, _ = run_fake(mf_config(**{"run.strategy": strategy, "run.trials": 16}), tmp_path)
     assert [t.number for t in trials] == list(range(16))
     assert all(t.state is not TrialState.RUNNING for t in trials)
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
-    assert trained and max(t.metrics["epochs"] for t in trained) == 4.0
+    assert trained and max(t.epochs for t in trained) == 4
 
 
 KILL_SCRIPT = """
@@ -213,7 +209,7 @@ sys.path.insert(0, {here!r})
 from pathlib import Path
 from fake_training import fake_rung_train
 from coexplore import wiring as run
-from coexplore.search.executors import LocalExecutor
+from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage
 from coexplore.config import parse_config
@@ -259,7 +255,7 @@ def test_sigkill_between_rungs_then_resume_loses_and_repeats_no_epoch(
         after = storage.trials()
 
     def outcome(t):
-        return (t.number, t.arch_key, t.state, t.metrics, t.reward)
+        return (t.number, t.arch_key, t.state, t.metrics, t.accuracy, t.epochs, t.reward)
 
     assert [outcome(t) for t in after] == [outcome(t) for t in reference]
     lines = log.read_text().split()
@@ -267,6 +263,4 @@ def test_sigkill_between_rungs_then_resume_loses_and_repeats_no_epoch(
     # can cost only the epoch in flight (trained, not yet stored): one epoch, nothing else.
     assert len(lines) - len(set(lines)) <= 1
     trained = [t for t in after if t.state is TrialState.COMPLETE and t.reused_from is None]
-    assert set(lines) == {
-        f"{t.seed}:{e}" for t in trained for e in range(1, int(t.metrics["epochs"]) + 1)
-    }
+    assert set(lines) == {f"{t.seed}:{e}" for t in trained for e in range(1, t.epochs + 1)}

@@ -11,12 +11,12 @@ from fake_training import told
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from coexplore.search import surrogate
-from coexplore.search.baselines.random_feasible import RandomFeasibleStrategy
-from coexplore.search.frontier import FrontierSettings, FrontierStrategy
-from coexplore.search.oracle import HardwareView
+from coexplore.results.pareto import hypervolume
+from coexplore.search.strategies import surrogate
+from coexplore.search.strategies.frontier import CoexploreSettings, FrontierStrategy
+from coexplore.search.strategies.oracle import HardwareView
+from coexplore.search.strategies.random_feasible import RandomFeasibleStrategy
 from coexplore.spaces import ChainSpace
-from coexplore.tabular.fronts import hypervolume
 
 SPACE = ChainSpace(depth=3)  # 4 kernels x 4 widths per layer: 4,096 architectures
 SPEC_FPS = 40.0
@@ -83,7 +83,7 @@ def trainings_to_front(strategy, budget, ratio=0.97):
 
 
 def _frontier(seed):
-    settings = FrontierSettings(candidates=64, seed_children=8)
+    settings = CoexploreSettings(candidates=64, seed_children=8)
     return FrontierStrategy(SPACE, FakeOracle(), (SPEC_FPS, 0.0), settings, seed)
 
 
@@ -166,7 +166,7 @@ def test_a_batch_larger_than_the_open_spec_meeting_pool_is_filled_with_spec_meet
     """16 new candidates hold about 6 spec-meeting ones: the rest of a batch of 16 is drawn
     until spec-meeting (as the loop would have pruned the others), none asked twice."""
     strategy = FrontierStrategy(
-        SPACE, FakeOracle(), (SPEC_FPS, 0.0), FrontierSettings(candidates=16), seed
+        SPACE, FakeOracle(), (SPEC_FPS, 0.0), CoexploreSettings(candidates=16), seed
     )
     asked = []
     for _ in range(2):
@@ -184,6 +184,6 @@ class NothingMeetsTheSpec:
 
 def test_without_any_spec_meeting_architecture_a_batch_is_still_full():
     strategy = FrontierStrategy(
-        SPACE, NothingMeetsTheSpec(), (SPEC_FPS, 0.0), FrontierSettings(), 0
+        SPACE, NothingMeetsTheSpec(), (SPEC_FPS, 0.0), CoexploreSettings(), 0
     )
     assert len(strategy.ask(8)) == 8

@@ -13,7 +13,7 @@ from fake_training import accuracy_of, fake_train
 
 from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
-from coexplore.search.executors import LocalExecutor
+from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage, TrialState
 
@@ -42,19 +42,19 @@ def test_pruned_children_are_never_trained(tmp_path, monkeypatch):
     assert pruned and trained, "the spec should prune some children and keep others"
     calls = log.read_text().split()
     assert sorted(calls) == sorted(str(t.seed) for t in trained)
-    assert all(t.reward == -1.0 and t.reason and "accuracy" not in t.metrics for t in pruned)
+    assert all(t.reward == -1.0 and t.reason and t.accuracy is None for t in pruned)
 
 
 def test_repeated_architectures_reuse_their_training(tmp_path, monkeypatch):
     log = tmp_path / "calls.log"
     monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
-    config = quick_config(**{"space.depth": 1, "run.trials": 20})  # 4 architectures only
+    config = quick_config(**{"space.layers": 1, "run.trials": 20})  # 4 architectures only
     trials = run_fake(config, tmp_path)
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
     keys = {t.arch_key for t in complete}
     assert len(log.read_text().split()) == len(keys) < len(complete)
     for t in complete:
-        assert t.metrics["accuracy"] == accuracy_of(t.arch)
+        assert t.accuracy == accuracy_of(t.arch)
         if t.reused_from is not None:
             assert t.attempts == 0 and trials[t.reused_from].arch_key == t.arch_key
 
@@ -69,7 +69,7 @@ def test_rewards_follow_accuracy_and_fps(tmp_path):
     done = [t for t in trials if t.state is TrialState.COMPLETE]
     assert len({t.reward for t in done}) > 1
     for t in done:
-        assert t.reward == pytest.approx(reward(t.metrics["accuracy"], t.metrics))
+        assert t.reward == pytest.approx(reward(t.accuracy, t.metrics))
     accuracy = sum(reward.acc_bounds) / 2  # inside the bounds, where nothing is clipped
     fps = sum(reward.hw_bounds) / 2
     assert reward(accuracy + 0.01, {"fps": fps}) > reward(accuracy, {"fps": fps})
@@ -82,7 +82,7 @@ sys.path.insert(0, {here!r})
 from pathlib import Path
 from fake_training import fake_train
 from coexplore import wiring as run
-from coexplore.search.executors import LocalExecutor
+from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
 from coexplore.storage import RunStorage
 from coexplore.config import parse_config
@@ -129,10 +129,8 @@ def test_sigkill_mid_search_then_resume_loses_and_repeats_nothing(tmp_path, monk
         run_search(setup, storage, LocalExecutor())
         after = storage.trials()
 
-    summary = [(t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in after]
-    assert summary == [
-        (t.number, t.arch_key, t.state, t.metrics.get("accuracy")) for t in reference
-    ]
+    summary = [(t.number, t.arch_key, t.state, t.accuracy) for t in after]
+    assert summary == [(t.number, t.arch_key, t.state, t.accuracy) for t in reference]
     retrained = set(second_log.read_text().split()) if second_log.exists() else set()
     finished_before = {str(t.seed) for t in before if t.state is TrialState.COMPLETE and t.attempts}
     assert not retrained & finished_before, "a trial finished before the kill was trained again"
@@ -184,7 +182,7 @@ def test_a_repeat_reuses_the_training_even_after_a_pruned_trial_of_its_architect
     )  # fmt: skip
     trained = dataclasses.replace(
         stored, number=1, slot=1, state=TrialState.COMPLETE, reason="", reward=0.5, seed=2,
-        metrics={"accuracy": 0.4321, "epochs": 1.0}, meets_spec=True,
+        accuracy=0.4321, epochs=1, meets_spec=True, network_key=arch.key,
     )  # fmt: skip
     with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
         storage.put_trial(stored)
@@ -192,4 +190,4 @@ def test_a_repeat_reuses_the_training_even_after_a_pruned_trial_of_its_architect
         (record,) = evaluate_batch(setup, storage, LocalExecutor(), 1, [Candidate(arch)])
     assert not log.exists(), "the architecture was trained again"
     assert record.state is TrialState.COMPLETE and record.reused_from == 1
-    assert record.metrics["accuracy"] == 0.4321
+    assert record.accuracy == 0.4321

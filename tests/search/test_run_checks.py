@@ -76,7 +76,7 @@ def test_children_failing_alike_stop_the_run_and_resume_set_mends_it(tmp_path):
     write_cifar(good)
     out = tmp_path / "run"
     sets = ["run.trials=8", "run.batch=4", "spec.fps=0", "reward.hw_bounds=[0, 20000]"]
-    sets += ["data.dataset=cifar10", f"data.root={broken}", "space.depth=2", "train.epochs=1"]
+    sets += ["data.dataset=cifar10", f"data.root={broken}", "space.layers=2", "train.epochs=1"]
     argv = ["search", "--preset", "quick", "--out", str(out), "--no-progress"]
     stopped = runner.invoke(app, argv + [x for s in sets for x in ("--set", s)])
     assert stopped.exit_code == 3, stopped.output

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from coexplore.search import surrogate
+from coexplore.search.strategies import surrogate
 from coexplore.spaces import ChainSpace
 
 TOKENS = ChainSpace(depth=3).token_types()

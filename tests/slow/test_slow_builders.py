@@ -29,8 +29,8 @@ def count_macs(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
         total += output[0].numel() * module.in_channels // module.groups * kernel
 
     def on_linear(module: nn.Linear, _inputs: object, output: torch.Tensor) -> None:
-        nonlocal total
-        total += module.in_features * module.out_features
+        nonlocal total  # once per row: per pixel for a Linear on a channels-last map (ConvNeXt)
+        total += module.in_features * module.out_features * (output[0].numel() // output.shape[-1])
 
     handles = [
         m.register_forward_hook(on_conv if isinstance(m, nn.Conv2d) else on_linear)

@@ -161,7 +161,7 @@ def test_evaluate_counts_correct_predictions() -> None:
     ],
 )
 def test_config_errors_name_the_field(field: str, value: Any) -> None:
-    with pytest.raises(ValueError, match=f"TrainConfig.{field}"):
+    with pytest.raises(ValueError, match=f"train\\.{field}"):
         TrainConfig(**{field: value})
 
 

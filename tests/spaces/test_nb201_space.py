@@ -137,7 +137,7 @@ def test_node_sums_become_adds_with_skips() -> None:
     names = [layer.name for layer in workload.layers]
     conv1 = names.index("stage0.cell0.nor_conv_1x1[1<-0]")
     conv3 = names.index("stage0.cell0.nor_conv_3x3[3<-1]")
-    add = names.index("stage0.cell0.node3.add0")
+    add = names.index("stage0.cell0.add0")
     assert (conv1, conv3, add) == (1, 2, 3)  # op layers of a node first, then its sum
     assert (0, add) in workload.skips  # the cell input, kept alive for the skip_connect edge
     assert all(0 <= p < c < len(workload) for p, c in workload.skips)

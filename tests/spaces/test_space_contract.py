@@ -28,6 +28,8 @@ EXAMPLES: dict[str, list[SearchSpace]] = {
         ImagenetSpace(),
         ImagenetSpace(depth=6, ops=("conv",)),
         ImagenetSpace(depth=7, stage_filters=((4, 6), (6, 8), (8, 12), (12, 16), (16, 24))),
+        ImagenetSpace(depth=6, se_choices=(False, True), activations=("relu", "hswish")),
+        ImagenetSpace(depth=5, ops=("sep",), se_choices=(True,), activations=("hswish",)),
     ],
     "unet": [UnetSpace(), UnetSpace(levels=2, convs=1), UnetSpace(levels=1)],
 }
@@ -117,6 +119,30 @@ def test_neighbours_are_all_single_token_changes(space: SearchSpace) -> None:
         assert sum(diff) == 1
 
 
+def hardware_view(space: SearchSpace, arch: object) -> tuple[object, ...]:
+    """All of a workload the hardware model reads, and the parameters to train."""
+    shape = {"imagenet": (3, 32, 32), "unet": (1, 16, 16)}.get(space.name, (3, 16, 16))
+    workload = space.workload(arch, shape, 5)
+    return tuple(la.shape_key() for la in workload.layers), workload.skips, workload.params
+
+
+@space_params
+def test_one_computation_key_is_one_workload(space: SearchSpace) -> None:
+    """Architectures with one computation key are one network: one workload, one cost; with
+    the default key (each architecture its own network) no two neighbours share a workload."""
+    own = type(space).computation_key is SearchSpace.computation_key
+    rng = np.random.default_rng(13)
+    for _ in range(4):
+        arch = space.sample(rng)
+        key, view = space.computation_key(arch), hardware_view(space, arch)
+        assert isinstance(key, str) and key
+        for other in space.neighbours(arch):
+            if space.computation_key(other) == key:
+                assert hardware_view(space, other) == view
+            elif own:
+                assert hardware_view(space, other) != view
+
+
 @space_params
 def test_size_counts_every_token_combination(space: SearchSpace) -> None:
     expected = 1
@@ -180,18 +206,36 @@ def test_registry_builds_spaces_and_lists_names_on_typo() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "depth"), [("chain", 4), ("nb201", 4), ("imagenet", 8), ("unet", 4)]
+    ("name", "settings", "built"),
+    [
+        ("chain", {"layers": 3, "stride_mode": "predictable"}, {"depth": 3}),
+        ("nb201", {}, {}),
+        ("imagenet", {"layers": 8}, {"depth": 8}),
+        ("unet", {"levels": 3}, {"levels": 3}),
+    ],
 )
-def test_the_config_choices_and_the_built_space_come_from_the_registry(
-    name: str, depth: int
+def test_the_config_names_a_registered_space_with_the_settings_it_reads(
+    name: str, settings: dict, built: dict
 ) -> None:
-    from coexplore.config import CHOICES, load_config
-    from coexplore.problem import make_space
+    """The [space] keys a space reads (`SearchSpace.settings`) reach it; a key it does not
+    read is refused where the run is wired, naming the space's own keys."""
+    import dataclasses
 
-    assert CHOICES["space.name"] == tuple(SPACES)
-    config = load_config("quick", overrides={"space.name": name, "space.depth": depth})
+    from coexplore.config import ConfigError, SpaceConfig, parse_config
+    from coexplore.problem import make_space
+    from coexplore.wiring import check_config
+
+    fields = {f.name for f in dataclasses.fields(SpaceConfig)}
+    assert set(SPACES[name].settings) <= fields - {"name"}
+    base = {"spec": {"fps": 100.0}}
+    config = check_config(parse_config({**base, "space": {"name": name, **settings}}))
     space = make_space(config)
     assert type(space) is SPACES[name] and space.name == name
+    assert all(getattr(space, k) == v for k, v in built.items())
+    unread = sorted(fields - {"name", *SPACES[name].settings})[0]
+    value = 3 if unread != "stride_mode" else "predictable"
+    with pytest.raises(ConfigError, match=f"space.{unread} is not a setting of the {name}"):
+        check_config(parse_config({**base, "space": {"name": name, **settings, unread: value}}))
 
 
 def test_spaces_never_import_torch() -> None:

@@ -87,10 +87,19 @@ def test_an_older_database_is_migrated_to_typed_fields(tmp_path: Path, version: 
     assert (first.meets_spec, first.hw_tries) == (True, 3)
     assert (second.meets_spec, second.hw_tries, second.state) == (False, 10, TrialState.PRUNED)
     assert "meets_spec" not in first.metrics and "hw_tries" not in first.timings
-    assert first.metrics == {**HARDWARE, "accuracy": 0.5, "epochs": 1.0}
+    assert first.metrics == HARDWARE
+    assert (first.accuracy, first.float_accuracy, first.epochs) == (0.5, 0.5, 1)
+    assert first.precision == "fixed16" and first.network_key == first.arch_key
+    assert (second.accuracy, second.epochs) == (None, 0)
     assert first.timings == {"fast_seconds": 0.01, "train_seconds": 2.0}
     # The outputs show them where they were.
-    assert list(first.flat_metrics()) == [*HARDWARE, "meets_spec", "accuracy", "epochs"]
+    assert list(first.flat_metrics()) == [
+        *HARDWARE,
+        "meets_spec",
+        "accuracy",
+        "float_accuracy",
+        "epochs",
+    ]
     assert first.flat_metrics()["meets_spec"] == 1.0
     assert first.flat_timings() == {"fast_seconds": 0.01, "hw_tries": 3.0, "train_seconds": 2.0}
 
@@ -134,3 +143,57 @@ def test_a_newer_or_unknown_version_is_refused_in_one_line(tmp_path, version, wo
         RunStorage.open(path)
     message = str(error.value)
     assert words in message and str(path) in message and "\n" not in message
+
+
+VERSION_3 = VERSION_2.replace(
+    "    reused_from INTEGER REFERENCES trials (number),\n",
+    "    reused_from INTEGER REFERENCES trials (number),\n"
+    "    meets_spec INTEGER NOT NULL DEFAULT 0 CHECK (meets_spec IN (0, 1)),\n"
+    "    hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),\n",
+)
+V3_COLUMNS = OLD_COLUMNS + ", meets_spec, hw_tries"
+
+
+def _v3_row(number: int, metrics: dict, state: str = "complete") -> tuple:
+    """A trial as version 3 stored it: the accuracy bookkeeping as floats in the metrics."""
+    return (number, 0, number, "coexplore", state, f"arch-{number}", json.dumps({"n": number}),
+            None, json.dumps(metrics), 0.3, "", 7, 1.7e9, 1.7e9 + 1, "{}", 1, None, 1,
+            0)  # fmt: skip
+
+
+def _v3_database(path: Path, config: dict, rows: list[tuple]) -> None:
+    raw = sqlite3.connect(path)
+    raw.executescript(VERSION_3)
+    raw.executemany(
+        "INSERT INTO meta VALUES (?, ?)", [("schema_version", "3"), ("config", json.dumps(config))]
+    )
+    marks = ", ".join("?" * 19)
+    raw.executemany(f"INSERT INTO trials ({V3_COLUMNS}) VALUES ({marks})", rows)
+    raw.commit()
+    raw.close()
+
+
+def test_a_version_3_database_gets_typed_accuracy_fields(tmp_path: Path) -> None:
+    """Accuracy, epochs, rung accuracies and images move out of the metrics JSON; the precision
+    is the stored config's; earlier runs measured float accuracies only."""
+    path = tmp_path / "v3.db"
+    trained = {**HARDWARE, "accuracy": 0.8, "epochs": 4.0, "accuracy_1ep": 0.5,
+               "accuracy_4ep": 0.8, "val_images": 2000.0, "iou": 0.7}  # fmt: skip
+    config = {"hardware": {"precision": "fixed8", "pool": "1xXC7Z020"}}
+    _v3_database(path, config, [_v3_row(0, trained), _v3_row(1, HARDWARE, "pruned")])
+    with RunStorage.open(path) as storage:
+        assert storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        first, second = storage.trials()
+        assert storage.find_trained("arch-0") == first
+    assert first.metrics == {**HARDWARE, "iou": 0.7}
+    assert (first.accuracy, first.float_accuracy, first.epochs, first.val_images) == (
+        0.8, 0.8, 4, 2000
+    )  # fmt: skip
+    assert first.rung_accuracies == {1: 0.5, 4: 0.8}
+    assert (first.precision, first.accuracy_at) == ("fixed8", {"fixed8": 0.8})
+    assert (second.accuracy, second.epochs, second.rung_accuracies, second.precision) == (
+        None, 0, {}, "fixed8"
+    )  # fmt: skip
+    assert first.flat_metrics() == {**HARDWARE, "meets_spec": 1.0, "iou": 0.7, "accuracy": 0.8,
+                                    "float_accuracy": 0.8, "epochs": 4.0, "accuracy_1ep": 0.5,
+                                    "accuracy_4ep": 0.8, "val_images": 2000.0}  # fmt: skip

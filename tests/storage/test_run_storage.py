@@ -42,7 +42,8 @@ def record(number: int, **changes: Any) -> TrialRecord:
         "arch_key": f"arch-{number}",
         "arch": {"ops": [number, 1, 2]},
         "hardware": {"fpgas": 2},
-        "metrics": {"accuracy": 0.5, "fps": 100.0},
+        "metrics": {"fps": 100.0},
+        "accuracy": 0.5,
         "reward": 0.25,
         "reason": "",
         "seed": 1000 + number,
@@ -51,6 +52,7 @@ def record(number: int, **changes: Any) -> TrialRecord:
         "timings": {"fast_seconds": 0.1},
     }
     fields.update(changes)
+    fields.setdefault("network_key", fields["arch_key"])
     return TrialRecord(**fields)
 
 
@@ -110,6 +112,14 @@ def records(draw: st.DrawFn) -> TrialRecord:
         reused_from=draw(st.sampled_from([None, number])),  # only a stored trial may be named
         meets_spec=draw(st.booleans()),
         hw_tries=draw(st.integers(0, 2**31)),
+        precision=draw(st.sampled_from(["fixed16", "fixed8", "fp32", ""])),
+        accuracy=draw(st.none() | st.floats(0.0, 1.0)),
+        float_accuracy=draw(st.none() | st.floats(0.0, 1.0)),
+        accuracy_at=draw(st.dictionaries(st.sampled_from(["fixed16", "fixed8"]), finite)),
+        epochs=draw(st.integers(0, 1000)),
+        rung_accuracies=draw(st.dictionaries(st.integers(1, 1000), st.floats(0.0, 1.0))),
+        val_images=draw(st.integers(0, 2**31)),
+        network_key=draw(st.text()),
     )
 
 
@@ -436,9 +446,9 @@ def test_records_are_frozen() -> None:
 
 
 def test_a_training_state_lives_only_while_its_trial_runs(run: RunStorage) -> None:
-    running = record(0, state=TrialState.RUNNING, metrics={"epochs": 2.0, "accuracy": 0.5})
+    running = record(0, state=TrialState.RUNNING, epochs=2, accuracy=0.5)
     run.put_trial(running, b"two epochs")
-    run.put_trial(dataclasses.replace(running, metrics={"epochs": 3.0}), b"three epochs")
+    run.put_trial(dataclasses.replace(running, epochs=3), b"three epochs")
     assert run.train_state(0) == (3, b"three epochs")
     run.put_trial(dataclasses.replace(running, state=TrialState.COMPLETE))
     assert run.train_state(0) is None and run.trial(0).state is TrialState.COMPLETE

@@ -1,4 +1,4 @@
-"""`coexplore compare`: several search methods on one config, side by side (SPEC §6)."""
+"""`coexplore compare`: several search strategies on one config, side by side."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-
-from coexplore.search.methods import STRATEGIES, configurable
-
-# Every strategy a config can name; exhaustive only when asked for (it needs a tabular config).
-DEFAULT_METHODS = ",".join(configurable())
 
 
 def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
@@ -22,10 +17,15 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
     def command(
         preset: Annotated[str | None, typer.Option(help="a shipped preset, e.g. nb201")] = None,
         config: Annotated[Path | None, typer.Option(help="a TOML config file")] = None,
-        methods: Annotated[
+        strategies: Annotated[
             str,
-            typer.Option(help=f"comma-separated: {', '.join(STRATEGIES)}"),
-        ] = DEFAULT_METHODS,
+            typer.Option(
+                "--strategies",
+                "--methods",
+                help="comma-separated strategy names (default: every one a config can name; "
+                "exhaustive on a tabular config too)",
+            ),
+        ] = "",
         seeds: Annotated[str, typer.Option(help="comma-separated seeds, e.g. 0,1,2")] = "0",
         out: Annotated[
             Path | None, typer.Option(help="output folder (default: runs/compare-<name>-<time>)")
@@ -51,10 +51,11 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
             typer.Option("--devices", help="your device catalog (TOML), merged with the built-in"),
         ] = None,
     ) -> None:
-        """Run each method on each seed, then write compare.md / compare.csv and the plots."""
-        from coexplore.cli import devices_override, set_overrides
-        from coexplore.compare.suite import parse_methods, parse_seeds, run_comparison
+        """Run each strategy on each seed, then write compare.md / compare.csv and the plots."""
+        from coexplore.commands.options import devices_override, set_overrides
+        from coexplore.compare.suite import parse_seeds, parse_strategies, run_comparison
         from coexplore.config import load_config
+        from coexplore.search.strategies import configurable
 
         if trained < 0 or workers < 1:
             raise user_error("--trained must be >= 0 and --workers >= 1")
@@ -65,9 +66,19 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         name = preset or (config.stem if config else "default")
         folder = out or Path("runs") / f"compare-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
         result = run_comparison(
-            cfg, parse_methods(methods), parse_seeds(seeds), folder, trained, workers, say=print
+            cfg,
+            parse_strategies(strategies or ",".join(configurable())),
+            parse_seeds(seeds),
+            folder,
+            trained,
+            workers,
+            say=print,
         )
-        print(result.markdown)
+        from rich.console import Console
+
+        from coexplore.compare.summary import terminal_table
+
+        Console().print(terminal_table(result.rows))  # narrow; compare.md has every column
         print(
             f"comparison: {folder}  (compare.md, compare.csv, fronts.png, hypervolume.png, runs/)"
         )

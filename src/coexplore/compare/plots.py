@@ -8,13 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from coexplore.compare.runs import MethodRun
+from coexplore.compare.runs import StrategyRun
 from coexplore.compare.summary import hypervolume_curve
-from coexplore.pareto import pareto_front
+from coexplore.results.pareto import trial_points
+from coexplore.results.plots import LABELS, front_line
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
-from coexplore.tabular.fronts import trial_points
-
-_LABELS = {"fps": "throughput (FPS)", "gops_per_w": "energy efficiency (GOPS/W)"}
 
 
 def _pyplot() -> Any:
@@ -27,20 +25,22 @@ def _pyplot() -> Any:
 
 
 def plot_fronts(
-    path: Path, runs: Sequence[MethodRun], spec_fps: float, bench: Benchmark | None
+    path: Path, runs: Sequence[StrategyRun], spec_fps: float, bench: Benchmark | None
 ) -> None:
-    """Per method, the Pareto front of the spec-meeting children of all its seeds together."""
+    """Per strategy, the Pareto front of the spec-meeting children of all its seeds together."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for ax, metric in zip(axes, HW_METRICS, strict=True):
         if bench is not None:
-            _step(ax, list(bench.front(metric).points), "true front", c="k", ls="--")
-        for method in dict.fromkeys(r.method for r in runs):
-            points = [p for r in runs if r.method == method for p in trial_points(r.trials, metric)]
-            _step(ax, [points[i] for i in pareto_front(points)], method, marker="o", ms=3)
+            front_line(ax, bench.front(metric).points, "true front", c="k", ls="--")
+        for strategy in dict.fromkeys(r.strategy for r in runs):
+            points = [
+                p for r in runs if r.strategy == strategy for p in trial_points(r.trials, metric)
+            ]
+            front_line(ax, points, strategy, marker="o", ms=3)
         if metric == "fps" and spec_fps:
             ax.axvline(spec_fps, ls=":", c="tab:red", lw=1, label="spec")
-        ax.set_xlabel(_LABELS[metric])
+        ax.set_xlabel(LABELS[metric])
         ax.set_ylabel("accuracy")
         ax.legend(fontsize=8, loc="lower left")
     fig.suptitle("Pareto fronts of the children that meet the spec (all seeds)")
@@ -49,28 +49,22 @@ def plot_fronts(
     plt.close(fig)
 
 
-def _step(ax: Any, front: list[tuple[float, float]], label: str, **style: Any) -> None:
-    if front:
-        xs, ys = zip(*front, strict=True)
-        ax.step(xs, ys, where="post", label=label, lw=1.2, **style)
-
-
 def plot_hypervolume(
-    path: Path, runs: Sequence[MethodRun], references: dict[str, Any], bench: Benchmark | None
+    path: Path, runs: Sequence[StrategyRun], references: dict[str, Any], bench: Benchmark | None
 ) -> None:
     """Mean hypervolume (ratio to the true front on a tabular space) after k trainings."""
     plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, metric in zip(axes, HW_METRICS, strict=True):
         whole = bench.front(metric).hypervolume if bench else 1.0
-        for method in dict.fromkeys(r.method for r in runs):
+        for strategy in dict.fromkeys(r.strategy for r in runs):
             curves = [
                 hypervolume_curve(r.trials, metric, references[metric])
                 for r in runs
-                if r.method == method
+                if r.strategy == strategy
             ]
             mean = _mean_curve(curves) / (whole or 1.0)
-            ax.plot(np.arange(1, len(mean) + 1), mean, label=method, lw=1.2)
+            ax.plot(np.arange(1, len(mean) + 1), mean, label=strategy, lw=1.2)
         ax.set_xlabel("children trained")
         ax.set_ylabel(f"hypervolume{' ratio' if bench else ''}: accuracy x {metric}")
         ax.legend(fontsize=8, loc="lower right")

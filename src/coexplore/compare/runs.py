@@ -1,10 +1,10 @@
-"""Run one method with one seed through the normal loop and storage, into its own folder.
+"""Run one strategy with one seed through the normal loop and storage, into its own folder.
 
 A tabular config (NAS-Bench-201 table) runs training-free: the accuracy table is the train_fn
 and the hardware table answers the fast exploration (hardware-aware NAS keeps its own fixed-
 design explorer). A `trained` budget stops a run from the loop's progress hook once that many
 children have been trained; `run.trials` stays the cap on children sampled. Running a finished
-method again reads it back; an interrupted one, or one stopped by a smaller budget, continues
+strategy again reads it back; an interrupted one, or one stopped by a smaller budget, continues
 where it stopped.
 """
 
@@ -20,22 +20,26 @@ from typing import Any
 
 from coexplore.config import Config, to_dict, to_toml
 from coexplore.errors import InputError
-from coexplore.search.executors import Executor, LocalExecutor
+from coexplore.executors import Executor, LocalExecutor
 from coexplore.search.loop import SearchSetup, run_search
-from coexplore.search.methods import STRATEGIES
+from coexplore.search.strategies import registry
 from coexplore.storage import DB_NAME, RunStorage, TrialRecord, TrialState
 from coexplore.tabular.benchmark import Benchmark
 from coexplore.wiring import build_setup
 
-# Every registered strategy: those a config can name, and exhaustive enumeration (tabular
-# ground truth only).
-METHODS = tuple(STRATEGIES)
-_CONFIG_ONLY = "random"  # what run.strategy says for a method the config cannot name
+
+def strategy_names() -> tuple[str, ...]:
+    """Every registered strategy: those a config can name, and exhaustive enumeration (tabular
+    ground truth only)."""
+    return tuple(registry())
+
+
+_CONFIG_ONLY = "random"  # what run.strategy says for a strategy the config cannot name
 
 
 @dataclass(frozen=True)
-class MethodRun:
-    method: str
+class StrategyRun:
+    strategy: str
     seed: int
     run_dir: Path
     trials: tuple[TrialRecord, ...]
@@ -51,37 +55,40 @@ def is_trained(t: TrialRecord) -> bool:
     return t.state in (TrialState.COMPLETE, TrialState.FAILED) and t.attempts > 0
 
 
-def method_config(config: Config, method: str, seed: int) -> Config:
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}; methods: {', '.join(METHODS)}")
-    strategy = method if STRATEGIES[method].configurable else _CONFIG_ONLY
+def strategy_config(config: Config, strategy: str, seed: int) -> Config:
+    if strategy not in registry():
+        names = ", ".join(strategy_names())
+        raise InputError(f"unknown strategy {strategy!r}; strategies: {names}")
+    named = strategy if registry()[strategy].configurable else _CONFIG_ONLY
     return dataclasses.replace(
-        config, run=dataclasses.replace(config.run, strategy=strategy, seed=seed)
+        config, run=dataclasses.replace(config.run, strategy=named, seed=seed)
     )
 
 
-def method_setup(config: Config, method: str, bench: Benchmark | None) -> SearchSetup:
-    """The loop's setup for `method` (config already carries its seed); on a tabular config
+def strategy_setup(config: Config, strategy: str, bench: Benchmark | None) -> SearchSetup:
+    """The loop's setup for `strategy` (config already carries its seed); on a tabular config
     the loop and the strategy share the benchmark's table explorer."""
-    if method == "exhaustive":  # the ground truth: every tabulated architecture once
+    if strategy == "exhaustive":  # the ground truth: every tabulated architecture once
         if bench is None:
-            raise InputError("method exhaustive needs a tabular config (data.dataset nb201_table)")
-        return build_setup(config, bench.explorer, method, bench.accuracy.indices)
+            raise InputError(
+                "strategy exhaustive needs a tabular config (data.dataset nb201_table)"
+            )
+        return build_setup(config, bench.explorer, strategy, bench.accuracy.indices)
     return build_setup(config, explorer=bench.explorer if bench is not None else None)
 
 
-def run_method(
+def run_strategy(
     config: Config,
-    method: str,
+    strategy: str,
     seed: int,
     run_dir: Path,
     trained: int = 0,
     bench: Benchmark | None = None,
     executor: Executor | None = None,
     say: Callable[[str], None] | None = None,
-) -> MethodRun:
-    """Run (or continue, or read back) `method` with `seed` in `run_dir`."""
-    config = method_config(config, method, seed)
+) -> StrategyRun:
+    """Run (or continue, or read back) `strategy` with `seed` in `run_dir`."""
+    config = strategy_config(config, strategy, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     db = run_dir / DB_NAME
     with RunStorage.open(db) if db.exists() else RunStorage.create(db, to_dict(config)) as st:
@@ -89,9 +96,10 @@ def run_method(
             raise InputError(f"{run_dir} holds a run of another config; choose another --out")
         if _unfinished(st, trained):
             (run_dir / "config.toml").write_text(to_toml(config))
-            _search(method_setup(config, method, bench), st, executor or LocalExecutor(), trained)
-        result = MethodRun(
-            method,
+            setup = strategy_setup(config, strategy, bench)
+            _search(setup, st, executor or LocalExecutor(), trained)
+        result = StrategyRun(
+            strategy,
             seed,
             run_dir,
             first_trained(st.trials(), trained),
@@ -100,7 +108,7 @@ def run_method(
     if say:
         done = sum(is_trained(t) for t in result.trials)
         say(
-            f"{method} seed {seed}: {len(result.trials)} explored, {done} trained, "
+            f"{strategy} seed {seed}: {len(result.trials)} explored, {done} trained, "
             f"{result.wall_seconds:.1f} s  ({run_dir})"
         )
     return result
@@ -109,7 +117,7 @@ def run_method(
 def first_trained(trials: list[TrialRecord], trained: int) -> tuple[TrialRecord, ...]:
     """The trials up to the `trained`-th trained child (all of them when `trained` is 0): the
     budget is checked after each batch, so the last batch may have trained a few more; they
-    stay in run.db but every method is compared on exactly `trained` trainings."""
+    stay in run.db but every strategy is compared on exactly `trained` trainings."""
     count = 0
     for end, t in enumerate(trials, start=1):
         count += is_trained(t)
@@ -152,11 +160,11 @@ def _budget(storage: RunStorage, trained: int) -> Callable[[list[TrialRecord]], 
     return hook
 
 
-def outputs(run: MethodRun, config: Config, bench: Benchmark | None) -> dict[str, Any]:
+def outputs(run: StrategyRun, config: Config, bench: Benchmark | None) -> dict[str, Any]:
     """The run folder's picks.json, trials.csv and pareto.png (as `coexplore search` writes)."""
     from coexplore.search.outputs import write_outputs
 
-    config = method_config(config, run.method, run.seed)
+    config = strategy_config(config, run.strategy, run.seed)
     with RunStorage.open(run.run_dir / DB_NAME) as storage:
-        setup = method_setup(config, run.method, bench)
+        setup = strategy_setup(config, run.strategy, bench)
         return write_outputs(run.run_dir, storage, config, setup, LocalExecutor(), None)

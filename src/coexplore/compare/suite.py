@@ -1,6 +1,6 @@
-"""A whole comparison: every method x seed on one config, then the table and the figures.
+"""A whole comparison: every strategy x seed on one config, then the table and the figures.
 
-Folder layout (`out`): runs/<method>-s<seed>/ (a normal run folder each), compare.md,
+Folder layout (`out`): runs/<strategy>-s<seed>/ (a normal run folder each), compare.md,
 compare.csv, fronts.png, hypervolume.png.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coexplore.compare.plots import plot_fronts, plot_hypervolume
-from coexplore.compare.runs import METHODS, MethodRun, outputs, run_method
+from coexplore.compare.runs import StrategyRun, outputs, run_strategy, strategy_names
 from coexplore.compare.summary import (
     RunSummary,
     markdown_table,
@@ -30,18 +30,18 @@ Say = Callable[[str], None]
 @dataclass(frozen=True)
 class Comparison:
     out: Path
-    runs: tuple[MethodRun, ...]
+    runs: tuple[StrategyRun, ...]
     rows: tuple[RunSummary, ...]  # one per run, then the true front on a tabular space
     markdown: str
 
 
-def parse_methods(text: str) -> tuple[str, ...]:
+def parse_strategies(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(n.strip() for n in text.split(",") if n.strip()))
-    unknown = [n for n in names if n not in METHODS]
+    unknown = [n for n in names if n not in strategy_names()]
     if unknown or not names:
         raise InputError(
-            f"--methods: unknown {', '.join(unknown) or 'empty list'}; "
-            f"methods: {', '.join(METHODS)}"
+            f"--strategies: unknown {', '.join(unknown) or 'empty list'}; "
+            f"strategies: {', '.join(strategy_names())}"
         )
     return names
 
@@ -55,20 +55,22 @@ def parse_seeds(text: str) -> tuple[int, ...]:
 
 def run_comparison(
     config: Config,
-    methods: Sequence[str],
+    strategies: Sequence[str],
     seeds: Sequence[int],
     out: Path,
     trained: int = 0,
     workers: int = 2,
     say: Say | None = None,
 ) -> Comparison:
-    """Run (or continue) every method and seed, then write the table and the figures."""
-    if "exhaustive" in methods and not is_tabular(config):
-        raise InputError("--methods: exhaustive needs a tabular config (data.dataset nb201_table)")
+    """Run (or continue) every strategy and seed, then write the table and the figures."""
+    if "exhaustive" in strategies and not is_tabular(config):
+        raise InputError(
+            "--strategies: exhaustive needs a tabular config (data.dataset nb201_table)"
+        )
     bench = load_benchmark(config, workers, say=say) if is_tabular(config) else None
     runs = tuple(
-        run_method(config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say)
-        for m in methods
+        run_strategy(config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say)
+        for m in strategies
         for s in seeds
     )
     for run in runs:
@@ -82,7 +84,7 @@ def run_comparison(
 def _write(
     out: Path,
     config: Config,
-    runs: tuple[MethodRun, ...],
+    runs: tuple[StrategyRun, ...],
     rows: tuple[RunSummary, ...],
     bench: Benchmark | None,
 ) -> Comparison:

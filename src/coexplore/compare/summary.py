@@ -1,4 +1,4 @@
-"""The paper-style comparison table: one row per run, aggregated per method over seeds.
+"""The paper-style comparison table: one row per run, aggregated per strategy over seeds.
 
 Per run: the best accuracy meeting the spec (OptSW) with its FPS, GOPS/W and pipeline
 efficiency; architectures explored / pruned / trained; wall time and training hours; the
@@ -15,21 +15,23 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from rich.console import Group
 
-from coexplore.compare.runs import MethodRun, is_trained
+from coexplore.compare.runs import StrategyRun, is_trained
 from coexplore.config import Config
 from coexplore.errors import InputError
-from coexplore.search.picks import pick
+from coexplore.results.pareto import hypervolume, reference_point, trial_points
+from coexplore.results.picks import pick
 from coexplore.storage import TrialRecord, TrialState
+from coexplore.tables import add_figures, add_texts, narrow_table, with_notes
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
-from coexplore.tabular.fronts import hypervolume, reference_point, trial_points
 
 NAN = float("nan")
 
 
 @dataclass(frozen=True)
 class RunSummary:
-    method: str
+    strategy: str
     seed: int
     best_accuracy: float  # OptSW: the best accuracy meeting the spec (nan: none meets it)
     fps: float
@@ -51,16 +53,16 @@ def references(config: Config) -> dict[str, tuple[float, float]]:
     return {m: reference_point(m, config.spec.fps, floor) for m in HW_METRICS}
 
 
-def summarise(run: MethodRun, config: Config, bench: Benchmark | None) -> RunSummary:
+def summarise(run: StrategyRun, config: Config, bench: Benchmark | None) -> RunSummary:
     trials = list(run.trials)
     best = pick(trials, config.reward.metric, config.picks.accuracy_gap).opt_sw
     hv = {m: hypervolume(trial_points(trials, m), ref) for m, ref in references(config).items()}
     true = {m: bench.front(m).hypervolume if bench else NAN for m in HW_METRICS}
     metric = (lambda key: best.metrics[key]) if best else (lambda key: NAN)
     return RunSummary(
-        method=run.method,
+        strategy=run.strategy,
         seed=run.seed,
-        best_accuracy=metric("accuracy"),
+        best_accuracy=best.accuracy if best and best.accuracy is not None else NAN,
         fps=metric("fps"),
         gops_per_w=metric("gops_per_w"),
         pipeline_efficiency=metric("pipeline_efficiency"),
@@ -147,18 +149,50 @@ def write_csv(path: Path, rows: Sequence[RunSummary]) -> None:
 
 
 def markdown_table(rows: Sequence[RunSummary]) -> str:
-    """One line per method: the mean over its seeds, with ± std where there are several."""
-    methods = list(dict.fromkeys(r.method for r in rows))
+    """One line per strategy: the mean over its seeds, with ± std where there are several."""
+    strategies = list(dict.fromkeys(r.strategy for r in rows))
     lines = [
-        "| method | seeds | " + " | ".join(h for h, _, _ in _COLUMNS) + " |",
+        "| strategy | seeds | " + " | ".join(h for h, _, _ in _COLUMNS) + " |",
         "| --- | ---: |" + " ---: |" * len(_COLUMNS),
     ]
-    for method in methods:
-        group = [r for r in rows if r.method == method]
+    for strategy in strategies:
+        group = [r for r in rows if r.strategy == strategy]
         seeds = "-" if group[0].seed < 0 else str(len(group))
         cells = [_cell([getattr(r, name) for r in group], fmt) for _, name, fmt in _COLUMNS]
-        lines.append(f"| {method} | {seeds} | " + " | ".join(cells) + " |")
+        lines.append(f"| {strategy} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+# The terminal's narrow view (every column is in compare.md and compare.csv): (header, field,
+# format); a cell's ± std and its count of runs with a value go on lines of their own.
+_TERMINAL = (
+    ("best acc", "best_accuracy", "{:.4f}"),
+    ("FPS", "fps", "{:,.1f}"),
+    ("GOPS/W", "gops_per_w", "{:.2f}"),
+    ("trained", "trained", "{:.0f}"),
+    ("HV acc\nx FPS", "hv_fps", "{:.4g}"),
+    ("HV ratio\nFPS", "hv_ratio_fps", "{:.3f}"),
+)
+
+
+def terminal_table(rows: Sequence[RunSummary]) -> Group:
+    """The comparison for an 80-column terminal or a pipe: one row per strategy, the mean over
+    its seeds with ± std under it (tests/test_cli_tables.py renders it)."""
+    table = narrow_table("Strategies, mean over seeds (best acc: OptSW, among spec-meeting)")
+    add_texts(table, "strategy")
+    add_figures(table, "seeds", *(header for header, _, _ in _TERMINAL))
+    for strategy in dict.fromkeys(r.strategy for r in rows):
+        group = [r for r in rows if r.strategy == strategy]
+        seeds = "-" if group[0].seed < 0 else str(len(group))
+        cells = [_lines([getattr(r, name) for r in group], fmt) for _, name, fmt in _TERMINAL]
+        table.add_row(strategy, seeds, *cells)
+    return with_notes(table, ["every column (pruned, wall time, HV of acc x GOPS/W, ...): "
+                              "compare.md, compare.csv"])  # fmt: skip
+
+
+def _lines(values: list[float], fmt: str) -> str:
+    """`_cell` on lines: the mean, then ± std, then (runs with a value / runs) if not all."""
+    return _cell(values, fmt).replace(" ± ", "\n± ").replace(" (", "\n(")
 
 
 def _cell(values: list[float], fmt: str) -> str:

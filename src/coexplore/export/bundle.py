@@ -127,7 +127,7 @@ def _write_model(
             f"ONNX output differs from PyTorch by {difference:.3g} (relative, > "
             f"{ONNX_TOLERANCE:g}); do not use {files['onnx']}"
         )
-    stored = trial.metrics.get("accuracy")
+    stored = trial.float_accuracy
     if epochs is None and stored is not None and abs(child.val_accuracy - stored) > 1e-9:
         notes.append(
             f"retrained validation accuracy {child.val_accuracy:.4f} differs from the "

@@ -104,7 +104,8 @@ def _fpga(
     stage, report = design.stages[index], evaluation.stages[index]
     clock_mhz = next(d.clock_mhz for d in pool.devices if d.name == stage.device)
     layers = workload.layers[stage.first_layer : stage.last_layer + 1]
-    kmax, smax = window_limits(layers)
+    rows, cols, smax = window_limits(layers)
+    kmax = max(rows, cols)  # a square bound: the spaces' networks have square kernels
     p = f"CX_FPGA{index}"
     lines = [
         f"/* FPGA {index}: {stage.device}, layers {stage.first_layer}..{stage.last_layer}; "

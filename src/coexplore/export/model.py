@@ -23,7 +23,7 @@ from torch import nn
 
 from coexplore.errors import CoexploreError
 from coexplore.report.rundata import RunView
-from coexplore.search.jobs import TrainJob, run_train_job, train_model
+from coexplore.slow.jobs import TrainJob, run_train_job, train_model
 from coexplore.storage import TrialRecord
 from coexplore.wiring import build_setup
 
@@ -59,7 +59,7 @@ def training_source(view: RunView, trial: TrialRecord) -> TrialRecord:
 def retrain(view: RunView, trial: TrialRecord, epochs: int | None = None) -> TrainedChild:
     """Train the child of ``trial`` as the search did (or for ``epochs`` epochs instead).
 
-    Trains through `coexplore.search.jobs.train_model`, as the search's workers do.
+    Trains through `coexplore.slow.jobs.train_model`, as the search's workers do.
     """
     source = training_source(view, trial)
     setup = build_setup(view.config)
@@ -70,7 +70,9 @@ def retrain(view: RunView, trial: TrialRecord, epochs: int | None = None) -> Tra
         )
     train = setup.train if epochs is None else replace(setup.train, epochs=epochs)
     start = time.perf_counter()
-    model, result, data = train_model(TrainJob(source.arch, setup.data, train, source.seed))
+    model, result, data = train_model(
+        TrainJob(source.arch, setup.data, setup.seed, train, source.seed)
+    )
     if not result.ok:
         raise ExportError(f"trial {trial.number}: training the child again failed: {result.reason}")
     seconds = time.perf_counter() - start

@@ -6,8 +6,8 @@ workload on one device through this interface only. Everything here depends on t
 precision and the tiling space, not on a workload, except the per-shape cycle tables (kept in
 `store`, by layer shape) and the skylines (kept per set of shapes).
 
-A buffer window (Kmax, Smax) sizes the engine's buffers (hardware/accelerator.py, `resources`):
-per window, which blocks <Tm, Tn, T> of the grid fit the device and their power.
+A buffer window (Kh max, Kw max, Smax) sizes the engine's buffers (hardware/accelerator.py,
+`resources`): per window, which blocks <Tm, Tn, T> of the grid fit the device and their power.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.fast.grid import TilingGrid
-from coexplore.fast.stages import LayerShapes, Window, skyline
+from coexplore.fast.shapes import LayerShapes, Window, skyline
 from coexplore.fast.tables import CycleTables, TableStore
 from coexplore.hardware.accelerator import resources
 from coexplore.hardware.devices import Precision
@@ -65,8 +65,9 @@ class DeviceTables:
     # -- per buffer window ---------------------------------------------------------------------
 
     def fit(self, window: Window) -> tuple[np.ndarray, np.ndarray]:
-        """(fits the device, power in W) per block, buffers sized for `window` = (Kmax, Smax)."""
-        key = (int(window[0]), int(window[1]))
+        """(fits the device, power in W) per block, buffers sized for `window` =
+        (Kh max, Kw max, Smax)."""
+        key = (int(window[0]), int(window[1]), int(window[2]))
         if key not in self._fits:
             self.prepare([key])
         return self._fits[key]
@@ -83,16 +84,17 @@ class DeviceTables:
         names = ("tm", "tn", "tr", "tc", "ip", "wp", "op")
         row = SimpleNamespace(**{name: getattr(blocks, name)[None, :] for name in names})
         # typed int for one window; its formulas take a column of windows element-wise
-        kmax: Any = np.array([w[0] for w in todo], dtype=np.int64)[:, None]
-        smax: Any = np.array([w[1] for w in todo], dtype=np.int64)[:, None]
-        res = resources(row, kmax, smax, self.precision, device)
+        rows, cols, smax = (
+            np.array([w[axis] for w in todo], dtype=np.int64)[:, None] for axis in range(3)
+        )
+        res: Any = resources(row, rows, smax, self.precision, device, cols)
         shape = (len(todo), len(blocks))
         fits = (res.bram18k <= device.bram18k) & (res.uram <= device.uram)
         fits = fits & (res.luts <= device.luts) & (res.ffs <= device.ffs)
         fits = np.array(np.broadcast_to(fits, shape), dtype=bool)
         power = np.array(np.broadcast_to(device.power_w(res), shape), dtype=np.float64)
-        for index, (kmax_, smax_) in enumerate(todo):
-            self._fits[(kmax_, smax_)] = (fits[index], power[index])
+        for index, window in enumerate(todo):
+            self._fits[window] = (fits[index], power[index])
 
     def fit_blocks(self, window: Window) -> np.ndarray:
         """The blocks that fit `window`, in block order."""
@@ -108,7 +110,7 @@ class DeviceTables:
 
     def power_order(self, window: Window) -> np.ndarray:
         """Blocks that fit `window`, by increasing power (stable: ties keep block order)."""
-        key = (int(window[0]), int(window[1]))
+        key = (int(window[0]), int(window[1]), int(window[2]))
         if key not in self._orders:
             fits, power = self.fit(key)
             blocks = np.flatnonzero(fits)

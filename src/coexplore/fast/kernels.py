@@ -57,13 +57,13 @@ def conv_table(
 ) -> None:
     """`layer_cycles` of a conv or fc layer (hardware/accelerator.py, `_conv_terms`) on every
     tiling of an array-major grid: PE arrays (tm_values[tm_index[a]], tn_values[tn_index[a]])
-    x tiles x port splits (ip, wp, op). layer = (N, M, R, C, K, S); same[t] is the first tile
+    x tiles x port splits (ip, wp, op). layer = (N, M, R, C, Kh, Kw, S); same[t] is the first tile
     that gives this layer the same min(T, R), ceil(R / T), min(T, C), ceil(C / T) as tile t
     (its values are copied). Writes the least over splits, low[array * tiles + tile], and with
     `keep_full` every value, full[array * tiles + tile, split] (the optimiser keeps only the
     least and computes a value again when it needs it: `cycles_at`). The input-load
     (write-back) time depends on Tn (Tm) and not on the other: computed per distinct value."""
-    n, m, r, c, k, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
+    n, m, r, c, kh, kw, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5], layer[6]
     n_tiles, n_splits = tiles.shape[0], ip.shape[0]
     loads = np.empty((tn_values.shape[0], n_tiles, n_splits))
     stores = np.empty((tm_values.shape[0], n_tiles, n_splits))
@@ -72,7 +72,7 @@ def conv_table(
             continue
         trp, tcp = min(tiles[t], r), min(tiles[t], c)
         for v in range(tn_values.shape[0]):
-            halo = tn_values[v] * ((trp - 1) * s + k) * ((tcp - 1) * s + k)  # halo counted
+            halo = tn_values[v] * ((trp - 1) * s + kh) * ((tcp - 1) * s + kw)  # halo counted
             for x in range(n_splits):
                 loads[v, t, x] = float(math.ceil(halo / ip[x]))
         for v in range(tm_values.shape[0]):
@@ -85,7 +85,7 @@ def conv_table(
         rounds = float(math.ceil(n / tna))  # as np.ceil(np.divide(N, Tn, dtype=float64))
         channel_steps = float(math.ceil(m / tma))
         for x in range(n_splits):
-            weights[x] = float(math.ceil(tma * tna * k * k / wp[x]))
+            weights[x] = float(math.ceil(tma * tna * kh * kw / wp[x]))
         t_in, t_out = loads[tn_index[a]], stores[tm_index[a]]
         for t in range(n_tiles):
             row = a * n_tiles + t
@@ -96,7 +96,7 @@ def conv_table(
                 continue
             tile = tiles[t]
             trp, tcp = min(tile, r), min(tile, c)
-            t_comp = float(k * k * trp * tcp)
+            t_comp = float(kh * kw * trp * tcp)
             outer = float(math.ceil(r / tile)) * float(math.ceil(c / tile)) * channel_steps
             least = np.inf
             for x in range(n_splits):
@@ -227,15 +227,15 @@ def window_prefix(
 def conv_cycles(
     layer: np.ndarray, tm: int, tn: int, tile: int, ip: int, wp: int, op: int, fill: bool
 ) -> float:
-    """`layer_cycles` of a conv or fc layer (N, M, R, C, K, S) on one tiling: the arithmetic
-    of `conv_table`, element by element."""
-    n, m, r, c, k, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
+    """`layer_cycles` of a conv or fc layer (N, M, R, C, Kh, Kw, S) on one tiling: the
+    arithmetic of `conv_table`, element by element."""
+    n, m, r, c, kh, kw, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5], layer[6]
     trp, tcp = min(tile, r), min(tile, c)
-    halo = tn * ((trp - 1) * s + k) * ((tcp - 1) * s + k)
+    halo = tn * ((trp - 1) * s + kh) * ((tcp - 1) * s + kw)
     t_in = float(math.ceil(halo / ip))
-    t_w = float(math.ceil(tm * tn * k * k / wp))
+    t_w = float(math.ceil(tm * tn * kh * kw / wp))
     t_out = float(math.ceil(tm * trp * tcp / op))
-    t_comp = float(k * k * trp * tcp)
+    t_comp = float(kh * kw * trp * tcp)
     loaded = max(t_in, t_w)
     loop = float(math.ceil(n / tn)) * max(loaded, t_comp)
     outer = float(math.ceil(r / tile)) * float(math.ceil(c / tile)) * float(math.ceil(m / tm))
@@ -309,11 +309,11 @@ def _block_cycles(
                 acc[x] += count * other[row, block, x]
             continue
         layer = layers[ids[q]]
-        n, m, r, c, k, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5]
+        n, m, r, c, kh, kw, s = layer[0], layer[1], layer[2], layer[3], layer[4], layer[5], layer[6]
         trp, tcp = min(tile, r), min(tile, c)
-        halo = tn * ((trp - 1) * s + k) * ((tcp - 1) * s + k)
-        weights, words = tm * tn * k * k, tm * trp * tcp
-        t_comp = float(k * k * trp * tcp)
+        halo = tn * ((trp - 1) * s + kh) * ((tcp - 1) * s + kw)
+        weights, words = tm * tn * kh * kw, tm * trp * tcp
+        t_comp = float(kh * kw * trp * tcp)
         rounds = float(math.ceil(n / tn))
         outer = float(math.ceil(r / tile)) * float(math.ceil(c / tile)) * float(math.ceil(m / tm))
         for x in range(acc.shape[0]):

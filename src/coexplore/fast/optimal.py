@@ -31,15 +31,9 @@ import numpy as np
 from coexplore.fast import dp
 from coexplore.fast.device_tables import DeviceTables
 from coexplore.fast.grid import TilingGrid, TilingSpace
-from coexplore.fast.stages import (
-    TIE,
-    LayerShapes,
-    Pick,
-    Stages,
-    stage_windows,
-    window_groups,
-)
-from coexplore.hardware.accelerator import over_budget, resources, window_limits
+from coexplore.fast.shapes import LayerShapes
+from coexplore.fast.stages import TIE, Pick, Stages, stage_windows, window_groups
+from coexplore.hardware.accelerator import over_budget, stage_resources, window_limits
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import (
     Evaluation,
@@ -184,15 +178,15 @@ class OptimalExplorer:
 
     def _no_fit_reason(self, workload: Workload) -> str:
         for index, layer in enumerate(workload.layers):
-            kmax, smax = window_limits((layer,))
-            if not any(t.fit((kmax, smax))[0].any() for t in self.device_tables):
+            window = window_limits((layer,))
+            if not any(t.fit(window)[0].any() for t in self.device_tables):
                 grid = self.grids[0]
                 why = over_budget(
-                    resources(grid.tiling(0), kmax, smax, self.precision, grid.device),
+                    stage_resources(grid.tiling(0), (layer,), self.precision, grid.device),
                     grid.device,
                     self.precision,
                 )
-                return f"layer {index} ({layer.kind}, K={layer.kernel}) fits no device: {why}"
+                return f"layer {index} ({layer.kind}, K={layer.kernel_text}) fits no device: {why}"
         return ""
 
 

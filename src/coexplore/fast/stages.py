@@ -18,90 +18,31 @@ better.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import cached_property
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from coexplore.fast import kernels
+from coexplore.fast.device_tables import DeviceTables
+from coexplore.fast.shapes import LayerShapes, Window
 from coexplore.hardware.accelerator import window_limits
-from coexplore.workload import Layer, Workload
-
-if TYPE_CHECKING:
-    from coexplore.fast.device_tables import DeviceTables
+from coexplore.workload import Workload
 
 TIE = 1.0 + 1e-12  # relative slack when comparing times that are the same float
-Window = tuple[int, int]  # (Kmax, Smax) that size a stage's buffers
-
-
-@dataclass(frozen=True, eq=False)
-class LayerShapes:
-    """A workload's layers by distinct shape (first-seen order), with prefix counts."""
-
-    keys: tuple[tuple[object, ...], ...]  # the distinct shape keys, first seen first
-    layers: tuple[Layer, ...]  # one layer of each
-    counts: np.ndarray  # [n + 1, shapes] float64: layers of each shape among layers 0..i-1
-    slots: np.ndarray  # [n] int64: the shape of each layer
-
-    @classmethod
-    def of(cls, workload: Workload) -> LayerShapes:
-        slots: dict[tuple[object, ...], int] = {}
-        reps: list[Layer] = []
-        slot = np.empty(len(workload), dtype=np.int64)
-        for index, layer in enumerate(workload.layers):
-            key = layer.shape_key()
-            if key not in slots:
-                slots[key] = len(reps)
-                reps.append(layer)
-            slot[index] = slots[key]
-        onehot = np.zeros((len(workload) + 1, len(reps)))
-        onehot[np.arange(1, len(workload) + 1), slot] = 1.0
-        return cls(tuple(slots), tuple(reps), np.cumsum(onehot, axis=0), slot)
-
-    def prefix(self, per_shape: np.ndarray) -> np.ndarray:
-        """[n + 1, column]: sums over layers 0..i-1 of their shape's row of `per_shape`
-        ([shape, column] whole numbers, so the sums are exact). A running sum, not a matrix
-        product: BLAS would start threads for it, which a busy machine pays dearly."""
-        out = np.zeros((len(self.slots) + 1, per_shape.shape[1]))
-        np.cumsum(per_shape[self.slots], axis=0, out=out[1:])
-        return out
-
-    @cached_property
-    def key_set(self) -> frozenset[tuple[object, ...]]:
-        return frozenset(self.keys)
-
-    def __iter__(self) -> Iterator[tuple[tuple[object, ...], Layer]]:
-        return zip(self.keys, self.layers, strict=True)
-
-    def between(self, i: int, j: int) -> np.ndarray:
-        """Layers of each shape among layers i..j."""
-        return self.counts[j + 1] - self.counts[i]
 
 
 def stage_windows(workload: Workload) -> np.ndarray:
-    """windows[i, j] = `window_limits(layers i..j)` for every stage i <= j at once, as [i, j, 2]
-    int64 (1, 1 where j < i). One definition of a window: a stage's is the largest of its
-    layers' own (`window_limits` of one layer: (1, 1) for a layer that sizes no buffer), which
-    is what `window_limits` computes of the stage."""
+    """windows[i, j] = `window_limits(layers i..j)` for every stage i <= j at once, as [i, j, 3]
+    int64 (1, 1, 1 where j < i). One definition of a window: a stage's is the largest of its
+    layers' own in each dimension (`window_limits` of one layer: (1, 1, 1) for a layer that
+    sizes no buffer), which is what `window_limits` computes of the stage."""
     n = len(workload)
     own = np.array([window_limits((layer,)) for layer in workload.layers], dtype=np.int64)
-    kernel, stride = own.reshape(n, 2).T
     later = np.triu(np.ones((n, n), dtype=bool))  # [i, j]: layer j is in stage i..j
+    per_layer = own.reshape(n, 3).T  # [dimension, layer]
     return np.stack(
-        [np.maximum.accumulate(np.where(later, v[None, :], 1), axis=1) for v in (kernel, stride)],
-        axis=2,
+        [np.maximum.accumulate(np.where(later, v[None, :], 1), axis=1) for v in per_layer], axis=2
     )
-
-
-def skyline(values: np.ndarray) -> np.ndarray:
-    """Indices of the columns of `values` ([criterion, column]) that no other column matches
-    or beats on every criterion (of equal columns the first is kept), in order of their sums:
-    the least of any non-negative weighted sum is found among them. A column can only be
-    beaten by one of smaller or equal sum, which comes before it (stable order)."""
-    order = np.argsort(values.sum(axis=0), kind="stable")
-    return order[kernels.undominated(np.ascontiguousarray(values[:, order].T))]
 
 
 @dataclass(frozen=True)
@@ -116,12 +57,13 @@ def window_groups(windows: np.ndarray) -> list[tuple[Window, np.ndarray, np.ndar
     """All stages (i <= j) of a workload grouped by buffer window: (window, firsts, lasts), in
     increasing window order. The same for every device, so computed once per workload."""
     first, last = np.triu_indices(len(windows))
-    code = windows[first, last] @ np.array([1 << 20, 1])
+    code = windows[first, last] @ np.array([1 << 40, 1 << 20, 1])  # sizes are below 2**20
     values, which = np.unique(code, return_inverse=True)
     order = np.argsort(which, kind="stable")
     ends = np.cumsum(np.bincount(which, minlength=len(values)))
+    mask = (1 << 20) - 1
     return [
-        ((int(v >> 20), int(v & ((1 << 20) - 1))), first[rows], last[rows])
+        ((int(v >> 40), int((v >> 20) & mask), int(v & mask)), first[rows], last[rows])
         for v, rows in zip(values, np.split(order, ends[:-1]), strict=True)
     ]
 
@@ -206,8 +148,8 @@ class Stages:
     # -- one stage -----------------------------------------------------------------------------
 
     def _window_of(self, i: int, j: int) -> Window:
-        kmax, smax = self.windows[i, j].tolist()
-        return kmax, smax
+        rows, cols, smax = self.windows[i, j].tolist()
+        return rows, cols, smax
 
     def fastest(self, i: int, j: int) -> float:
         """Q1: the stage's exact best time over all fitting tilings."""

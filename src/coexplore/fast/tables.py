@@ -80,7 +80,7 @@ class CycleTables:
         """`tables`, written into `full` ([block, split]) and `low` ([block])."""
         rows, cols = layer.out_rows, layer.out_cols
         if layer.kind in (LayerKind.CONV, LayerKind.FC):
-            shape = (layer.in_channels, layer.out_channels, rows, cols, layer.kernel, layer.stride)
+            shape = conv_shape(layer)
             kernels.conv_table(
                 *self.kernel_factors, self._same(rows, cols), *self.kernel_splits,
                 np.array(shape, dtype=np.int64), self.fill, full, low, True,
@@ -101,7 +101,7 @@ class CycleTables:
         low[...] = np.take(least, which, axis=1).reshape(-1)
 
     def conv_low(self, layer: Layer, shape: tuple[int, ...], low: np.ndarray) -> None:
-        """The least cycles per block of a conv or fc `layer` (`shape` = (N, M, R, C, K, S)),
+        """The least cycles per block of a conv or fc `layer` (`shape` = `conv_shape(layer)`),
         written into `low`; the full table is not kept (see `TableStore`)."""
         kernels.conv_table(
             *self.kernel_factors, self._same(layer.out_rows, layer.out_cols),
@@ -126,13 +126,16 @@ class CycleTables:
 _FIRST_CAPACITY = 64  # shapes; a 14-layer chain has ~12, a NAS-Bench-201 cell ~20
 
 
-def conv_shape(layer: Layer) -> tuple[int, int, int, int, int, int] | None:
-    """(N, M, R, C, K, S) of a conv or fc layer, None for another kind."""
+CONV_FIELDS = 7  # (N, M, R, C, Kh, Kw, S): what the compiled loops read of a conv or fc layer
+
+
+def conv_shape(layer: Layer) -> tuple[int, ...] | None:
+    """(N, M, R, C, Kh, Kw, S) of a conv or fc layer, None for another kind."""
     if layer.kind not in (LayerKind.CONV, LayerKind.FC):
         return None
     return (
         layer.in_channels, layer.out_channels, layer.out_rows, layer.out_cols, layer.kernel,
-        layer.stride,
+        layer.kw, layer.stride,
     )  # fmt: skip
 
 
@@ -153,7 +156,7 @@ class TableStore:
         blocks, self.splits = tables.shape
         # np.empty reserves address space only: pages are touched when a row is written
         self.low = np.empty((_FIRST_CAPACITY, blocks))
-        self.layers = np.zeros((_FIRST_CAPACITY, 6), dtype=np.int64)  # (N, M, R, C, K, S)
+        self.layers = np.zeros((_FIRST_CAPACITY, CONV_FIELDS), dtype=np.int64)  # `conv_shape`
         self.other_row = np.full(_FIRST_CAPACITY, -1, dtype=np.int64)  # -1: conv or fc
         self.other = np.empty((0, blocks, self.splits))  # full tables of the other shapes
         self.others = 0

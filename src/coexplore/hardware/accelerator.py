@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.errors import InputError
-from coexplore.hardware.devices import Device, Precision
+from coexplore.hardware.devices import Device, Precision, Resources
 from coexplore.workload import Layer, LayerKind
 
 BOUNDS = ("compute", "input", "weight", "output")
@@ -50,18 +50,6 @@ class Tiling:
                 raise InputError(f"tiling {name} must be >= 1, got {value}")
 
 
-@dataclass(frozen=True)
-class Resources:
-    """What an engine uses (ints for one tiling, arrays over a grid)."""
-
-    dsp: Any
-    bram18k: Any
-    luts: Any
-    port_words: Any
-    uram: Any = 0
-    ffs: Any = 0
-
-
 def _cdiv(a: Any, b: Any) -> Any:
     """Ceiling division: exact integers for ints; float64 ceil for arrays (exact below 2**50)."""
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
@@ -75,7 +63,8 @@ def layer_cycles(layer: Layer, t: Any, fill: bool = True) -> Any:
     With `fill`, the layer also waits for its first tile's load (input and weights come in
     parallel on their own port shares) and for its last tile's write-back: the steady-state
     formula overlaps both with computing a neighbouring tile, which a layer's first and last
-    tiles do not have. Layers that stream (add, upsample, concat) have no tile to fill.
+    tiles do not have. Layers that stream (add, upsample, concat, act, scale, norm) have no
+    tile to fill.
     """
     cycles, (_, t_in, t_w, t_out, _) = _terms(layer, t)
     if not fill or layer.kind in _STREAMING:
@@ -83,7 +72,10 @@ def layer_cycles(layer: Layer, t: Any, fill: bool = True) -> Any:
     return cycles + np.maximum(t_in, t_w) + t_out
 
 
-_STREAMING = (LayerKind.ADD, LayerKind.UPSAMPLE, LayerKind.CONCAT)
+_STREAMING = (
+    LayerKind.ADD, LayerKind.UPSAMPLE, LayerKind.CONCAT, LayerKind.ACT, LayerKind.SCALE,
+    LayerKind.NORM,
+)  # fmt: skip
 
 
 def layer_bound(layer: Layer, t: Tiling) -> str:
@@ -107,23 +99,20 @@ def _terms(layer: Layer, t: Any) -> tuple[Any, Terms]:
     zero = t.tm * 0
     if kind is LayerKind.CONCAT:  # channel concatenation is an addressing choice: free
         return zero, (zero, zero, zero, zero, zero)
-    words = layer.output_words
-    if kind is LayerKind.ADD:
-        return _stream_terms(_cdiv(2 * words, t.ip), _cdiv(words, t.tm * t.tn), _cdiv(words, t.op))
     if kind is LayerKind.UPSAMPLE:
         read = layer.in_channels * layer.input_rows * layer.input_cols
-        return _stream_terms(_cdiv(read, t.ip), zero, _cdiv(words, t.op))
-    raise ValueError(f"no hardware model for layer kind {kind}")
+        return _stream_terms(_cdiv(read, t.ip), zero, _cdiv(layer.output_words, t.op))
+    return _element_terms(layer, t)
 
 
 def _conv_terms(layer: Layer, t: Any) -> tuple[Any, Terms]:
     n, m, r, c = layer.in_channels, layer.out_channels, layer.out_rows, layer.out_cols
-    k, s = layer.kernel, layer.stride
+    kh, kw, s = layer.kernel, layer.kw, layer.stride
     trp, tcp = np.minimum(t.tr, r), np.minimum(t.tc, c)
-    t_in = _cdiv(t.tn * ((trp - 1) * s + k) * ((tcp - 1) * s + k), t.ip)  # halo counted
-    t_w = _cdiv(t.tm * t.tn * k * k, t.wp)
+    t_in = _cdiv(t.tn * ((trp - 1) * s + kh) * ((tcp - 1) * s + kw), t.ip)  # halo counted
+    t_w = _cdiv(t.tm * t.tn * kh * kw, t.wp)
     t_out = _cdiv(t.tm * trp * tcp, t.op)
-    t_comp = k * k * trp * tcp  # Tm x Tn MACs per cycle
+    t_comp = kh * kw * trp * tcp  # Tm x Tn MACs per cycle
     inner = np.maximum(np.maximum(t_in, t_w), t_comp)  # double buffering overlaps load and compute
     loop = _cdiv(n, t.tn) * inner
     cycles = _cdiv(r, t.tr) * _cdiv(c, t.tc) * _cdiv(m, t.tm) * np.maximum(loop, t_out)
@@ -133,22 +122,44 @@ def _conv_terms(layer: Layer, t: Any) -> tuple[Any, Terms]:
 def _window_terms(layer: Layer, t: Any) -> tuple[Any, Terms]:
     """Depthwise conv and pooling: one input channel per output channel, so only the diagonal
     of the Tm x Tn array is busy; P = min(Tm, Tn) channels are processed per tile."""
-    m, r, c, k, s = layer.out_channels, layer.out_rows, layer.out_cols, layer.kernel, layer.stride
+    m, r, c, s = layer.out_channels, layer.out_rows, layer.out_cols, layer.stride
+    kh, kw = layer.kernel, layer.kw
     lanes = np.minimum(t.tm, t.tn)
     trp, tcp = np.minimum(t.tr, r), np.minimum(t.tc, c)
-    t_in = _cdiv(lanes * ((trp - 1) * s + k) * ((tcp - 1) * s + k), t.ip)
+    t_in = _cdiv(lanes * ((trp - 1) * s + kh) * ((tcp - 1) * s + kw), t.ip)
     has_weights = layer.kind is LayerKind.DWCONV
-    t_w = _cdiv(lanes * k * k, t.wp) if has_weights else lanes * 0
+    t_w = _cdiv(lanes * kh * kw, t.wp) if has_weights else lanes * 0
     t_out = _cdiv(lanes * trp * tcp, t.op)
-    t_comp = k * k * trp * tcp
+    t_comp = kh * kw * trp * tcp
     inner = np.maximum(np.maximum(t_in, t_w), t_comp)
     cycles = _cdiv(r, t.tr) * _cdiv(c, t.tc) * _cdiv(m, lanes) * np.maximum(inner, t_out)
     return cycles, (t_comp, t_in, t_w, t_out, inner)
 
 
-def _stream_terms(t_in: Any, t_comp: Any, t_out: Any) -> tuple[Any, Terms]:
-    loop = np.maximum(t_in, t_comp)
-    return np.maximum(loop, t_out), (t_comp, t_in, t_in * 0, t_out, loop)
+def _element_terms(layer: Layer, t: Any) -> tuple[Any, Terms]:
+    """The layers that stream a map through the array's lanes (docs/hardware.md, "Streaming
+    layers"): each of the map's words is read, passes Tm x Tn lanes, and is written.
+    add: two maps in; act: one map in; scale: one map in, and its M gate values as the
+    weights of a per-channel multiply; norm: the map twice (once for each pixel's mean and
+    variance over the channels, once to normalise), and its gain and shift as weights."""
+    words, lanes, kind = layer.output_words, t.tm * t.tn, layer.kind
+    if kind is LayerKind.ADD:
+        return _stream_terms(_cdiv(2 * words, t.ip), _cdiv(words, lanes), _cdiv(words, t.op))
+    if kind is LayerKind.ACT:
+        return _stream_terms(_cdiv(words, t.ip), _cdiv(words, lanes), _cdiv(words, t.op))
+    if kind is LayerKind.SCALE:
+        gate = _cdiv(layer.out_channels, t.wp)
+        return _stream_terms(_cdiv(words, t.ip), _cdiv(words, lanes), _cdiv(words, t.op), gate)
+    if kind is LayerKind.NORM:
+        affine = _cdiv(layer.weight_words, t.wp)
+        passes = _cdiv(2 * words, t.ip), _cdiv(2 * words, lanes), _cdiv(words, t.op)
+        return _stream_terms(*passes, affine)
+    raise ValueError(f"no hardware model for layer kind {kind}")
+
+
+def _stream_terms(t_in: Any, t_comp: Any, t_out: Any, t_w: Any = 0) -> tuple[Any, Terms]:
+    loop = np.maximum(np.maximum(t_in, t_w), t_comp)
+    return np.maximum(loop, t_out), (t_comp, t_in, t_in * 0 + t_w, t_out, loop)
 
 
 # Block RAM aspect ratios (depth x width) and their cost in BRAM18 units: UG473 (7 series)
@@ -226,20 +237,24 @@ def dsp_slices(tm: Any, tn: Any, precision: Precision, device: Device) -> Any:
     return _cdiv(tm, pack) * tn * precision.dsp_per_mac
 
 
-def resources(t: Any, kmax: int, smax: int, precision: Precision, device: Device) -> Any:
-    """DSP, BRAM18, URAM, LUTs and FFs of an engine sized for kernels up to kmax and strides
-    up to smax on `device`.
+def resources(
+    t: Any, kmax: Any, smax: Any, precision: Precision, device: Device, kmax_cols: Any = None
+) -> Any:
+    """DSP, BRAM18, URAM, LUTs and FFs of an engine sized for kernels up to kmax rows and
+    kmax_cols columns (None: kmax, square) and strides up to smax on `device`.
 
     Buffers are banked and double-buffered: Tn input banks holding a tile with its halo,
-    Tm output banks of Tr x Tc words, Tm x Tn weight banks of kmax^2 words. On a device with
-    UltraRAM the feature-map buffers move there only when block RAM alone would not fit:
-    first the input buffer, then the output buffer too.
+    Tm output banks of Tr x Tc words, Tm x Tn weight banks of kmax x kmax_cols words (each a
+    2-D array: rows of a fixed pitch). On a device with UltraRAM the feature-map buffers move
+    there only when block RAM alone would not fit: first the input buffer, then the output
+    buffer too.
     """
     bits = precision.word_bits
-    in_words = ((t.tr - 1) * smax + kmax) * ((t.tc - 1) * smax + kmax)
+    kcols = kmax if kmax_cols is None else kmax_cols
+    in_words = ((t.tr - 1) * smax + kmax) * ((t.tc - 1) * smax + kcols)
     in_b, in_u, in_l = _buffer(t.tn, in_words, bits)
     out_b, out_u, out_l = _buffer(t.tm, t.tr * t.tc, bits)
-    w_b, _, w_l = _buffer(t.tm * t.tn, t.tm * 0 + kmax * kmax, bits)
+    w_b, _, w_l = _buffer(t.tm * t.tn, t.tm * 0 + kmax * kcols, bits)
     options = [  # (BRAM18, URAM): all in BRAM; input in URAM; input and output in URAM
         (in_b + out_b + w_b, in_b * 0),
         (out_b + w_b, in_u),
@@ -281,9 +296,21 @@ def over_budget(res: Resources, device: Device, precision: Precision) -> str:
     return ""
 
 
-def window_limits(layers: tuple[Layer, ...]) -> tuple[int, int]:
-    """(Kmax, Smax) over the layers whose windows size the buffers (1, 1 when there are none)."""
+def window_limits(layers: tuple[Layer, ...]) -> tuple[int, int, int]:
+    """(Kh max, Kw max, Smax) over the layers whose windows size the buffers ((1, 1, 1) when
+    there are none): a stage's buffers hold the largest tile of each dimension. A stage of
+    1 x 7 and 7 x 1 layers gets 7 x 7 input halos and weight banks, as a 2-D buffer of fixed
+    row pitch must (docs/hardware.md)."""
     sized = [layer for layer in layers if layer.uses_window_buffers]
-    kmax = max((layer.kernel for layer in sized), default=1)
+    rows = max((layer.kernel for layer in sized), default=1)
+    cols = max((layer.kw for layer in sized), default=1)
     smax = max((layer.stride for layer in sized), default=1)
-    return kmax, smax
+    return rows, cols, smax
+
+
+def stage_resources(
+    t: Any, layers: tuple[Layer, ...], precision: Precision, device: Device
+) -> Resources:
+    """`resources` of an engine whose buffers fit every layer of `layers`."""
+    rows, cols, smax = window_limits(layers)
+    return resources(t, rows, smax, precision, device, cols)

@@ -11,12 +11,9 @@ from enum import StrEnum
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from coexplore.errors import InputError
-
-if TYPE_CHECKING:
-    from coexplore.hardware.accelerator import Resources
+from coexplore.errors import InputError, os_error_reason
 
 # Two 8-bit multiplies sharing one operand fit one DSP slice in these families (the other
 # operand pair packed into the wide multiplier input): DSP48E1 per WP487 (7 series),
@@ -33,6 +30,18 @@ POWER_COVERS = (
     f"board, per FPGA: FPGA static + dynamic through {REGULATOR_EFFICIENCY:.0%} regulators, "
     "plus the board's PS, memory and peripherals"
 )
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What an engine uses (ints for one tiling, arrays over a grid)."""
+
+    dsp: Any
+    bram18k: Any
+    luts: Any
+    port_words: Any
+    uram: Any = 0
+    ffs: Any = 0
 
 
 class Precision(StrEnum):
@@ -244,7 +253,9 @@ def _read_catalog(path: Path) -> str:
     except UnicodeDecodeError:
         raise InputError(f"{path}: a device catalog is a TOML text file (not UTF-8)") from None
     except OSError as exc:  # a folder, no permission
-        raise InputError(f"{path}: cannot read the device catalog ({exc.strerror})") from None
+        raise InputError(
+            f"{path}: cannot read the device catalog ({os_error_reason(exc)})"
+        ) from None
 
 
 def model_note(precision: Precision, pool: Pool) -> str:
@@ -302,6 +313,13 @@ class Pool:
         return " + ".join(f"{n}x{d.name}" for d, n in zip(self.kinds, self.counts, strict=True))
 
 
+# The exact optimiser tabulates every way of leaving a pool's devices free: the product of
+# (count + 1) over the pool's device kinds (fast/dp.py). Past this many, a pool is refused at
+# once rather than left to run for minutes with no output (100000xXC7Z020 would be 100,001;
+# two of each of the nine built-in devices 19,683). docs/hardware.md, "Pools".
+MAX_POOL_STATES = 10_000
+
+
 def parse_pool(
     text: str,
     link_gbps: float = 10.0,
@@ -314,20 +332,40 @@ def parse_pool(
 
     `clock_mhz` > 0 runs every device at that clock instead of its catalog clock.
     """
-    devices: list[Device] = []
-    for part in text.replace(",", "+").split("+"):
-        part = part.strip()
-        if not part:
-            continue
-        count, _, name = part.partition("x") if _has_count(part) else ("1", "", part)
-        if not count.isdigit() or int(count) < 1:
-            raise InputError(f"pool entry {part!r}: expected COUNTxDEVICE, e.g. 2xXC7Z020")
-        devices.extend([get_device(name.strip(), catalog)] * int(count))
-    if not devices:
+    if not text.replace("+", " ").replace(",", " ").strip():
         raise InputError(f"pool {text!r} names no device")
+    entries = [_entry(part.strip(), text, catalog) for part in text.replace(",", "+").split("+")]
+    _check_size(text, entries)
+    devices = [device for device, count in entries for _ in range(count)]  # in the text's order
     if clock_mhz:
         devices = [with_clock(d, clock_mhz) for d in devices]
     return Pool(tuple(devices), link_gbps, fill)
+
+
+def _entry(part: str, text: str, catalog: dict[str, Device] | None) -> tuple[Device, int]:
+    """One 'COUNTxDEVICE' (or 'DEVICE') of a pool's text."""
+    if not part:
+        raise InputError(
+            f"pool {text!r}: an empty entry (two '+' in a row, or one at an end); "
+            "expected COUNTxDEVICE+..., e.g. 2xXC7Z020+1xXC7A50T"
+        )
+    count, _, name = part.partition("x") if _has_count(part) else ("1", "", part)
+    if not count.isdigit() or int(count) < 1:
+        raise InputError(f"pool entry {part!r}: expected COUNTxDEVICE, e.g. 2xXC7Z020")
+    return get_device(name.strip(), catalog), int(count)
+
+
+def _check_size(text: str, entries: list[tuple[Device, int]]) -> None:
+    counts: Counter[str] = Counter()
+    for device, count in entries:
+        counts[device.name] += count
+    states = math.prod(n + 1 for n in counts.values())
+    if states > MAX_POOL_STATES:
+        raise InputError(
+            f"pool {text!r} is too large: the exact optimiser tabulates every way of leaving "
+            f"its devices free ({states:,}: the product of count + 1 over its device kinds), "
+            f"at most {MAX_POOL_STATES:,}"
+        )
 
 
 def _has_count(part: str) -> bool:

@@ -1,4 +1,4 @@
-"""Multi-FPGA pipeline: consecutive layer groups, one per FPGA, and its metrics (SPEC §3)."""
+"""Multi-FPGA pipeline: consecutive layer groups, one per FPGA, and its metrics."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ from coexplore.hardware.accelerator import (
     layer_bound,
     layer_cycles,
     over_budget,
-    resources,
-    window_limits,
+    stage_resources,
 )
 from coexplore.hardware.devices import Device, Pool, Precision, Spec
 from coexplore.workload import Workload
@@ -127,8 +126,7 @@ def stage_report(
         costs.append(
             LayerCost(stage.first_layer + offset, layer.name, layer.kind.value, cycles, bound)
         )
-    kmax, smax = window_limits(layers)
-    res = resources(stage.tiling, kmax, smax, precision, device)
+    res = stage_resources(stage.tiling, layers, precision, device)
     total = sum(c.cycles for c in costs)
     return StageReport(
         device=device.name,

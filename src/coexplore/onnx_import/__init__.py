@@ -4,12 +4,14 @@ Uses the `onnx` package only (never torch) and never loads weights: shapes come 
 (initializer dimensions) and ONNX shape inference, so a graph saved without its weight data
 reads the same as one with them.
 
-The data path is followed from the single image input. A node with no activation at its data
-positions (shape arithmetic, zero biases built from weight shapes, constants) is skipped
-whatever its op; a node on the data path becomes a workload layer (Conv, Gemm/MatMul, pooling,
-Add, Concat, Resize), or is fused (BatchNorm, activations, scaling by constants) or ignored
-(Flatten, Reshape, Dropout). Anything else on the data path is a one-line `OnnxImportError`
-naming the node and its op, and so is a shape that shape inference cannot make static.
+Only nodes that reach a graph output count (a board never runs the others). The data path is
+followed from the single image input. A node with no activation at its data positions (shape
+arithmetic, zero biases built from weight shapes, constants) is skipped whatever its op; a node
+on the data path becomes a workload layer (Conv, Gemm/MatMul, pooling, LayerNorm, Concat,
+Resize, and the element-wise layers of `elementwise`: act, add, scale), or is fused (BatchNorm,
+ReLU, clipping, scaling by constants) or ignored (Flatten, Reshape, Dropout, the channels-last
+Transpose pair). Anything else on the data path is a one-line `OnnxImportError` naming the node
+and its op, and so is a shape that shape inference cannot make static.
 """
 
 from __future__ import annotations
@@ -19,14 +21,18 @@ from pathlib import Path
 
 import onnx
 
+from coexplore.onnx_import import elementwise
 from coexplore.onnx_import.ops import (
+    ANY_LAYOUT,
     BUILDERS,
     DATA_POSITIONS,
     FUSED,
     IGNORED,
     METADATA,
     SCALING,
-    WEIGHTED,
+    TABLES,
+    WITH_WEIGHTS,
+    Function,
     Graph,
     OnnxImportError,
     node_error,
@@ -64,9 +70,12 @@ def onnx_workload(
     shape = image_shape(model)
     image = model.graph.input[image_index(model)].name
     path = _image_path(model, image)  # checked before shape inference: its errors are vaguer
-    graph = Graph(inferred_shapes(model), {image: None})
+    graph = Graph(inferred_shapes(model), {image: None}, functions={image: Function(image)})
     for node, data in path:
         _visit(graph, node, data)
+    for output in model.graph.output:  # an output still pending (a closing sigmoid) is placed
+        if output.name in graph.functions:
+            elementwise.place(graph, output.name)
     if not graph.layers:
         raise OnnxImportError("no compute layer (Conv, Gemm, MatMul, pooling) on the image path")
     layers = [
@@ -76,14 +85,20 @@ def onnx_workload(
     return Workload(tuple(layers), shape, tuple(graph.skips), name or model.graph.name)
 
 
+KNOWN = frozenset(BUILDERS) | FUSED | IGNORED | SCALING | TABLES | {"Transpose"}
+ATTENTION = "{op} of two activations: attention is not something the tiled convolution engine runs"
+
+
 def _image_path(model: onnx.ModelProto, image: str) -> list[tuple[onnx.NodeProto, list[str]]]:
-    """The nodes that read activations, with the inputs they read them at; refuses unknown ops.
+    """The live nodes that read activations, with the inputs they read them at.
 
     A node with no activation at its data positions (a zero bias built from a weight's shape,
-    shape arithmetic) is not on the path, whatever its op.
+    shape arithmetic) is not on the path, whatever its op, and neither is a node whose outputs
+    reach no graph output. Refuses unknown ops; attention first, wherever it is, since it is
+    what decides whether the network can run at all.
     """
-    activations, path = {image}, []
-    for node in model.graph.node:
+    activations, path, unknown = {image}, [], None
+    for node in _live_nodes(model):
         positions = DATA_POSITIONS.get(node.op_type, range(len(node.input)))
         data = [node.input[i] for i in positions if i < len(node.input)]
         data = [name for name in data if name in activations]
@@ -93,51 +108,67 @@ def _image_path(model: onnx.ModelProto, image: str) -> list[tuple[onnx.NodeProto
             raise node_error(node, f"op domain {node.domain!r} is not supported")
         if node.op_type in METADATA:
             continue
-        if not _passes_through(node.op_type, data) and node.op_type not in BUILDERS:
-            raise node_error(node, "op not supported (docs/onnx-import.md lists the ones that are)")
-        wanted = 2 if node.op_type in ("Conv", "Gemm", "MatMul") else 1  # with their weights
+        if node.op_type in ("MatMul", "Gemm") and len(data) > 1:
+            raise node_error(node, ATTENTION.format(op=node.op_type))
+        if node.op_type not in KNOWN:
+            unknown = unknown or node_error(
+                node, "op not supported (docs/onnx-import.md lists the ones that are)"
+            )
+        wanted = 2 if node.op_type in WITH_WEIGHTS else 1  # with their weights
         if len(node.input) < wanted or not node.output or not node.output[0]:
             raise node_error(node, f"needs {wanted} input(s) and an output")
-        activations.add(node.output[0])
+        activations.update(name for name in node.output if name)  # a Split's every part
         path.append((node, data))
+    if unknown is not None:
+        raise unknown
     return path
 
 
-def _passes_through(op: str, data: list[str]) -> bool:
-    return op in FUSED or op in IGNORED or (op in SCALING and len(data) == 1)
+def _live_nodes(model: onnx.ModelProto) -> list[onnx.NodeProto]:
+    """The nodes, in graph order, with an output that a graph output depends on."""
+    needed = {output.name for output in model.graph.output}
+    live = []
+    for node in reversed(model.graph.node):
+        if needed.intersection(node.output):
+            live.append(node)
+            needed.update(node.input)
+    return live[::-1]
+
+
+CHANNELS_LAST_READER = (
+    "reads a channels-last tensor (after a Transpose): only LayerNorm, MatMul by weights and "
+    "element-wise ops may"
+)
 
 
 def _visit(graph: Graph, node: onnx.NodeProto, data: list[str]) -> None:
-    if _passes_through(node.op_type, data):
-        if len(data) > 1:
-            raise node_error(node, "combines two activations; only Add and Concat may")
-        if node.op_type == "BatchNormalization":
-            _fold_batchnorm(graph, data[0])
-        if node.op_type in IGNORED - {"Pad"}:
-            _check_same_size(graph, node, data[0])
-        graph.producer[node.output[0]] = graph.producer[data[0]]
-        return
+    op = node.op_type
+    if op in BUILDERS and op not in ANY_LAYOUT and graph.channels_last & set(data):
+        raise node_error(node, CHANNELS_LAST_READER)
     try:
-        layer = BUILDERS[node.op_type](graph, node, data)
-    except OnnxImportError:
-        raise
+        if op in BUILDERS:
+            inputs = [elementwise.place(graph, name) for name in data]
+            _append(graph, node, BUILDERS[op](graph, node, data), inputs)
+        elif len(data) == 1:
+            if op in IGNORED - {"Pad"}:
+                _check_same_size(graph, node, data[0])
+            elementwise.unary(graph, node, data[0])
+        elif op in SCALING:
+            placed = elementwise.binary(graph, node, data)
+            if placed is not None:
+                _append(graph, node, *placed)
+        else:
+            raise node_error(node, elementwise.COMBINES.format(op=op))
     except ValueError as exc:  # a Layer refused its sizes (a zero or negative dimension)
+        if isinstance(exc, OnnxImportError):
+            raise
         raise node_error(node, str(exc)) from None
-    _append(graph, node, layer, [graph.producer[name] for name in data])
 
 
 def _append(graph: Graph, node: onnx.NodeProto, layer: Layer, inputs: list[int | None]) -> None:
-    """Add a layer; an input other than the previous layer's output is a skip tensor."""
-    index = len(graph.layers)
-    previous = index - 1 if index else None  # the first layer's own input is the image
-    for producer in sorted(
-        {p for p in inputs if p != previous}, key=lambda p: -1 if p is None else p
-    ):
-        if producer is None:
-            raise node_error(node, "reads the image input, which only the first layer may read")
-        graph.skips.append((producer, index))
-    graph.layers.append(layer)
-    graph.producer[node.output[0]] = index
+    elementwise.append(graph, node, layer, inputs, node.output[0])
+    if graph.channels_last.intersection(node.input):  # LayerNorm, MatMul, Add keep the layout
+        graph.channels_last.add(node.output[0])
 
 
 def _check_same_size(graph: Graph, node: onnx.NodeProto, tensor: str) -> None:
@@ -148,9 +179,3 @@ def _check_same_size(graph: Graph, node: onnx.NodeProto, tensor: str) -> None:
     if math.prod(d or 0 for d in before) != math.prod(d or 0 for d in after):
         change = f"turns {shape_text(before)} into {shape_text(after)}"
         raise node_error(node, f"{change}: a size fixed in the graph that does not fit this input")
-
-
-def _fold_batchnorm(graph: Graph, tensor: str) -> None:
-    producer = graph.producer[tensor]
-    if producer is not None and graph.layers[producer].kind in WEIGHTED:
-        graph.batchnorm.add(producer)

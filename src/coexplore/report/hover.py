@@ -16,7 +16,7 @@ from typing import Any
 import matplotlib
 from matplotlib.figure import Figure
 
-from coexplore.search.noise import interval
+from coexplore.results.noise import interval
 from coexplore.storage import TrialRecord
 
 _USE = re.compile(r"<use [^>]*/>")
@@ -56,14 +56,16 @@ def trial_tip(t: TrialRecord, status: str) -> str:
     m = t.metrics
     lines = [f"trial {t.number} ({status})", "architecture: " + arch_text(t.arch) + _head(t.arch)]
     lines += design_lines(t.hardware)
-    if "accuracy" in m:
-        images = int(m.get("val_images", 0))
+    if t.accuracy is not None:
+        images = t.val_images
         noise = ""
         if images:
-            low, high = interval(m["accuracy"], images)
+            low, high = interval(t.accuracy, images)
             noise = f" (95 % {low:.3f}-{high:.3f} on {images:,} images)"
-        epochs = f", {epochs_text(m['epochs'])}" if "epochs" in m else ""
-        lines.append(f"validation accuracy {m['accuracy']:.3f}{noise}{epochs}")
+        epochs = f", {epochs_text(t.epochs)}" if t.epochs else ""
+        lines.append(f"validation accuracy {t.accuracy:.3f} at {t.precision}{noise}{epochs}")
+        if t.float_accuracy is not None and t.float_accuracy != t.accuracy:
+            lines.append(f"float accuracy {t.float_accuracy:.3f}")
     lines.append(
         f"{m.get('fps', 0):,.0f} FPS, {m.get('gops_per_w', 0):.1f} GOPS/W, "
         f"pipeline {m.get('pipeline_efficiency', 0):.0%}, {m.get('latency_ms', 0):.2f} ms, "

@@ -9,20 +9,18 @@ from __future__ import annotations
 
 import base64
 import io
-from typing import Any
 
 import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from coexplore.pareto import feasible_trials, pareto_front
 from coexplore.report import hover
-from coexplore.search.fidelity import full_fidelity
-from coexplore.search.picks import Picks
+from coexplore.results.pareto import feasible_trials, pareto_front
+from coexplore.results.picks import Picks
+from coexplore.results.plots import empty, pareto_figure, trial_front_line
 from coexplore.storage import TrialRecord, TrialState
 
-METRICS = (("fps", "throughput (FPS)"), ("gops_per_w", "energy efficiency (GOPS/W)"))
 STATE_COLOURS = {
     TrialState.COMPLETE: "tab:blue",
     TrialState.PRUNED: "tab:red",
@@ -39,120 +37,14 @@ def figure_uri(fig: Figure) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _empty(ax: Axes, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="0.4")
-
-
-def pareto_figure(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> Figure:
-    """Accuracy vs FPS and vs GOPS/W: feasible children and their front, the rest marked."""
-    return _pareto(trials, picks, spec_fps)[0]
-
-
 def pareto_svg(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> str:
-    """The Pareto figure as inline SVG whose points name their trial when hovered."""
-    fig, drawn = _pareto(trials, picks, spec_fps)
+    """The Pareto figure (coexplore.results.plots) as inline SVG whose points name their
+    trial when hovered."""
+    fig, drawn = pareto_figure(trials, picks, spec_fps)
     tips = {
         gid: [hover.trial_tip(t, status) for t in group] for gid, (status, group) in drawn.items()
     }
     return hover.svg_with_tips(fig, tips)
-
-
-Drawn = dict[str, tuple[str, list[TrialRecord]]]
-"""Scatter gid -> (what its points are, their trials in drawing order)."""
-
-
-def _pareto(trials: list[TrialRecord], picks: Picks, spec_fps: float) -> tuple[Figure, Drawn]:
-    fig = Figure(figsize=(12, 4.6))
-    axes = fig.subplots(1, 2)
-    drawn: Drawn = {}
-    for ax, (metric, label) in zip(axes, METRICS, strict=True):
-        drawn |= _pareto_panel(ax, trials, picks, metric)
-        if metric == "fps" and spec_fps:
-            ax.axvline(spec_fps, ls="--", c="tab:red", lw=1, label=f"spec {spec_fps:g} FPS")
-        ax.set_xlabel(label)
-        ax.set_ylabel("validation accuracy")
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    return fig, drawn
-
-
-def _pareto_panel(ax: Axes, trials: list[TrialRecord], picks: Picks, metric: str) -> Drawn:
-    meets = feasible_trials(trials)
-    feasible = full_fidelity(meets)  # compared with each other; the rest trained less
-    groups = [
-        ("misses", "trained, misses spec", "0.65", [
-            t for t in trials
-            if t.state is TrialState.COMPLETE and t not in meets
-            and metric in t.metrics and "accuracy" in t.metrics
-        ]),
-        ("early", "meets spec, stopped at an early rung", "lightsteelblue",
-         [t for t in meets if t not in feasible]),
-        ("meets", "meets spec", "tab:blue", feasible),
-    ]  # fmt: skip
-    if not any(group for *_, group in groups):
-        _empty(ax, "no trained child with a design yet")
-    drawn: Drawn = {}
-    for kind, label, colour, group in groups:
-        if group:
-            gid = f"{metric}-{kind}"
-            ax.scatter(_xs(group, metric), _ys(group), s=16, c=colour, label=label, gid=gid)
-            drawn[gid] = (label, group)
-    if feasible:
-        _front_line(ax, feasible, metric, "tab:blue", "Pareto front")
-    pruned = [t for t in trials if t.state is TrialState.PRUNED and metric in t.metrics]
-    if pruned:  # pruned children have no accuracy: a rug on the x axis shows where they were
-        ax.scatter(
-            _xs(pruned, metric),
-            [0.02] * len(pruned),
-            marker="x",
-            s=22,
-            c="tab:red",
-            transform=ax.get_xaxis_transform(),
-            label="pruned (not trained)",
-            gid=f"{metric}-pruned",
-        )
-        drawn[f"{metric}-pruned"] = ("pruned: no design meets the spec", pruned)
-    for i, (t, marker, name, colour) in enumerate(_pick_markers(picks)):
-        ax.scatter(
-            [t.metrics[metric]],
-            [t.metrics["accuracy"]],
-            marker=marker,
-            s=130,
-            c=colour,
-            edgecolors="k",
-            linewidths=0.5,
-            label=name,
-            zorder=3,
-            gid=f"{metric}-pick{i}",
-        )
-        drawn[f"{metric}-pick{i}"] = (name, [t])
-    return drawn
-
-
-def _pick_markers(picks: Picks) -> list[tuple[TrialRecord, str, str, str]]:
-    """(trial, marker, label, colour) of OptSW and OptHW; one marker when they are one trial."""
-    sw, hw = picks.opt_sw, picks.opt_hw
-    if sw is not None and hw is not None and sw.number == hw.number:
-        return [(sw, "*", "OptSW = OptHW", "tab:red")]
-    marks = [(sw, "*", "OptSW", "tab:red"), (hw, "D", "OptHW", "tab:orange")]
-    return [(t, marker, name, colour) for t, marker, name, colour in marks if t is not None]
-
-
-def _front_line(ax: Axes, trials: list[TrialRecord], metric: str, colour: Any, label: str) -> None:
-    points = list(zip(_xs(trials, metric), _ys(trials), strict=True))
-    front = [points[i] for i in pareto_front(points)]
-    xs, ys = zip(*front, strict=True)
-    # Maximising both: up to each front point's x, its accuracy is reachable ("pre" steps).
-    ax.step(xs, ys, where="pre", c=colour, lw=1.2, marker="o", ms=3, label=label)
-
-
-def _xs(trials: list[TrialRecord], metric: str) -> list[float]:
-    return [t.metrics[metric] for t in trials]
-
-
-def _ys(trials: list[TrialRecord]) -> list[float]:
-    return [t.metrics["accuracy"] for t in trials]
 
 
 def evolution_figure(trials: list[TrialRecord]) -> Figure:
@@ -161,14 +53,14 @@ def evolution_figure(trials: list[TrialRecord]) -> Figure:
     left, right = fig.subplots(1, 2)
     feasible = feasible_trials(trials)
     if not feasible:
-        _empty(left, "no child has met the spec yet")
-        _empty(right, "no child has met the spec yet")
+        empty(left, "no child has met the spec yet")
+        empty(right, "no child has met the spec yet")
     cmap = matplotlib.colormaps["viridis"]
     for i, limit in enumerate(_snapshots(trials)):
         seen = [t for t in feasible if t.number < limit]
         if seen:
             colour = cmap(0.85 * i / max(1, EVOLUTION_SNAPSHOTS - 1))  # the top end is too pale
-            _front_line(left, seen, "fps", colour, f"after {limit} trials")
+            trial_front_line(left, seen, "fps", colour, f"after {limit} trials")
     left.set_xlabel("throughput (FPS)")
     left.set_ylabel("validation accuracy")
     if feasible:
@@ -195,7 +87,7 @@ def _progress_panel(ax: Axes, trials: list[TrialRecord]) -> None:
     front: list[tuple[float, float]] = []  # kept small: only the front is carried forward
     for t in trials:
         if t.number in feasible:
-            points = [*front, (t.metrics["fps"], t.metrics["accuracy"])]
+            points = [*front, (t.metrics["fps"], t.accuracy)]
             front = [points[i] for i in pareto_front(points)]
         if front:
             numbers.append(t.number)
@@ -252,7 +144,7 @@ def reward_figure(trials: list[TrialRecord], window: int) -> Figure:
     ax = fig.subplots()
     scored = [(t.number, t.reward, t.state) for t in trials if t.reward is not None]
     if not scored:
-        _empty(ax, "no reward yet")
+        empty(ax, "no reward yet")
     for state in TrialState:
         group = [(number, reward) for number, reward, s in scored if s is state]
         if group:

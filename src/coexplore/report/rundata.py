@@ -18,7 +18,7 @@ from coexplore.errors import InputError
 from coexplore.hardware.devices import Pool, Precision, Spec
 from coexplore.hardware.pipeline import Evaluation, HardwareDesign, evaluate_design
 from coexplore.problem import dataset_shape, make_pool, make_space, make_spec
-from coexplore.search.picks import Picks, pick
+from coexplore.results.picks import Picks, pick
 from coexplore.storage import (
     DB_NAME,
     SCHEMA_VERSION,
@@ -59,7 +59,7 @@ class RunView:
 
     @property
     def precision(self) -> Precision:
-        return Precision(self.config.hardware.precision)
+        return Precision(self.config.hardware.precisions[0])
 
     def trial(self, number: int) -> TrialRecord:
         """The stored trial ``number``; ValueError naming the trials there are."""

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+from typing import Any
 
 from coexplore.hardware.devices import model_note
-from coexplore.pareto import feasible_trials
 from coexplore.report import page, plots, stages
 from coexplore.report.hover import arch_text as arch_label  # one text for an architecture
 from coexplore.report.rundata import RunView
-from coexplore.search.failures import failure_counts
-from coexplore.search.fidelity import full_fidelity
-from coexplore.search.noise import Comparison
+from coexplore.results.failures import failure_counts
+from coexplore.results.noise import Comparison
+from coexplore.results.pareto import feasible_trials
+from coexplore.results.picks import full_fidelity
 from coexplore.storage import TrialRecord, TrialState
 
 Section = tuple[str, str, str]
@@ -31,7 +32,7 @@ def _pick_text(t: TrialRecord | None) -> str:
         return "none yet (no trained child meets the spec)"
     m = t.metrics
     return (
-        f"trial {t.number}: accuracy {m['accuracy']:.3f}, {m['fps']:,.0f} FPS, "
+        f"trial {t.number}: accuracy {t.accuracy:.3f} ({t.precision}), {m['fps']:,.0f} FPS, "
         f"{m['gops_per_w']:.1f} GOPS/W, {m['fpgas']:.0f} FPGAs"
     )
 
@@ -48,10 +49,10 @@ def summary_section(view: RunView) -> Section:
         ("run folder", str(view.run_dir.resolve())),
         ("status", f"{status}: {len(trials)} of {cfg.run.trials} trials stored"),
         ("strategy", f"{cfg.run.strategy} (seed {cfg.run.seed}, batches of {cfg.run.batch})"),
-        ("search space", f"{cfg.space.name} (depth {cfg.space.depth})"),
+        ("search space", space_text(cfg.space)),
         ("dataset", f"{cfg.data.dataset}, {plural(cfg.train.epochs, 'training epoch')} per child"),
         ("FPGA pool", f"{view.pool.describe()}, link {cfg.hardware.link_gbps:g} Gb/s"),
-        ("spec", f">= {cfg.spec.fps:g} FPS{latency}{fpgas} ({cfg.hardware.precision})"),
+        ("spec", f">= {cfg.spec.fps:g} FPS{latency}{fpgas} ({', '.join(cfg.hardware.precisions)})"),
         ("reward", f"alpha {cfg.reward.alpha:g} on accuracy, hardware metric {cfg.reward.metric}"),
         ("OptSW", _pick_text(view.picks.opt_sw)),
         ("OptHW", _pick_text(view.picks.opt_hw)),
@@ -70,11 +71,10 @@ def noise_items(view: RunView) -> list[tuple[str, str]]:
         with contextlib.suppress(ValueError, AttributeError, KeyError, TypeError, OSError):
             notes = list(json.loads(written.read_text()).get("accuracy_noise", {})["notes"])
     sw, hw = view.picks.opt_sw, view.picks.opt_hw
-    images = int(sw.metrics.get("val_images", 0)) if sw is not None else 0
+    images = sw.val_images if sw is not None else 0
     if not notes and sw is not None and hw is not None and images:
-        comparison = Comparison(
-            "validation", images, sw.metrics["accuracy"], hw.metrics["accuracy"]
-        )
+        assert sw.accuracy is not None and hw.accuracy is not None  # picks are trained
+        comparison = Comparison("validation", images, sw.accuracy, hw.accuracy)
         notes = [f"validation accuracy rests on {images:,} images",
                  comparison.sentence("OptSW", "OptHW")]  # fmt: skip
     return [("accuracy noise", note) for note in notes]
@@ -193,7 +193,7 @@ def top_section(view: RunView) -> Section:
 
 
 def _top_row(t: TrialRecord, pick: str) -> list[object]:
-    m = t.metrics
+    m = t.flat_metrics()  # the accuracy fields too
 
     def num(key: str, fmt: str) -> str:
         return format(m[key], fmt) if key in m else "-"
@@ -225,3 +225,13 @@ def failures_section(view: RunView) -> Section:
     note = f"{plural(total, 'child')} failed, for {plural(len(counts), 'reason')}."
     table = page.table(["children", "reason"], [[n, r] for r, n in counts], text_columns={1})
     return "failures", "Failed children", page.paragraph(note, "muted") + table
+
+
+def space_text(space: Any) -> str:
+    """The search space and the [space] keys it reads, e.g. "chain (layers 6, stride_mode
+    predictable)"."""
+    from coexplore.spaces import SPACES
+
+    keys = SPACES[space.name].settings if space.name in SPACES else ()
+    settings = ", ".join(f"{k} {getattr(space, k) or 'default'}" for k in keys)
+    return f"{space.name} ({settings})" if settings else space.name

@@ -1,29 +1,15 @@
-"""Why children failed: counted for the summary and the report, and watched during a search so
-that one whose children keep failing for the same reason stops early, saying why, instead of
-spending its whole budget on trainings that cannot succeed (a missing dataset file, a broken
-install, a node that keeps killing its workers).
+"""Children that keep failing: watched during a search so that one whose children keep failing
+for the same reason stops early, saying why, instead of spending its whole budget on trainings
+that cannot succeed (a missing dataset file, a broken install, a node that keeps killing its
+workers).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 
-from coexplore.errors import CoexploreError
+from coexplore.errors import SearchStopped
 from coexplore.storage import TrialRecord, TrialState
-
-
-class SearchStopped(CoexploreError):
-    """The search stopped early because its children kept failing alike (one-line message;
-    the command line exits with status 3: the run is kept and can be resumed)."""
-
-
-def failure_counts(trials: Iterable[TrialRecord]) -> list[tuple[str, int]]:
-    """(reason, number of FAILED trials with it), most frequent first."""
-    reasons = Counter(
-        t.reason or "no reason stored" for t in trials if t.state is TrialState.FAILED
-    )
-    return reasons.most_common()
 
 
 def _trained(records: Iterable[TrialRecord]) -> list[TrialRecord]:

@@ -10,8 +10,8 @@ spec-meeting children, then crowding distance (`by_front`, at least two promoted
 keeps both of its ends). The learning-rate schedule spans the last rung, so a child trained in
 pieces ends exactly where training straight through would (`coexplore.slow.trainer.train_child`).
 
-Every trial stores the epochs it got (`metrics["epochs"]`) and its validation accuracy at the
-end of each rung it reached (`metrics["accuracy_<E>ep"]`); `metrics["accuracy"]` is the last
+Every trial stores the epochs it got (`TrialRecord.epochs`) and its validation accuracy at the
+end of each rung it reached (`TrialRecord.rung_accuracies`); `TrialRecord.accuracy` is the last
 one. Each training job is one epoch, and a RUNNING child is stored with its weights after every
 epoch, so a killed search loses only the epochs in flight and a resumed child goes on from its
 last stored epoch. The rung accuracies are what promotions are decided on, so a resumed batch
@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from coexplore.errors import InputError
-from coexplore.pareto import pareto_fronts
+from coexplore.results.pareto import pareto_fronts
 from coexplore.storage import TrialRecord
 
 
@@ -67,8 +67,7 @@ class Fidelity:
         order `rank` puts them, each seen as it stood at that rung."""
         if epochs == self.rungs[-1] or not reached:
             return set()
-        key = accuracy_key(epochs)
-        ranked = rank([at_rung(t, key) for t in reached])
+        ranked = rank([at_rung(t, epochs) for t in reached])
         count = min(len(reached), max(minimum, len(reached) // self.eta))
         return {t.number for t in ranked[:count]}
 
@@ -96,16 +95,15 @@ def by_front(metric: str) -> Ranking:
         meets = [t for t in records if t.meets_spec and metric in t.metrics]
         rest = [t for t in records if t not in meets]
         out: list[TrialRecord] = []
-        for front in pareto_fronts([(t.metrics["accuracy"], t.metrics[metric]) for t in meets]):
-            crowding = _crowding([(meets[i].metrics["accuracy"], meets[i].metrics[metric])
+        for front in pareto_fronts([(_accuracy(t), t.metrics[metric]) for t in meets]):
+            crowding = _crowding([(_accuracy(meets[i]), meets[i].metrics[metric])
                                   for i in front])  # fmt: skip
             order = sorted(
                 range(len(front)),
-                key=lambda j: (-crowding[j], -meets[front[j]].metrics["accuracy"],
-                               meets[front[j]].number),
-            )  # fmt: skip
+                key=lambda j: (-crowding[j], -_accuracy(meets[front[j]]), meets[front[j]].number),
+            )
             out += [meets[front[j]] for j in order]
-        return out + sorted(rest, key=lambda t: (-t.metrics["accuracy"], t.number))
+        return out + sorted(rest, key=lambda t: (-_accuracy(t), t.number))
 
     return rank
 
@@ -128,24 +126,12 @@ def _crowding(points: list[tuple[float, float]]) -> list[float]:
     return [distance[p] if first[p] == i else -1.0 for i, p in enumerate(points)]
 
 
-def accuracy_key(epochs: int) -> str:
-    """The metric holding a child's validation accuracy after `epochs` epochs."""
-    return f"accuracy_{epochs}ep"
+def _accuracy(record: TrialRecord) -> float:
+    assert record.accuracy is not None  # ranked at a rung it reached: it has one
+    return record.accuracy
 
 
-def at_rung(record: TrialRecord, key: str) -> TrialRecord:
-    """The record as it stood at a rung: its accuracy then (scores are computed from it)."""
-    return replace(record, metrics={**record.metrics, "accuracy": record.metrics[key]})
-
-
-def epochs_of(record: TrialRecord) -> int:
-    """Training epochs a child got (0: none yet)."""
-    return int(record.metrics.get("epochs", 0))
-
-
-def full_fidelity(trials: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """The trials trained longest: only their accuracies are compared with each other
-    (a child stopped at an early rung has a lower accuracy for it). A trial without an
-    epoch count (a table look-up, a reuse stored by an older version) counts as trained fully."""
-    most = max((epochs_of(t) for t in trials), default=0)
-    return [t for t in trials if "epochs" not in t.metrics or epochs_of(t) == most]
+def at_rung(record: TrialRecord, epochs: int) -> TrialRecord:
+    """The record as it stood at the rung ending at `epochs`: its accuracy then (scores are
+    computed from it)."""
+    return replace(record, accuracy=record.rung_accuracies[epochs])

@@ -15,24 +15,16 @@ from typing import Any
 
 import numpy as np
 
+from coexplore.config import DataConfig, TrainConfig
+from coexplore.executors import Executor, JobFailure
 from coexplore.fast.optimal import FastResult, OptimalExplorer
 from coexplore.hardware.devices import Spec
 from coexplore.hardware.pipeline import spec_problem
-from coexplore.search.executors import Executor, JobFailure
 from coexplore.search.failures import FailureWatch
-from coexplore.search.fidelity import (
-    Fidelity,
-    Ranking,
-    accuracy_key,
-    by_front,
-    by_score,
-    epochs_of,
-)
-from coexplore.search.jobs import DataSpec, JobResult, TrainJob, run_train_job
-from coexplore.search.methods import Rules
+from coexplore.search.fidelity import Fidelity, Ranking, by_front, by_score
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
-from coexplore.search.strategy import Candidate, Outcome, Strategy
-from coexplore.slow.train_config import TrainConfig
+from coexplore.search.strategy import Candidate, Outcome, Rules, Strategy
+from coexplore.slow.jobs import JobResult, TrainJob, run_train_job
 from coexplore.spaces.base import SearchSpace
 from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 from coexplore.workload import Workload
@@ -44,16 +36,17 @@ class SearchSetup:
 
     space: SearchSpace[Any]
     strategy: Strategy
-    rules: Rules  # what the strategy's method means for the problem (search.methods)
+    rules: Rules  # what the strategy means for the problem (its registry entry's)
     explorer: OptimalExplorer
     spec: Spec
     reward: Reward
-    data: DataSpec
+    data: DataConfig  # what the workers load, split with the run's seed
     train: TrainConfig
     workload: Callable[[Any], Workload]
     trials: int
     batch: int
     seed: int
+    precision: str = "fixed16"  # the arithmetic of the explorer's designs
     train_fn: Callable[[TrainJob], Any] = run_train_job
     stop_after_failures: int = 0  # trainings failed alike in a row that stop the search (0: never)
     multi_fidelity: Fidelity | None = None  # None: every child trains train.epochs
@@ -123,7 +116,7 @@ def evaluate_batch(
         if stored is not None and stored.state is not TrialState.RUNNING:
             done[slot] = stored
             continue
-        if stored is not None and epochs_of(stored) > 0:  # part-trained (multi-fidelity)
+        if stored is not None and stored.epochs > 0:  # part-trained (multi-fidelity)
             record = stored
         else:
             record = _fast_level(setup, storage, batch, slot, candidate)
@@ -157,13 +150,13 @@ def _train_rungs(
     population |= {t.number: t for t in running}
     finished: dict[int, TrialRecord] = {}
     for epochs in setup.fidelity.rungs:
-        while due := [t for t in running if epochs_of(t) < epochs]:
+        while due := [t for t in running if t.epochs < epochs]:
             for trained in _train_one_epoch(setup, storage, executor, due, epochs):
                 population[trained.number] = trained
             running = [population[t.number] for t in running]
             finished |= {t.number: t for t in running if t.state is not TrialState.RUNNING}
             running = [t for t in running if t.state is TrialState.RUNNING]
-        reached = [t for t in population.values() if accuracy_key(epochs) in t.metrics]
+        reached = [t for t in population.values() if epochs in t.rung_accuracies]
         promoted = setup.fidelity.promote(reached, epochs, *_promotion_rule(setup))
         for t in running:
             if t.number not in promoted:
@@ -178,7 +171,7 @@ def _promotion_rule(setup: SearchSetup) -> tuple[Ranking, int]:
     (docs/search.md, "Promotion rule")."""
     if setup.rules.promotion == "front":
         return by_front(setup.reward.metric), 2
-    return by_score(lambda t: _reward(setup, t.metrics)), 1
+    return by_score(lambda t: _reward(setup, t)), 1
 
 
 def _train_one_epoch(
@@ -195,13 +188,13 @@ def _train_one_epoch(
     from its last stored epoch and no finished epoch is trained again. The learning-rate
     schedule spans `train.epochs` however the epochs are cut (`train_child`), so the outcome
     is that of training straight through."""
-    jobs = [_job(setup, storage, t, epochs_of(t) + 1) for t in due]
+    jobs = [_job(setup, storage, t, t.epochs + 1) for t in due]
     out = []
     for t, (result, attempts) in zip(
         due, executor.imap_attempts(setup.train_fn, jobs), strict=True
     ):
-        trained = _trained(t, result, attempts, epochs_of(t) + 1, rung)
-        if trained.state is TrialState.RUNNING and epochs_of(trained) == setup.fidelity.rungs[-1]:
+        trained = _trained(t, result, attempts, t.epochs + 1, rung)
+        if trained.state is TrialState.RUNNING and trained.epochs == setup.fidelity.rungs[-1]:
             trained = _complete(setup, trained)  # the last epoch: nothing more to wait for
         state = result.train.state if trained.state is TrialState.RUNNING else b""
         storage.put_trial(trained, state)
@@ -233,6 +226,8 @@ def _fast_level(
         timings={"fast_seconds": fast.seconds},
         meets_spec=not fast.pruned,
         hw_tries=candidate.hw_tries,
+        precision=setup.precision,
+        network_key=candidate.arch.key,
     )
     if fast.pruned and setup.rules.prunes:
         return replace(
@@ -242,7 +237,7 @@ def _fast_level(
             finished_at=time.time(),
             attempts=0,
         )
-    earlier = storage.find_trained(candidate.arch.key)
+    earlier = storage.find_trained(record.network_key)
     if earlier is not None:
         return _reuse(setup, record, earlier)
     return record
@@ -268,10 +263,12 @@ def _spec_miss(result: FastResult, spec: Spec) -> str:
 
 def _job(setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: int) -> TrainJob:
     """The job that trains `record` to `epochs`, going on from its stored state if it has one."""
-    stored = storage.train_state(record.number) if epochs_of(record) > 0 else None
+    stored = storage.train_state(record.number) if record.epochs > 0 else None
     # Without the state that goes with its epochs (none stored), the child starts afresh.
-    state = stored[1] if stored is not None and stored[0] == epochs_of(record) else b""
-    return TrainJob(record.arch, setup.data, setup.train, record.seed, False, epochs, state)
+    state = stored[1] if stored is not None and stored[0] == record.epochs else b""
+    return TrainJob(
+        record.arch, setup.data, setup.seed, setup.train, record.seed, False, epochs, state
+    )
 
 
 def _trained(
@@ -280,7 +277,7 @@ def _trained(
     """`record` after training to `epochs`: still RUNNING with its accuracy (and, at the end of
     a rung, the rung's accuracy, which promotions rank), or FAILED."""
     now = time.time()
-    attempts += record.attempts if epochs_of(record) > 0 else 0  # jobs over all rungs
+    attempts += record.attempts if record.epochs > 0 else 0  # jobs over all rungs
     if isinstance(result, JobFailure):
         return replace(
             record,
@@ -303,48 +300,49 @@ def _trained(
             reason=train.reason,
             finished_at=now,
         )
-    metrics = {
-        **record.metrics,
-        **train.val_metrics,  # e.g. iou and dice of a segmentation child
-        "accuracy": train.val_accuracy,
-        "epochs": float(epochs),
-    }
-    if epochs == rung:
-        metrics[accuracy_key(rung)] = train.val_accuracy
-    if result.val_images:
-        metrics["val_images"] = float(result.val_images)
-    return replace(record, metrics=metrics)
+    rungs = {**record.rung_accuracies, rung: train.val_accuracy} if epochs == rung else {}
+    return replace(
+        record,
+        metrics={**record.metrics, **train.val_metrics},  # e.g. iou, dice of segmentation
+        accuracy=train.val_accuracy,
+        float_accuracy=train.val_accuracy,
+        accuracy_at={record.precision: train.val_accuracy},
+        epochs=epochs,
+        rung_accuracies=rungs or record.rung_accuracies,
+        val_images=result.val_images or record.val_images,
+    )
 
 
 def _complete(setup: SearchSetup, record: TrialRecord) -> TrialRecord:
     """A child that trained as far as it goes: COMPLETE, with its reward."""
-    reward = _reward(setup, record.metrics)
+    reward = _reward(setup, record)
     return replace(record, state=TrialState.COMPLETE, finished_at=time.time(), reward=reward)
 
 
 def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> TrialRecord:
     """A repeated architecture: its stored accuracy, this trial's hardware, no training."""
-    carried = {k: earlier.metrics[k] for k in REUSED_METRICS if k in earlier.metrics}
-    metrics = {**record.metrics, **carried}
-    return replace(
+    # Its accuracy, not the rung accuracies: those rank the children of the batch that
+    # trained them.
+    reused = replace(
         record,
         state=TrialState.COMPLETE,
-        metrics=metrics,
+        accuracy=earlier.accuracy,
+        float_accuracy=earlier.float_accuracy,
+        accuracy_at=earlier.accuracy_at,
+        epochs=earlier.epochs,
+        val_images=earlier.val_images,
         finished_at=time.time(),
-        reward=_reward(setup, metrics),
         attempts=0,
         reused_from=earlier.number,
     )
+    return replace(reused, reward=_reward(setup, reused))
 
 
-REUSED_METRICS = ("accuracy", "epochs", "val_images")
-"""What a repeat takes from the trial that trained its architecture (not the rung accuracies:
-those rank the children of the batch that trained them)."""
-
-
-def _reward(setup: SearchSetup, metrics: dict[str, float]) -> float:
+def _reward(setup: SearchSetup, record: TrialRecord) -> float:
+    accuracy, metrics = record.accuracy, record.metrics
+    assert accuracy is not None  # rewarded once trained
     if setup.rules.reward is not None:
-        return setup.rules.reward(metrics["accuracy"], metrics)
+        return setup.rules.reward(accuracy, metrics)
     if setup.rules.accuracy_only or "fps" not in metrics:
-        return normalise(metrics["accuracy"], *setup.reward.acc_bounds)
-    return setup.reward(metrics["accuracy"], metrics)
+        return normalise(accuracy, *setup.reward.acc_bounds)
+    return setup.reward(accuracy, metrics)

@@ -1,4 +1,4 @@
-"""The reward (hotNAS form, SPEC §5): R = alpha * acc_r + (1 - alpha) * hw_r, each in [-1, 1]."""
+"""The reward (hotNAS form): R = alpha * acc_r + (1 - alpha) * hw_r, each in [-1, 1]."""
 
 from __future__ import annotations
 

@@ -1,36 +1,40 @@
-"""Search strategies behind one ask/tell interface (Optuna style).
+"""The strategy interface (Optuna style): what every search strategy is and is built from.
 
-`ask(n)` proposes n candidates; `tell(candidates, outcomes)` reports how each trial ended (its
-state, metrics and the run's reward of it). `state_bytes` / `load_state` make a strategy
-resumable exactly. What a method means for the problem (its explorer, whether the fast level
-prunes, its reward, its promotion rule) is not the strategy's: it is the `Rules` the strategy
-registry (`coexplore.search.methods`) gives with it, and the loop reads those.
+A `Strategy` proposes and is told: `ask(n)` proposes n candidates; `tell(candidates, outcomes)`
+reports how each trial ended (its state, metrics and the run's reward of it). `state_bytes` /
+`load_state` make it resumable exactly. What a strategy means for the problem (its explorer,
+whether the fast level prunes, its reward, its promotion rule) is not the strategy's own state:
+it is the `Rules` its registry entry (`StrategyEntry`) gives with it, and the loop reads those.
 
 The state is stored in the run database, which may come from someone else: it is JSON (or
 torch's weights-only format), never a pickle, so loading it cannot run code.
+
+The strategies themselves are modules of `coexplore.search.strategies`, each declaring its
+`StrategyEntry`s there; the package finds them (docs/layout.md, "Where to add").
 """
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import numpy as np
-
-from coexplore.config import ControllerConfig
+from coexplore.config import Config, Section
 from coexplore.fast.controller_mode import HardwareJudgement
-from coexplore.search.controller import Controller
-from coexplore.spaces.base import SearchSpace, TokenType
 from coexplore.storage import TrialRecord, TrialState
+
+if TYPE_CHECKING:
+    from coexplore.fast.optimal import OptimalExplorer
+    from coexplore.hardware.devices import Pool, Precision, Spec
+    from coexplore.spaces.base import SearchSpace
+    from coexplore.workload import Workload
 
 
 @dataclass(frozen=True)
 class Candidate:
     """What a strategy proposes: an architecture and, in controller mode, its hardware tokens
-    with the hardware judgement the fast level reached for them."""
+    with the hardware judgement the fast level already reached for them."""
 
     arch: Any
     hw_tokens: tuple[int, ...] = ()
@@ -41,22 +45,24 @@ class Candidate:
 @dataclass(frozen=True)
 class Outcome:
     """What a strategy is told of one candidate: how its trial ended (COMPLETE, PRUNED or
-    FAILED), its metrics, whether its design meets the spec, and the reward the run gave it
-    (the pruned reward, -1, when pruned or failed)."""
+    FAILED), its accuracy (None unless COMPLETE), its hardware metrics, whether its design
+    meets the spec, and the reward the run gave it (the pruned reward, -1, when pruned or
+    failed)."""
 
     state: TrialState
     reward: float
     metrics: Mapping[str, float] = field(default_factory=dict)
     meets_spec: bool = False
+    accuracy: float | None = None
 
     @classmethod
     def of(cls, record: TrialRecord) -> Outcome:
         reward = record.reward or 0.0  # every finished record has one; RUNNING is never told
-        return cls(record.state, reward, record.metrics, record.meets_spec)
+        return cls(record.state, reward, record.metrics, record.meets_spec, record.accuracy)
 
 
 class Strategy(ABC):
-    """A search method's sampler: ask, tell, and its own state; nothing of the problem."""
+    """A search strategy's sampler: ask, tell, and its own state; nothing of the problem."""
 
     @abstractmethod
     def ask(self, n: int) -> list[Candidate]: ...
@@ -71,72 +77,65 @@ class Strategy(ABC):
     def load_state(self, blob: bytes) -> None: ...
 
 
-class RandomStrategy(Strategy):
-    """Uniform random architectures (the fast level still prunes)."""
-
-    def __init__(self, space: SearchSpace[Any], seed: int) -> None:
-        self.space = space
-        self.rng = np.random.default_rng(seed)
-
-    def ask(self, n: int) -> list[Candidate]:
-        return [Candidate(self.space.sample(self.rng)) for _ in range(n)]
-
-    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
-        pass
-
-    def state_bytes(self) -> bytes:
-        return json.dumps(self.rng.bit_generator.state).encode()
-
-    def load_state(self, blob: bytes) -> None:
-        self.rng.bit_generator.state = json.loads(blob)
+S = TypeVar("S", bound=Section)
 
 
-Judge = Callable[[Any, tuple[int, ...]], HardwareJudgement]
+@dataclass(frozen=True)
+class StrategyContext:
+    """What every strategy is built from: the run's config and problem, and its fast explorer."""
+
+    config: Config
+    space: SearchSpace[Any]
+    pool: Pool
+    spec: Spec
+    precision: Precision
+    input_shape: tuple[int, int, int]
+    classes: int
+    explorer: OptimalExplorer  # the run's fast explorer
+    indices: Any = None  # exhaustive: the architectures to walk (a table's); None: the space
+
+    def workload(self, arch: Any) -> Workload:
+        return self.space.workload(arch, self.input_shape, self.classes)
+
+    def settings(self, cls: type[S]) -> S:
+        """The config section `cls` declares (`cls.SECTION`), with its defaults."""
+        return self.config.component(cls.SECTION, cls)  # type: ignore[no-any-return]
 
 
-class ControllerStrategy(Strategy):
-    """The co-exploration controller (SPEC §5). In `optimal` fast mode it emits architecture
-    tokens only; in `controller` mode it also emits hardware tokens, and the fast level
-    re-samples those (updating the controller on a hardware-only reward) up to `hw_tries`
-    times before the child is pruned. It learns from the reward the run gave each child
-    (the registry's `rl`, `nas`, `hwnas` and `hwnas_soft` differ only in their `Rules`)."""
+@dataclass(frozen=True)
+class Rules:
+    """What a strategy means for the problem; the loop reads it, the strategy never does."""
 
-    def __init__(
-        self,
-        space: SearchSpace[Any],
-        settings: ControllerConfig,
-        seed: int,
-        hw_tokens: tuple[TokenType, ...] = (),
-        judge: Judge | None = None,
-        hw_tries: int = 10,
-    ) -> None:
-        self.space, self.judge, self.hw_tries = space, judge, hw_tries
-        self.n_arch = len(space.token_types())
-        self.controller = Controller(space.token_types() + hw_tokens, settings, seed)
+    name: str = ""  # the registry's name, stored with each trial
+    explorer: Any = None  # an explorer of its own (a fixed design), else the run's
+    prunes: bool = True  # False: a child no design fits is still trained (hardware judged after)
+    accuracy_only: bool = False  # True: the reward is the normalised accuracy alone
+    # Its own reward of (accuracy, metrics) (MnasNet's soft one); None: the run's Reward.
+    reward: Callable[[float, Mapping[str, float]], float] | None = None
+    # Multi-fidelity promotion (coexplore.search.fidelity): "reward" ranks the children at a
+    # rung by the scalar reward; "front" by Pareto front in (accuracy, hardware metric), for
+    # strategies that optimise the two objectives themselves and have no scalar reward.
+    promotion: Literal["reward", "front"] = "reward"
 
-    def ask(self, n: int) -> list[Candidate]:
-        rows = self.controller.sample(n)
-        return [self._candidate(row) for row in rows]
 
-    def _candidate(self, row: tuple[int, ...]) -> Candidate:
-        arch = self.space.decode(row[: self.n_arch])
-        if self.judge is None:
-            return Candidate(arch)
-        hw_positions = slice(self.n_arch, None)
-        for attempt in range(1, self.hw_tries + 1):
-            judgement = self.judge(arch, row[self.n_arch :])
-            if not judgement.reason or attempt == self.hw_tries:
-                return Candidate(arch, row[self.n_arch :], judgement, attempt)
-            self.controller.update([row], [judgement.reward], hw_positions)
-            row = self.controller.sample(1, [row[: self.n_arch]])[0]
-        raise AssertionError("unreachable")
+def run_rules(ctx: StrategyContext) -> Rules:
+    """The run's own rules: prune on the spec, the run's reward, promotion by reward."""
+    return Rules()
 
-    def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
-        rows = [self.space.encode(c.arch) + c.hw_tokens for c in candidates]
-        self.controller.update(rows, [o.reward for o in outcomes])
 
-    def state_bytes(self) -> bytes:
-        return self.controller.state_bytes()
+def front_rules(ctx: StrategyContext) -> Rules:
+    """For strategies that optimise accuracy and hardware as two objectives."""
+    return Rules(promotion="front")
 
-    def load_state(self, blob: bytes) -> None:
-        self.controller.load_state(blob)
+
+@dataclass(frozen=True)
+class StrategyEntry:
+    """One registered strategy: its name, how to build it, one line for help texts, its rules,
+    and the config sections it reads (each a `Section` class; a section may be shared)."""
+
+    name: str
+    build: Callable[[StrategyContext], Strategy]
+    summary: str
+    rules: Callable[[StrategyContext], Rules] = run_rules
+    settings: tuple[type[Section], ...] = ()
+    configurable: bool = True  # False: no config names it (exhaustive: `coexplore compare` only)

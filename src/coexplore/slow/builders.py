@@ -15,10 +15,12 @@ import torch
 from torch import nn
 
 from coexplore.errors import InputError
+from coexplore.registry import Registry
 from coexplore.spaces import SPACES
-from coexplore.spaces.base import Registry, SearchSpace
+from coexplore.spaces.base import SearchSpace
 from coexplore.spaces.chain import ChainArch, ChainSpace
-from coexplore.spaces.nb201 import CONV_KERNELS, EDGES, Nb201Arch, Nb201Space
+from coexplore.spaces.nb201 import CONV_KERNELS, Nb201Arch, Nb201Space
+from coexplore.spaces.nb201_cell import INPUT, cell_graph
 
 
 def build_model(
@@ -42,7 +44,8 @@ def build_model(
 def build_chain(
     space: ChainSpace, arch: ChainArch, input_shape: tuple[int, int, int], num_classes: int
 ) -> nn.Sequential:
-    """SPEC §2: per layer Conv2d(k, 'same' padding, bias) -> ReLU -> BatchNorm2d; Flatten -> Linear.
+    """As the authors' logged models: per layer Conv2d(k, 'same' padding, bias) -> ReLU ->
+    BatchNorm2d; Flatten -> Linear.
 
     Kernels are odd, so padding k // 2 gives the 'same' output size ceil(in / stride).
     """
@@ -79,29 +82,28 @@ class ResidualReduction(nn.Module):
 
 
 class Nb201Cell(nn.Module):
-    """Node j sums its incoming ops; 'none' edges are left out and a node with none is zeros."""
+    """The cell's live graph (`spaces.nb201_cell`), as its workload has it: each vertex's op on
+    the sum it reads, the output sum (zeros when no signal reaches it). Ops that reach no output
+    or read only zeros are not built, two pools of one sum are one, and a skip is its sum."""
 
     def __init__(self, arch: Nb201Arch, channels: int) -> None:
         super().__init__()
-        kept = [(edge, op) for edge, op in zip(EDGES, arch.ops, strict=True) if op != "none"]
-        self.edges = [edge for edge, _ in kept]
-        self.ops = nn.ModuleList(_cell_op(op, channels) for _, op in kept)
+        self.graph = cell_graph(arch.ops)
+        self.ops = nn.ModuleList(_cell_op(v.op, channels) for v in self.graph.vertices)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        nodes = [x]
-        for node in (1, 2, 3):
-            terms = [
-                op(nodes[src])
-                for (dst, src), op in zip(self.edges, self.ops, strict=True)
-                if dst == node
-            ]
-            nodes.append(sum(terms[1:], terms[0]) if terms else torch.zeros_like(x))
-        return nodes[3]
+        values = {INPUT: x}
+        for number, (vertex, op) in enumerate(zip(self.graph.vertices, self.ops, strict=True)):
+            values[number] = op(_total(values, vertex.inputs))
+        return _total(values, self.graph.output) if self.graph.output else torch.zeros_like(x)
+
+
+def _total(values: dict[int, torch.Tensor], terms: tuple[int, ...]) -> torch.Tensor:
+    tensors = [values[source] for source in terms]
+    return sum(tensors[1:], tensors[0])
 
 
 def _cell_op(op: str, channels: int) -> nn.Module:
-    if op == "skip_connect":
-        return nn.Identity()
     if op == "avg_pool_3x3":
         return nn.AvgPool2d(3, 1, 1, count_include_pad=False)
     return ReLUConvBN(channels, channels, CONV_KERNELS[op], 1)

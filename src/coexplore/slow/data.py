@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 
 from coexplore.config import ConfigError, DataConfig
+from coexplore.datasets import DATASETS
 from coexplore.errors import InputError
-from coexplore.slow.datasets import DATASETS
 from coexplore.slow.splits import (
     DataSplits,
     Pool,
@@ -60,7 +60,7 @@ def load_dataset(
     test_fraction: float = 0.2,
     limit: int | None = None,
 ) -> DataSplits:
-    """Load a registered dataset (`coexplore.slow.datasets.DATASETS`; a folder dataset with its
+    """Load a registered dataset (`coexplore.datasets.DATASETS`; a folder dataset with its
     default options) and split it deterministically from `seed`.
 
     >>> splits = load_dataset("digits", seed=0)

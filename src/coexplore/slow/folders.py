@@ -1,4 +1,4 @@
-"""Folder datasets (SPEC §8): ImageNet-style class folders, and nuclei images with masks.
+"""Folder datasets: ImageNet-style class folders, and nuclei images with masks.
 
 `imagenet_folder`: root/<class>/<image>, one folder per class (an ILSVRC-2012 `train` folder,
 or any such tree). Classes are the visible subfolders sorted by name (index = position);
@@ -11,7 +11,7 @@ Splits are stratified by class and seeded, as for `digits`; left-right flips kee
 `nuclei_folder`: see `coexplore.slow.nuclei_data` (images + masks, random crops).
 
 `resolution` 0 means the dataset's default proxy size (its `folder_resolution` in
-`coexplore.slow.datasets.DATASETS`). Every missing or
+`coexplore.datasets.DATASETS`). Every missing or
 malformed folder or image is a ValueError of one line that names the path; a missing root is a
 ConfigError naming `data.root`.
 """
@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from coexplore.config import ConfigError, DataConfig
+from coexplore.datasets import DATASETS, folder_datasets
 from coexplore.errors import InputError
-from coexplore.slow.datasets import DATASETS, folder_datasets
 from coexplore.slow.images import image_files, read_all, read_rgb, require_dir, subfolders
 from coexplore.slow.nuclei_data import find_samples, load_nuclei_folder
 from coexplore.slow.splits import DataSplits, Pool, split_one_pool, stratified_split
@@ -36,26 +34,10 @@ from coexplore.slow.splits import DataSplits, Pool, split_one_pool, stratified_s
 SUBSET_STREAM = 1  # the generator that picks `limit` images, apart from the split's
 
 
-@dataclass(frozen=True)
-class FolderOptions:
-    """The [data] keys only folder datasets read (0 means: the default / all)."""
-
-    resolution: int = 0
-    max_classes: int = 0
-    max_per_class: int = 0
-
-    def __post_init__(self) -> None:
-        for name, value in dataclasses.asdict(self).items():
-            if value < 0:
-                raise InputError(f"FolderOptions.{name}: must be >= 0, got {value}")
-
-    @classmethod
-    def of(cls, data: Any) -> FolderOptions:
-        """The options of a [data] section (`DataConfig`) or a worker's `DataSpec`."""
-        return cls(data.resolution, data.max_classes, data.max_per_class)
-
-    def size(self, dataset: str) -> int:
-        return self.resolution or DATASETS[dataset].folder_resolution
+def folder_size(data: DataConfig, dataset: str) -> int:
+    """The square size a folder dataset's images are resized to (`data.resolution`, else the
+    dataset's default)."""
+    return data.resolution or DATASETS[dataset].folder_resolution
 
 
 def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
@@ -67,15 +49,14 @@ def folder_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
 def imagenet_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
     """((channels, rows, cols), classes) of an imagenet_folder, from folder listings only."""
     root = dataset_root("imagenet_folder", data.root)
-    options = FolderOptions.of(data)
-    size = options.size("imagenet_folder")
-    return (3, size, size), len(class_folders(root, options.max_classes))
+    size = folder_size(data, "imagenet_folder")
+    return (3, size, size), len(class_folders(root, data.max_classes))
 
 
 def nuclei_shape(data: DataConfig) -> tuple[tuple[int, int, int], int]:
     """((channels, rows, cols), classes) of a nuclei_folder, from folder listings only."""
     root = dataset_root("nuclei_folder", data.root)
-    size = FolderOptions.of(data).size("nuclei_folder")
+    size = folder_size(data, "nuclei_folder")
     find_samples(root)  # fail now, not when the first child trains
     return (3, size, size), 2
 
@@ -104,7 +85,7 @@ def load_folder(
     val_fraction: float,
     test_fraction: float,
     limit: int | None,
-    options: FolderOptions,
+    options: DataConfig,
 ) -> DataSplits:
     """Load a folder dataset with its options (`load_dataset` uses the default options)."""
     _check_folder_dataset(dataset)
@@ -124,7 +105,7 @@ def load_imagenet_folder(
     val_fraction: float,
     test_fraction: float,
     limit: int | None,
-    options: FolderOptions = FolderOptions(),  # frozen: safe to share
+    options: DataConfig = DataConfig(),  # frozen: safe to share; its folder keys are read
 ) -> DataSplits:
     classes = class_folders(dataset_root("imagenet_folder", root), options.max_classes)
     files: list[Path] = []
@@ -138,7 +119,7 @@ def load_imagenet_folder(
         rng = np.random.default_rng([seed, SUBSET_STREAM])
         _, chosen = stratified_split(y, limit / len(y), rng)
         files, y = [files[i] for i in chosen], y[chosen]
-    size = options.size("imagenet_folder")
+    size = folder_size(options, "imagenet_folder")
     x = np.stack(read_all(lambda path: read_rgb(path, size), files))
     splits = split_one_pool("imagenet_folder", Pool(x, y), seed, val_fraction, test_fraction,
                              None)  # fmt: skip
@@ -152,8 +133,8 @@ def load_nuclei(
     val_fraction: float,
     test_fraction: float,
     limit: int | None,
-    options: FolderOptions = FolderOptions(),  # frozen: safe to share
+    options: DataConfig = DataConfig(),  # frozen: safe to share; its folder keys are read
 ) -> DataSplits:
     path = dataset_root("nuclei_folder", root)
-    size = options.size("nuclei_folder")
+    size = folder_size(options, "nuclei_folder")
     return load_nuclei_folder(path, seed, val_fraction, test_fraction, limit, size)

@@ -19,10 +19,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from coexplore.config import TrainConfig
 from coexplore.errors import InputError
 from coexplore.slow.data import DataSplits, augment, crop_padding_px
 from coexplore.slow.segmentation import flip_pair, is_segmentation, segmentation_scores
-from coexplore.slow.train_config import TrainConfig
 
 __all__ = ["TrainConfig", "TrainResult", "train_child"]
 

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from coexplore.spaces.base import Architecture, Registry, SearchSpace, TokenType, digest_of
+from coexplore.registry import Registry
+from coexplore.spaces.base import Architecture, SearchSpace, TokenType, digest_of
 from coexplore.spaces.chain import ChainArch, ChainLayer, ChainSpace, scheduled_depth
 from coexplore.spaces.imagenet import ImagenetArch, ImagenetLayer, ImagenetSpace, ImagenetStage
 from coexplore.spaces.nb201 import Nb201Arch, Nb201Space

@@ -20,21 +20,8 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import numpy as np
 
-from coexplore.errors import InputError, UnknownName
+from coexplore.errors import InputError
 from coexplore.workload import Workload
-
-V = TypeVar("V")
-
-
-class Registry(dict[str, V]):
-    """A plain name -> value dict whose KeyError lists the valid names."""
-
-    def __init__(self, what: str, entries: Mapping[str, V]) -> None:
-        super().__init__(entries)
-        self.what = what
-
-    def __missing__(self, name: str) -> V:
-        raise UnknownName(f"unknown {self.what} {name!r}; valid names: {', '.join(sorted(self))}")
 
 
 def digest_of(key: str) -> str:
@@ -77,6 +64,9 @@ class SearchSpace(ABC, Generic[A]):
     # "module:function" that builds its torch model (named, not imported: spaces never import
     # torch); slow.builders.BUILDERS is derived from the SPACES registry.
     model_builder: ClassVar[str]
+    # The keys of a config's [space] section it reads (besides `name`); a key it does not read
+    # set to anything but its default is refused where the run is wired.
+    settings: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def for_json(cls, data: Mapping[str, Any]) -> SearchSpace[Any]:
@@ -116,6 +106,15 @@ class SearchSpace(ABC, Generic[A]):
         graph describes its input-to-output paths here (one-hot edges cannot say which ops a
         signal actually passes); a chain's tokens already are its path: nothing to add."""
         return ()
+
+    def computation_key(self, arch: A) -> str:
+        """What `arch` computes, as a string: two architectures of this space with one key
+        compute the same function up to the names of their weights (the same network, which
+        need not be trained twice), and have the same workload, hence the same hardware cost.
+        By default the architecture's own key: every architecture is its own network. A space
+        where different token choices can build one network (NAS-Bench-201: ops off every
+        path to the output, skips that lead to the same sums) says so here."""
+        return arch.key
 
     def sample(self, rng: np.random.Generator) -> A:
         """A uniformly random architecture."""

@@ -1,4 +1,4 @@
-"""The CIFAR chain space (SPEC §2): a plain chain of conv layers, as in the authors' result logs.
+"""The CIFAR chain space: a plain chain of conv layers, as in the authors' result logs.
 
 Each layer is `Conv2d(k x k, 'same' padding, bias) -> ReLU -> BatchNorm`; the head is
 `Flatten -> Linear(classes)`; no pooling and no skips. Per layer the tokens are, in order,
@@ -63,6 +63,7 @@ class ChainSpace(SearchSpace[ChainArch]):
     """Chains of `depth` conv layers; `stride_mode` is "fixed" (all 1) or "predictable" ({1,2})."""
 
     name: ClassVar[str] = "chain"
+    settings: ClassVar[tuple[str, ...]] = ("layers", "stride_mode")
     model_builder: ClassVar[str] = "coexplore.slow.builders:build_chain"
 
     @classmethod
@@ -81,8 +82,9 @@ class ChainSpace(SearchSpace[ChainArch]):
 
     @classmethod
     def from_settings(cls, settings: Any) -> ChainSpace:
-        """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
-        return cls(depth=settings.depth, stride_mode=settings.stride_mode)
+        """The space a config's [space] section asks for (`coexplore.problem.make_space`):
+        `layers` conv layers (0: the default), `stride_mode`."""
+        return cls(depth=settings.layers or cls.depth, stride_mode=settings.stride_mode)
 
     def __post_init__(self) -> None:
         if self.depth < 1:

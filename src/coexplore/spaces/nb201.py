@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 cell space (SPEC §2, tabular): 5 ops on the 6 edges of a 4-node cell.
+"""The NAS-Bench-201 cell space (tabular): 5 ops on the 6 edges of a 4-node cell.
 
 Architecture strings are the benchmark's own: `|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`, the j-th
 group listing the ops into node j from nodes 0..j-1. Edges are ordered (1<-0), (2<-0), (2<-1),
@@ -18,10 +18,15 @@ Workload of the standard macro skeleton, without torch, layers in execution orde
   stage 2     cells at 4C, quarter resolution
   head        one POOL layer for BN-ReLU-global-average-pool (batchnorm=True carries the BN's
               parameters), then the FC classifier.
-Inside a cell, node j = 1, 2, 3 in turn: first the layers of its incoming ops in edge order
-(nor_conv_kxk: a CONV with BN and no bias, the ReLU fused; avg_pool_3x3: a 3x3 stride-1 POOL;
-skip_connect: no layer; none: nothing), then k-1 ADD layers summing its k incoming tensors. A node
-with no incoming tensor is all zeros: it is stored nowhere, and ops reading it record no input.
+Inside a cell, only the ops a board runs: the cell's canonical live graph
+(`spaces.nb201_cell`: no op that reaches no output or reads only zeros, skips folded into the
+sums, one pool per pooled sum), in its canonical order. Per vertex, the ADD layers of the sum it
+reads (a sum already computed is reused, a larger one grows from the largest computed part of
+it), then its layer (nor_conv_kxk: a CONV with BN and no bias, the ReLU fused; avg_pool_3x3: a
+3x3 stride-1 POOL); last, the ADDs of the output sum. Cells that compute the same network (one
+`computation_key`) therefore get the same layers in the same order. A cell that outputs zeros
+emits nothing, and the layers after it record no input; the macro skeleton (stem, reductions,
+head) always stays, as in NAS-Bench-201's own parameter and FLOP counts.
 Every input that is not the previous layer's output is a skip (producer, consumer).
 """
 
@@ -33,10 +38,10 @@ from typing import Any, ClassVar
 
 from coexplore.errors import InputError
 from coexplore.spaces.base import SearchSpace, TokenType, check_space_field, digest_of, json_field
+from coexplore.spaces.nb201_cell import EDGES, INPUT, CellGraph, Sum, cell_graph, contains
 from coexplore.workload import Layer, LayerKind, Workload
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (to_node, from_node), token order
 NUM_ARCHS = len(OPS) ** len(EDGES)
 CONV_KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
 TOKENS = tuple(TokenType(f"edge{dst}<-{src}", "op", OPS) for dst, src in EDGES)
@@ -140,7 +145,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
     @classmethod
     def from_settings(cls, settings: Any) -> Nb201Space:
         """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
-        return cls()  # one fixed space: the config's depth does not apply
+        return cls()  # one fixed space: no [space] setting applies
 
     def __post_init__(self) -> None:
         if self.init_channels < 1 or self.cells_per_stage < 1:
@@ -172,6 +177,11 @@ class Nb201Space(SearchSpace[Nb201Arch]):
             depth = max(depth, sum(counts[:2]) if live else 0)  # the convolutions
         return (*features, float(depth), float(any(features[:: len(LAYER_OPS) + 1])))
 
+    def computation_key(self, arch: Nb201Arch) -> str:
+        """The cell's canonical live graph (`spaces.nb201_cell.CellGraph.key`): cells that
+        differ only in dead ops, in where a skip leads or in the order of a sum get one key."""
+        return cell_graph(arch.ops).key
+
     def to_json(self, arch: Nb201Arch) -> dict[str, Any]:
         return {"space": self.name, "arch": arch.to_string()}
 
@@ -189,7 +199,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
         if rows % 4 or cols % 4:
             # Two reductions: the strided conv (ceil) and the 2x2 pool (floor) must agree.
             raise InputError(f"NAS-Bench-201 needs rows and cols divisible by 4, got {input_shape}")
-        trace = _Trace()
+        trace, graph = _Trace(), cell_graph(arch.ops)
         width = self.init_channels
         x: int | None = trace.add(_bn_conv(channels, width, (rows, cols), 3, 1, "stem"))
         for stage in range(3):
@@ -197,7 +207,7 @@ class Nb201Space(SearchSpace[Nb201Arch]):
                 x = _reduction(trace, x, width, rows, cols, f"reduce{stage}")
                 width, rows, cols = 2 * width, rows // 2, cols // 2
             for cell in range(self.cells_per_stage):
-                x = _cell(trace, arch, x, (width, rows, cols), f"stage{stage}.cell{cell}")
+                x = _cell(trace, graph, x, (width, rows, cols), f"stage{stage}.cell{cell}")
         window = max(rows, cols)
         gap = Layer(LayerKind.POOL, width, width, 1, 1, window, window, rows, cols, bias=False,
                     batchnorm=True, name="head_bn_relu_gap")  # fmt: skip
@@ -222,43 +232,53 @@ class _Trace:
 
 
 def _cell(
-    trace: _Trace, arch: Nb201Arch, node0: int | None, shape: tuple[int, int, int], prefix: str
+    trace: _Trace, graph: CellGraph, node0: int | None, shape: tuple[int, int, int], prefix: str
 ) -> int | None:
-    """Append one cell; returns the producer of its output node (None: all zeros)."""
-    width, rows, cols = shape
-    nodes = [node0]
-    for node in (1, 2, 3):
-        terms = []
-        for (dst, src), op in zip(EDGES, arch.ops, strict=True):
-            if dst != node or op == "none":
-                continue
-            if op == "skip_connect":
-                terms.append(nodes[src])
-                continue
-            name = f"{prefix}.{op}[{dst}<-{src}]"
-            if op == "avg_pool_3x3":
-                layer = Layer(LayerKind.POOL, width, width, rows, cols, 3, 1, rows, cols,
-                              bias=False, name=name)  # fmt: skip
-            else:
-                layer = _bn_conv(width, width, (rows, cols), CONV_KERNELS[op], 1, name)
-            terms.append(trace.add(layer, nodes[src]))
-        nodes.append(_node_sum(trace, terms, shape, f"{prefix}.node{node}"))
-    return nodes[3]
-
-
-def _node_sum(
-    trace: _Trace, terms: list[int | None], shape: tuple[int, int, int], name: str
-) -> int | None:
-    present = [t for t in terms if t is not None]  # a skip from an all-zero node adds nothing
-    if not present:
+    """Append one cell's live graph; returns the producer of its output (None: all zeros)."""
+    if not graph.output or node0 is None:  # (node0 is None only after such a cell)
         return None
-    total = present[0]
-    for k, term in enumerate(present[1:]):
-        add = Layer(
-            LayerKind.ADD, shape[0], shape[0], shape[1], shape[2], bias=False, name=f"{name}.add{k}"
-        )
-        total = trace.add(add, total, term)
-    return total
+    width, rows, cols = shape
+    sums = _Sums(trace, shape, prefix, {(INPUT,): node0})
+    for number, vertex in enumerate(graph.vertices):
+        dst, src = EDGES[vertex.edge]
+        name = f"{prefix}.{vertex.op}[{dst}<-{src}]"
+        if vertex.op == "avg_pool_3x3":
+            layer = Layer(LayerKind.POOL, width, width, rows, cols, 3, 1, rows, cols,
+                          bias=False, name=name)  # fmt: skip
+        else:
+            layer = _bn_conv(width, width, (rows, cols), CONV_KERNELS[vertex.op], 1, name)
+        sums.known[(number,)] = trace.add(layer, sums.total(vertex.inputs))
+    return sums.total(graph.output)
+
+
+class _Sums:
+    """The ADD layers of a cell's sums; each sum is computed once and reused."""
+
+    def __init__(
+        self, trace: _Trace, shape: tuple[int, int, int], prefix: str, known: dict[Sum, int]
+    ) -> None:
+        self.trace, self.shape, self.prefix = trace, shape, prefix
+        self.known = known  # sum -> the layer that produces it (a source alone: its layer)
+        self.adds = 0
+
+    def total(self, terms: Sum) -> int:
+        """The layer producing `terms`: the largest known part of it, then one ADD per term."""
+        if terms in self.known:
+            return self.known[terms]
+        base = max((part for part in self.known if contains(terms, part)), key=len)
+        rest = list(terms)
+        for term in base:
+            rest.remove(term)
+        current, layer = base, self.known[base]
+        for term in rest:
+            channels, rows, cols = self.shape
+            name = f"{self.prefix}.add{self.adds}"
+            add = Layer(LayerKind.ADD, channels, channels, rows, cols, bias=False, name=name)
+            self.adds += 1
+            layer = self.trace.add(add, layer, self.known[(term,)])
+            current = tuple(sorted((*current, term)))
+            self.known[current] = layer
+        return layer
 
 
 def _reduction(trace: _Trace, x: int | None, width: int, rows: int, cols: int, prefix: str) -> int:

@@ -1,4 +1,4 @@
-"""The nuclei-segmentation space (SPEC §2): a U-Net whose levels each choose a kernel and a width.
+"""The nuclei-segmentation space: a U-Net whose levels each choose a kernel and a width.
 
 Network for an input of C x H x W with L levels (H and W divisible by 2^(L-1)):
   encoder, level l = 0..L-2: block(k_l, f_l) at H/2^l, then 2x2 max pooling with stride 2
@@ -64,6 +64,7 @@ class UnetSpace(SearchSpace[UnetArch]):
     """U-Nets of `levels` levels (the bottleneck included) with `convs` convs per block."""
 
     name: ClassVar[str] = "unet"
+    settings: ClassVar[tuple[str, ...]] = ("levels",)
     model_builder: ClassVar[str] = "coexplore.slow.unet_model:build_unet"
 
     levels: int = 4
@@ -74,7 +75,7 @@ class UnetSpace(SearchSpace[UnetArch]):
     @classmethod
     def from_settings(cls, settings: Any) -> UnetSpace:
         """The space a config's [space] section asks for (`coexplore.problem.make_space`)."""
-        return cls(levels=settings.depth)  # depth: levels, the bottleneck included
+        return cls(levels=settings.levels or cls.levels)  # the bottleneck included (0: default)
 
     def __post_init__(self) -> None:
         if self.levels < 1 or self.convs < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -38,7 +38,7 @@ class TrialRecord:
     arch_key: str  # canonical architecture string, used to find repeats
     arch: dict[str, Any]  # architecture JSON
     hardware: dict[str, Any] | None  # hardware design JSON, None if there is none
-    metrics: dict[str, float]  # accuracy, fps, gops_per_w, ...
+    metrics: dict[str, float]  # the design's fps, gops_per_w, ...; a segmentation child's iou
     reward: float | None
     reason: str  # why pruned or failed; "" otherwise
     seed: int
@@ -49,15 +49,39 @@ class TrialRecord:
     reused_from: int | None = None  # trial whose result was reused for this architecture
     meets_spec: bool = False  # the fast level found a design that meets the spec
     hw_tries: int = 0  # hardware samples drawn for it (controller fast mode; 0 otherwise)
+    precision: str = ""  # the arithmetic its design computes in (fixed16, fixed8, fp32)
+    accuracy: float | None = None  # validation accuracy at `precision` (None: not trained)
+    float_accuracy: float | None = None  # the same network's float (fp32) validation accuracy
+    accuracy_at: dict[str, float] = field(default_factory=dict)  # at each precision of the run
+    epochs: int = 0  # training epochs it got (0: none yet, or looked up in a table)
+    rung_accuracies: dict[int, float] = field(default_factory=dict)  # accuracy at each rung end
+    val_images: int = 0  # images the accuracy rests on (0: not a count of images)
+    network_key: str = ""  # what computes the same function (`SearchSpace.network_key`)
+
+    @property
+    def trained(self) -> bool:
+        """It has an accuracy: trained here, looked up in a table, or reused."""
+        return self.accuracy is not None
 
     def flat_metrics(self) -> dict[str, float]:
-        """The metrics as the outputs show them (trials.csv, picks.json, export): with
-        `meets_spec` (1.0 or 0.0) among them, after the hardware metrics, where schema
-        version 2 kept it."""
+        """The metrics as the outputs show them (trials.csv, picks.json, export): the hardware
+        metrics, `meets_spec` (1.0 or 0.0), the other metrics, then the accuracy fields (the
+        accuracy at `precision`, the float accuracy, the epochs, the rung accuracies as
+        `accuracy_<E>ep`, the validation images), as earlier versions kept them in one dict."""
         hardware = [k for k in self.metrics if k in HARDWARE_METRICS]
         rest = {k: v for k, v in self.metrics.items() if k not in HARDWARE_METRICS}
         flag = 1.0 if self.meets_spec else 0.0
-        return {**{k: self.metrics[k] for k in hardware}, "meets_spec": flag, **rest}
+        out = {**{k: self.metrics[k] for k in hardware}, "meets_spec": flag, **rest}
+        if self.accuracy is not None:
+            out["accuracy"] = self.accuracy
+        if self.float_accuracy is not None:
+            out["float_accuracy"] = self.float_accuracy
+        if self.epochs:
+            out["epochs"] = float(self.epochs)
+        out |= {f"accuracy_{e}ep": a for e, a in sorted(self.rung_accuracies.items())}
+        if self.val_images:
+            out["val_images"] = float(self.val_images)
+        return out
 
     def flat_timings(self) -> dict[str, float]:
         """The timings as the outputs show them: with `hw_tries` after `fast_seconds`."""
@@ -71,7 +95,7 @@ HARDWARE_METRICS = frozenset(
 """The metrics of a hardware evaluation (`HardwareEvaluation.metrics`): stored first."""
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bump on any change to SCHEMA, and add the step from the version before to MIGRATIONS.
 A database of an older version is migrated when opened for writing; a newer one is refused."""
 
@@ -100,9 +124,18 @@ CREATE TABLE trials (
     reused_from INTEGER REFERENCES trials (number),
     meets_spec INTEGER NOT NULL DEFAULT 0 CHECK (meets_spec IN (0, 1)),
     hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),
+    precision TEXT NOT NULL DEFAULT '',
+    accuracy REAL,
+    float_accuracy REAL,
+    accuracy_at TEXT NOT NULL DEFAULT '{}',
+    epochs INTEGER NOT NULL DEFAULT 0 CHECK (epochs >= 0),
+    rung_accuracies TEXT NOT NULL DEFAULT '{}',
+    val_images INTEGER NOT NULL DEFAULT 0 CHECK (val_images >= 0),
+    network_key TEXT NOT NULL DEFAULT '',
     UNIQUE (batch, slot)
 );
 CREATE INDEX trials_by_arch_key ON trials (arch_key, number);
+CREATE INDEX trials_by_network_key ON trials (network_key, number);
 CREATE TABLE checkpoints (
     batch INTEGER PRIMARY KEY,
     blob BLOB NOT NULL,
@@ -137,12 +170,49 @@ WHERE json_valid(timings);
 they were floats, 1.0 / 0.0 and a count) into typed columns. A row whose JSON is damaged keeps
 it as it is (reading it then names the damage) and gets the defaults."""
 
-MIGRATIONS = {1: TRAIN_STATES, 2: TYPED_FIELDS}
+ACCURACY_FIELDS = """
+ALTER TABLE trials ADD COLUMN precision TEXT NOT NULL DEFAULT '';
+ALTER TABLE trials ADD COLUMN accuracy REAL;
+ALTER TABLE trials ADD COLUMN float_accuracy REAL;
+ALTER TABLE trials ADD COLUMN accuracy_at TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE trials ADD COLUMN epochs INTEGER NOT NULL DEFAULT 0 CHECK (epochs >= 0);
+ALTER TABLE trials ADD COLUMN rung_accuracies TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE trials ADD COLUMN val_images INTEGER NOT NULL DEFAULT 0 CHECK (val_images >= 0);
+ALTER TABLE trials ADD COLUMN network_key TEXT NOT NULL DEFAULT '';
+UPDATE trials SET network_key = arch_key, precision = COALESCE(
+    (SELECT json_extract(value, '$.hardware.precision') FROM meta WHERE key = 'config'), 'fixed16'
+);
+UPDATE trials SET
+    accuracy = json_extract(metrics, '$.accuracy'),
+    float_accuracy = json_extract(metrics, '$.accuracy'),
+    epochs = MAX(0, CAST(COALESCE(json_extract(metrics, '$.epochs'), 0) AS INTEGER)),
+    val_images = MAX(0, CAST(COALESCE(json_extract(metrics, '$.val_images'), 0) AS INTEGER)),
+    rung_accuracies = (
+        SELECT COALESCE(json_group_object(substr(key, 10, length(key) - 11), value), '{}')
+        FROM json_each(trials.metrics) WHERE key GLOB 'accuracy_[0-9]*ep'
+    ),
+    metrics = (
+        SELECT COALESCE(json_group_object(key, value), '{}') FROM json_each(trials.metrics)
+        WHERE key NOT IN ('accuracy', 'epochs', 'val_images') AND key NOT GLOB 'accuracy_[0-9]*ep'
+    )
+WHERE json_valid(metrics) AND json_type(metrics) = 'object';
+UPDATE trials SET accuracy_at = json_object(precision, accuracy) WHERE accuracy IS NOT NULL;
+CREATE INDEX trials_by_network_key ON trials (network_key, number);
+"""
+"""Version 3 -> 4: the accuracy bookkeeping moves out of the metrics JSON (`accuracy`,
+`epochs`, `val_images` and the rung accuracies `accuracy_<E>ep`, all floats there) into typed
+columns, beside the new `precision` (the stored config's `hardware.precision`), `float_accuracy`
+and `accuracy_at` (earlier versions measured float accuracies only: both are that accuracy) and
+`network_key` (the architecture key: earlier versions told networks apart by it)."""
+
+MIGRATIONS = {1: TRAIN_STATES, 2: TYPED_FIELDS, 3: ACCURACY_FIELDS}
 """Version -> the SQL that brings a database of that version to the next one."""
 
 _COLUMNS = (
     "number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason, "
-    "seed, started_at, finished_at, timings, attempts, reused_from, meets_spec, hw_tries"
+    "seed, started_at, finished_at, timings, attempts, reused_from, meets_spec, hw_tries, "
+    "precision, accuracy, float_accuracy, accuracy_at, epochs, rung_accuracies, val_images, "
+    "network_key"
 )
 _NAMES = _COLUMNS.split(", ")
 UPSERT_TRIAL = (
@@ -206,6 +276,14 @@ def row_from_record(record: TrialRecord) -> tuple[object, ...]:
         record.reused_from,
         int(bool(record.meets_spec)),
         int(record.hw_tries),
+        record.precision,
+        record.accuracy,
+        record.float_accuracy,
+        json.dumps(record.accuracy_at),
+        int(record.epochs),
+        json.dumps({str(e): a for e, a in record.rung_accuracies.items()}),
+        int(record.val_images),
+        record.network_key,
     )
 
 
@@ -216,8 +294,9 @@ def record_from_row(row: tuple[Any, ...]) -> TrialRecord:
     (SQLite checks no JSON and stores any bytes a damaged file hands it).
     """
     (number, batch, slot, strategy, state, arch_key, arch, hardware, metrics, reward, reason,
-     seed, started_at, finished_at, timings, attempts, reused_from, meets_spec, hw_tries
-     ) = row  # fmt: skip
+     seed, started_at, finished_at, timings, attempts, reused_from, meets_spec, hw_tries,
+     precision, accuracy, float_accuracy, accuracy_at, epochs, rung_accuracies, val_images,
+     network_key) = row  # fmt: skip
     try:
         return TrialRecord(
             number=number,
@@ -239,6 +318,16 @@ def record_from_row(row: tuple[Any, ...]) -> TrialRecord:
             reused_from=reused_from,
             meets_spec=bool(meets_spec),
             hw_tries=hw_tries,
+            precision=precision,
+            accuracy=accuracy,
+            float_accuracy=float_accuracy,
+            accuracy_at=json_object(accuracy_at, "accuracy_at"),
+            epochs=epochs,
+            rung_accuracies={
+                int(e): a for e, a in json_object(rung_accuracies, "rung_accuracies").items()
+            },
+            val_images=val_images,
+            network_key=network_key,
         )
     except (ValueError, TypeError) as exc:
         raise ValueError(f"trial {number!r}: {exc}") from None

@@ -165,7 +165,7 @@ class RunStorage:
                     "INSERT INTO train_states (number, epochs, blob) VALUES (?, ?, ?) "
                     "ON CONFLICT (number) DO UPDATE "
                     "SET epochs = excluded.epochs, blob = excluded.blob",
-                    (record.number, int(record.metrics["epochs"]), bytes(train_state)),
+                    (record.number, record.epochs, bytes(train_state)),
                 )
 
     def train_state(self, number: int) -> tuple[int, bytes] | None:
@@ -198,14 +198,15 @@ class RunStorage:
         """The trial in this slot of this controller batch, or None."""
         return _first(self._select("WHERE batch = ? AND slot = ?", batch, slot))
 
-    def find_trained(self, arch_key: str) -> TrialRecord | None:
-        """The earliest COMPLETE trial of this architecture: its accuracy is a result to reuse.
+    def find_trained(self, network_key: str) -> TrialRecord | None:
+        """The earliest COMPLETE trial of this network (`TrialRecord.network_key`): its
+        accuracy is a result to reuse.
 
         PRUNED trials are passed over: they hold no accuracy, and an architecture pruned once
         (in controller mode, on the hardware sampled with it) may be trained by a later trial;
         that training is the one to reuse, not to repeat."""
-        where = "WHERE arch_key = ? AND state = ? ORDER BY number LIMIT 1"
-        return _first(self._select(where, arch_key, TrialState.COMPLETE.value))
+        where = "WHERE network_key = ? AND state = ? ORDER BY number LIMIT 1"
+        return _first(self._select(where, network_key, TrialState.COMPLETE.value))
 
     def counts(self) -> dict[TrialState, int]:
         """How many trials are in each state; every state is listed, zeros included."""

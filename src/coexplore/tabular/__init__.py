@@ -1,4 +1,4 @@
-"""Tabular benchmarking (SPEC §6, §8): every architecture of a small space known in advance.
+"""Tabular benchmarking: every architecture of a small space known in advance.
 
 Accuracy comes from a table (the NATS-Bench / NAS-Bench-201 CSV, read from a path the user
 gives, never copied into the project), hardware from our own exact model, computed once for the

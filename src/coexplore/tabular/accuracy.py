@@ -1,4 +1,4 @@
-"""The NAS-Bench-201 accuracy table (SPEC §8) and the training-free `train_fn` that reads it.
+"""The NAS-Bench-201 accuracy table and the training-free `train_fn` that reads it.
 
 The CSV (NATS-Bench topology search space, MIT) is read from a path the user gives: an explicit
 path (`--csv`), else `data.root` of the config, else $COEXPLORE_NB201_CSV. It is never copied
@@ -6,14 +6,16 @@ into the project. Rows are matched to the space by their `ArchitectureString` (t
 order is not the space's index order); accuracies are stored as fractions (the file has %).
 `data.accuracy_column` chooses the column: cifar10 (default), cifar100 or imagenet16
 (ImageNet16-120), each the test accuracy after 200 epochs. Where the file has NATS-Bench's
-`UniqueString` column (the canonical form of what a cell computes), the table also keeps which
-cells compute the same network: NATS-Bench trained each of them separately, so their accuracies
-differ only by training noise (`tabular.fronts.identical_best`).
+`UniqueString` column (NATS-Bench's canonical form of what a cell computes), the table also
+keeps which cells compute the same network: NATS-Bench trained each of them separately, so their
+accuracies differ only by training noise, and `network_means` gives each cell the mean over its
+network's copies, what a user should expect from training that network.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -54,6 +56,20 @@ class AccuracyTable:
         return float(self.accuracy[row])
 
 
+def network_means(table: AccuracyTable) -> AccuracyTable:
+    """`table` with each cell's accuracy the mean over the cells that compute the same network
+    (`computation`); unchanged where the file does not tell (every cell its own network).
+
+    NAS-Bench-201's 15,625 cells are 6,466 networks by NATS-Bench's `UniqueString`, each trained
+    once per cell: copies differ by training noise (up to 0.8 % on the true fronts), so a score
+    by networks credits a search with the network it found, not with the copy's luck."""
+    if table.computation is None:
+        return table
+    _, network = np.unique(table.computation, return_inverse=True)  # ids 0..networks-1
+    means = np.bincount(network, weights=table.accuracy) / np.bincount(network)
+    return dataclasses.replace(table, accuracy=means[network])
+
+
 def csv_path(explicit: str | Path | None = None, root: str = "") -> Path:
     """Where the table is: the explicit path, else `root`, else the environment variable."""
     text = str(explicit or root or os.environ.get(ENV_VAR, ""))
@@ -73,18 +89,17 @@ def load_accuracy_table(path: Path, dataset: str = "cifar10") -> AccuracyTable:
     return _load(str(Path(path).resolve()), path.stat().st_mtime_ns, COLUMNS[dataset])
 
 
+# What a wrong file's error says: what the table is and how to make one.
+NOT_THE_TABLE = "not a NAS-Bench-201 accuracy table (make one with `coexplore nb201-table`)"
+
+
 @lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
-        if missing:
-            raise InputError(f"{path}: missing column(s) {', '.join(sorted(missing))}")
-        has_computation = COMPUTATION_COLUMN in (reader.fieldnames or ())
-        rows = [
-            (*_row(path, number, row, column), row[COMPUTATION_COLUMN] if has_computation else "")
-            for number, row in enumerate(reader, start=2)
-        ]
+    try:
+        rows, has_computation = _read(path, column)
+    except (UnicodeDecodeError, csv.Error) as exc:  # a binary file, a model, an archive
+        kind = "csv.Error" if isinstance(exc, csv.Error) else type(exc).__name__
+        raise InputError(f"{path}: {NOT_THE_TABLE}: {kind}") from None
     if not rows:
         raise InputError(f"{path}: no rows")
     rows.sort()
@@ -96,6 +111,23 @@ def _load(path: str, mtime_ns: int, column: str) -> AccuracyTable:
         ids: dict[str, int] = {}
         computation = np.array([ids.setdefault(r[2], len(ids)) for r in rows], dtype=np.int64)
     return AccuracyTable(indices, np.array([r[1] for r in rows]), path, computation)
+
+
+def _read(path: str, column: str) -> tuple[list[tuple[int, float, str]], bool]:
+    """The rows (index, accuracy, computation) and whether the file has COMPUTATION_COLUMN."""
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = {ARCH_COLUMN, column} - set(reader.fieldnames or ())
+        if missing:
+            raise InputError(
+                f"{path}: {NOT_THE_TABLE}: missing column(s) {', '.join(sorted(missing))}"
+            )
+        has_computation = COMPUTATION_COLUMN in (reader.fieldnames or ())
+        rows = [
+            (*_row(path, number, row, column), row[COMPUTATION_COLUMN] if has_computation else "")
+            for number, row in enumerate(reader, start=2)
+        ]
+    return rows, has_computation
 
 
 def _row(path: str, line: int, row: dict[str, str], column: str) -> tuple[int, float]:
@@ -119,7 +151,7 @@ class TableTrainer:
     dataset: str = "cifar10"
 
     def __call__(self, job: Any) -> Any:
-        from coexplore.search.jobs import JobResult
+        from coexplore.slow.jobs import JobResult
         from coexplore.slow.trainer import TrainResult
 
         start = time.perf_counter()

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from coexplore.config import Config
+from coexplore.datasets import DATASETS
 from coexplore.errors import InputError
 from coexplore.hardware.devices import Precision
-from coexplore.slow.datasets import DATASETS
+from coexplore.results.pareto import reference_point
 from coexplore.tabular.accuracy import AccuracyTable, csv_path, load_accuracy_table
 from coexplore.tabular.explorer import TableExplorer
-from coexplore.tabular.fronts import TrueFront, reference_point, true_front
+from coexplore.tabular.fronts import TrueFront, true_front
 from coexplore.tabular.hardware import HardwareProblem, HardwareTable, load_or_build
 
 HW_METRICS = ("fps", "gops_per_w")  # the two fronts the paper reports
@@ -64,7 +65,11 @@ def load_benchmark(
     accuracy = load_accuracy_table(csv_path(None, config.data.root), config.data.accuracy_column)
     shape, classes = dataset_shape(config)
     problem = HardwareProblem(
-        make_space(config), make_pool(config), Precision(config.hardware.precision), shape, classes
+        make_space(config),
+        make_pool(config),
+        Precision(config.hardware.precisions[0]),
+        shape,
+        classes,
     )
     hardware = load_or_build(problem, accuracy.indices, cache, workers, say)
     spec = make_spec(config)

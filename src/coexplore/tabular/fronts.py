@@ -1,48 +1,19 @@
-"""Pareto fronts and 2-D hypervolume, for the true fronts of a table and for any set of trials.
+"""The true Pareto fronts of a tabular space (every architecture's accuracy and hardware known),
+with the one front and hypervolume of `coexplore.results.pareto`.
 
-Points are (hardware metric, accuracy), both maximised. The hypervolume is the area they
-dominate above a reference point (decided, docs/baselines.md): accuracy `reward.acc_bounds` low
-(the accuracy below which a run's reward is already -1), and for FPS the spec (a design below it
-does not count), for GOPS/W and pipeline efficiency 0. Only points that meet the spec count.
-
-`identical_best` scores a search by the networks it found rather than by the training noise of
-the copy it drew: see its docstring.
+For scores by network rather than by cell, give `true_front` the table of network accuracies
+(`tabular.accuracy.network_means`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from coexplore.pareto import feasible_trials, pareto_front
-from coexplore.storage import TrialRecord
+from coexplore.results.pareto import Point, hypervolume, pareto_front
 from coexplore.tabular.accuracy import AccuracyTable
 from coexplore.tabular.hardware import HardwareTable
-
-Point = tuple[float, float]  # (hardware metric, accuracy)
-
-
-def reference_point(metric: str, spec_fps: float, accuracy_floor: float) -> Point:
-    return (spec_fps if metric == "fps" else 0.0, accuracy_floor)
-
-
-def hypervolume(points: Sequence[Point], reference: Point) -> float:
-    """Area dominated by `points` (maximising both) and bounded below by `reference`."""
-    rx, ry = reference
-    inside = sorted(((x, y) for x, y in points if x > rx and y > ry), reverse=True)
-    area, best_y = 0.0, ry
-    for x, y in inside:  # by decreasing x: each point adds a strip above the best y so far
-        if y > best_y:
-            area += (x - rx) * (y - best_y)
-            best_y = y
-    return area
-
-
-def trial_points(trials: Sequence[TrialRecord], metric: str) -> list[Point]:
-    """(metric, accuracy) of the trained children that meet the spec."""
-    return [(t.metrics[metric], t.metrics["accuracy"]) for t in feasible_trials(list(trials))]
 
 
 @dataclass(frozen=True)
@@ -79,33 +50,3 @@ def true_front(
         hypervolume(points, reference),
         int(keep.sum()),
     )
-
-
-def identical_best(
-    accuracy: AccuracyTable, hardware: HardwareTable, metric: str
-) -> dict[int, float]:
-    """Per tabulated architecture index: the best accuracy the table records for any cell
-    that computes the same network (`AccuracyTable.computation`) with the same `metric`
-    value, so the same point on the accuracy x `metric` plane but for training noise.
-
-    NAS-Bench-201's 15,625 cells compute 6,466 distinct networks, and NATS-Bench trained every
-    cell separately: on the true fronts most points are the luckiest of 2 to 17 copies, up to
-    0.8 % above the next. A search that trained another copy found the same network; crediting
-    it with the best copy's accuracy measures what it found, not the noise it drew. Each such
-    credited point is a real (metric, accuracy) of the table, so a credited hypervolume never
-    exceeds the true front's. Without computation ids every cell keeps its own accuracy."""
-    common, a_rows, h_rows = np.intersect1d(accuracy.indices, hardware.indices, return_indices=True)
-    own = accuracy.accuracy[a_rows]
-    if accuracy.computation is None:
-        return dict(zip(common.tolist(), own.tolist(), strict=True))
-    keys = list(
-        zip(
-            accuracy.computation[a_rows].tolist(),
-            hardware.metrics[metric][h_rows].tolist(),
-            strict=True,
-        )
-    )
-    best: dict[tuple[int, float], float] = {}
-    for key, value in zip(keys, own.tolist(), strict=True):
-        best[key] = max(best.get(key, value), value)
-    return {index: best[key] for index, key in zip(common.tolist(), keys, strict=True)}
