@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,26 @@ def first_trained(trials: list[TrialRecord], trained: int) -> tuple[TrialRecord,
         if trained > 0 and count == trained:
             return tuple(trials[:end])
     return tuple(trials)
+
+
+def training_epochs(trials: Sequence[TrialRecord]) -> int:
+    """The training epochs `trials` spent: each trained child's `epochs` (a multi-fidelity
+    child stopped after 1 epoch costs 1); pruned children and reused repeats cost nothing."""
+    return sum(t.epochs for t in trials if is_trained(t))
+
+
+def within_epochs(trials: Sequence[TrialRecord], budget: int) -> tuple[TrialRecord, ...]:
+    """What a run had trained when `budget` training epochs were spent: its trials in trial
+    order up to the last trained child whose epochs still fit in the budget (a child that would
+    pass it was not finished then, nor anything after it). All of them when `budget` is 0 or
+    the run spent less."""
+    ordered = sorted(trials, key=lambda t: t.number)
+    spent = 0
+    for end, t in enumerate(ordered):
+        spent += t.epochs if is_trained(t) else 0
+        if budget > 0 and spent > budget:
+            return tuple(ordered[:end])
+    return tuple(ordered)
 
 
 def _unfinished(storage: RunStorage, trained: int) -> bool:
