@@ -95,27 +95,41 @@ def test_mean_steps_is_the_mean_of_each_runs_value_at_each_epoch(runs):
         assert mean[epoch] == pytest.approx(np.mean(held))
 
 
-def test_compare_scores_runs_at_the_epochs_budget(tmp_path):
-    """Real (tiny) training with successive halving: children cost 1 or 2 epochs; each row is
-    its run cut at 3 epochs, and the epochs plot is written."""
-    out = tmp_path / "digits"
-    sets = ["run.trials=4", "run.batch=4", "train.epochs=2", "fidelity.min_epochs=1",
+def _compare_digits(out, budget: int):
+    sets = ["run.trials=8", "run.batch=4", "train.epochs=2", "fidelity.min_epochs=1",
             "fidelity.eta=2", "spec.fps=100"]  # fmt: skip
     args = ["compare", "--preset", "quick", "--methods", "random,nas", "--out", str(out),
-            "--epochs-budget", "3"]  # fmt: skip
-    result = CliRunner().invoke(app, [*args, *(a for s in sets for a in ("--set", s))])
+            "--epochs-budget", str(budget)]  # fmt: skip
+    return CliRunner().invoke(app, [*args, *(a for s in sets for a in ("--set", s))])
+
+
+def _whole(out, strategy: str) -> list[TrialRecord]:
+    with RunStorage.open(out / "runs" / f"{strategy}-s0" / DB_NAME) as storage:
+        return storage.trials()
+
+
+def test_compare_stops_and_scores_runs_at_the_epochs_budget(tmp_path):
+    """Real (tiny) training with successive halving: a batch of 4 children spends 6 epochs (4
+    at 1 epoch, 2 of them on to 2), so a budget of 3 stops each run after its first batch and
+    scores it on the children that fit in 3 epochs; a larger budget goes on with the run."""
+    out = tmp_path / "digits"
+    result = _compare_digits(out, 3)
     assert result.exit_code == 0, result.output
     assert (out / "hypervolume-epochs.png").exists()
     with (out / "compare.csv").open() as handle:
         rows = list(csv.DictReader(handle))
+    assert [r["strategy"] for r in rows] == ["random", "nas"]
     for row in rows:
-        with RunStorage.open(out / "runs" / f"{row['strategy']}-s0" / DB_NAME) as storage:
-            whole = storage.trials()
-        assert training_epochs(whole) > 3  # 4 children at 1 epoch, 2 of them at 2
+        whole = _whole(out, row["strategy"])
+        assert len(whole) == 4 and training_epochs(whole) == 6  # stopped after one batch
         scored = within_epochs(whole, 3)
         assert float(row["epochs"]) == training_epochs(scored) <= 3
         assert int(row["trained"]) == sum(is_trained(t) for t in scored) < len(whole)
     assert "3 training epochs were spent" in (out / "compare.md").read_text()
+    first = [t.arch_key for t in _whole(out, "nas")]
+    assert _compare_digits(out, 8).exit_code == 0
+    grown = _whole(out, "nas")
+    assert len(grown) == 8 and [t.arch_key for t in grown[:4]] == first
 
 
 def test_a_negative_epochs_budget_is_one_line(tmp_path):

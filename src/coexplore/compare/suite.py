@@ -4,9 +4,9 @@ Folder layout (`out`): runs/<strategy>-s<seed>/ (a normal run folder each), comp
 compare.csv, fronts.png, hypervolume.png and, where children were trained for epochs,
 hypervolume-epochs.png.
 
-With a budget of training epochs (`epochs_budget`) each run is scored on what it had trained
-when that many epochs were spent (`runs.within_epochs`): the table and the fronts are of
-those trials; the epochs plot shows the whole runs with the budget marked.
+With a budget of training epochs (`epochs_budget`) each run stops once it has spent that many
+and is scored on what it had trained when they were spent (`runs.within_epochs`): the table and
+the fronts are of those trials; the epochs plot shows the whole runs with the budget marked.
 """
 
 from __future__ import annotations
@@ -84,7 +84,9 @@ def run_comparison(
         )
     bench = load_benchmark(config, workers, say=say) if is_tabular(config) else None
     runs = tuple(
-        run_strategy(config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say)
+        run_strategy(
+            config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say, epochs=epochs_budget
+        )
         for m in strategies
         for s in seeds
     )
