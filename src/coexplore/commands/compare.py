@@ -42,6 +42,13 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
                 help="compare each run on its first N trained children (0: run.trials decides)"
             ),
         ] = 0,
+        epochs_budget: Annotated[
+            int,
+            typer.Option(
+                help="score each run on what it had trained when N training epochs were spent "
+                "(0: all); also plots hypervolume against epochs"
+            ),
+        ] = 0,
         workers: Annotated[int, typer.Option(help="processes that build the hardware table")] = 2,
         set_: Annotated[
             list[str] | None, typer.Option("--set", help="override: section.key=value")
@@ -59,6 +66,8 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
 
         if trained < 0 or workers < 1:
             raise user_error("--trained must be >= 0 and --workers >= 1")
+        if epochs_budget < 0:
+            raise user_error("--epochs-budget must be >= 0 (0: score every run whole)")
         overrides = {**set_overrides(set_ or []), **devices_override(devices_file)}
         if csv is not None:
             overrides["data.root"] = str(csv)
@@ -73,12 +82,17 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
             trained,
             workers,
             say=print,
+            epochs_budget=epochs_budget,
         )
         from rich.console import Console
 
         from coexplore.compare.summary import terminal_table
 
         Console().print(terminal_table(result.rows))  # narrow; compare.md has every column
+        epochs_plot = (
+            ", hypervolume-epochs.png" if (folder / "hypervolume-epochs.png").exists() else ""
+        )
         print(
-            f"comparison: {folder}  (compare.md, compare.csv, fronts.png, hypervolume.png, runs/)"
+            f"comparison: {folder}  (compare.md, compare.csv, fronts.png, hypervolume.png"
+            f"{epochs_plot}, runs/)"
         )

@@ -1,4 +1,5 @@
-"""The comparison's figures: Pareto fronts overlaid, hypervolume against children trained."""
+"""The comparison's figures: Pareto fronts overlaid, hypervolume against children trained and
+against training epochs spent."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from coexplore.compare.runs import StrategyRun
-from coexplore.compare.summary import hypervolume_curve
+from coexplore.compare.summary import epochs_curve, hypervolume_curve
 from coexplore.results.pareto import trial_points
 from coexplore.results.plots import LABELS, front_line
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark
@@ -71,6 +72,53 @@ def plot_hypervolume(
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_hypervolume_epochs(
+    path: Path,
+    runs: Sequence[StrategyRun],
+    references: dict[str, Any],
+    bench: Benchmark | None,
+    budget: int = 0,
+) -> None:
+    """Mean hypervolume (ratio on a tabular space) against the training epochs spent: each run
+    holds its hypervolume from the epoch its child finished (a step), the mean over seeds is
+    taken at every epoch up to the longest run; `budget` (if any) is marked."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
+    for ax, metric in zip(axes, HW_METRICS, strict=True):
+        whole = bench.front(metric).hypervolume if bench else 1.0
+        for strategy in dict.fromkeys(r.strategy for r in runs):
+            steps = [
+                epochs_curve(r.trials, metric, references[metric])
+                for r in runs
+                if r.strategy == strategy
+            ]
+            grid, mean = mean_steps(steps)
+            ax.step(grid, mean / (whole or 1.0), where="post", label=strategy, lw=1.2)
+        if budget:
+            ax.axvline(budget, ls=":", c="0.4", lw=1, label=f"budget {budget} epochs")
+        ax.set_xlabel("training epochs spent")
+        ax.set_ylabel(f"hypervolume{' ratio' if bench else ''}: accuracy x {metric}")
+        ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def mean_steps(steps: list[tuple[list[int], list[float]]]) -> tuple[np.ndarray, np.ndarray]:
+    """(epochs 0, 1, ... up to the last run's end; the mean over the runs of their hypervolume
+    at each): a run's curve is a step function of the (epochs, hypervolume) pairs of
+    `summary.epochs_curve`, 0 before its first trained child, its last value past its end."""
+    last = max((e[-1] for e, _ in steps if e), default=0)
+    grid = np.arange(last + 1)
+    values = [
+        np.where(grid >= e[0], np.asarray(v)[np.searchsorted(e, grid, "right") - 1], 0.0)
+        if e
+        else np.zeros(len(grid))
+        for e, v in steps
+    ]
+    return grid, (np.mean(values, axis=0) if values else np.zeros(len(grid)))
 
 
 def _mean_curve(curves: list[list[float]]) -> np.ndarray:

@@ -3,9 +3,10 @@
 A tabular config (NAS-Bench-201 table) runs training-free: the accuracy table is the train_fn
 and the hardware table answers the fast exploration (hardware-aware NAS keeps its own fixed-
 design explorer). A `trained` budget stops a run from the loop's progress hook once that many
-children have been trained; `run.trials` stays the cap on children sampled. Running a finished
-strategy again reads it back; an interrupted one, or one stopped by a smaller budget, continues
-where it stopped.
+children have been trained, an `epochs` budget once its trained children have spent that many
+training epochs (whichever comes first); `run.trials` stays the cap on children sampled.
+Running a finished strategy again reads it back; an interrupted one, or one stopped by a
+smaller budget, continues where it stopped.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,18 +87,20 @@ def run_strategy(
     bench: Benchmark | None = None,
     executor: Executor | None = None,
     say: Callable[[str], None] | None = None,
+    epochs: int = 0,
 ) -> StrategyRun:
-    """Run (or continue, or read back) `strategy` with `seed` in `run_dir`."""
+    """Run (or continue, or read back) `strategy` with `seed` in `run_dir`, until `trained`
+    children or `epochs` training epochs are spent (0: no such budget) or `run.trials` asked."""
     config = strategy_config(config, strategy, seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     db = run_dir / DB_NAME
     with RunStorage.open(db) if db.exists() else RunStorage.create(db, to_dict(config)) as st:
         if json.loads(json.dumps(to_dict(config))) != st.config():
             raise InputError(f"{run_dir} holds a run of another config; choose another --out")
-        if _unfinished(st, trained):
+        if _unfinished(st, trained, epochs):
             (run_dir / "config.toml").write_text(to_toml(config))
             setup = strategy_setup(config, strategy, bench)
-            _search(setup, st, executor or LocalExecutor(), trained)
+            _search(setup, st, executor or LocalExecutor(), trained, epochs)
         result = StrategyRun(
             strategy,
             seed,
@@ -126,19 +129,48 @@ def first_trained(trials: list[TrialRecord], trained: int) -> tuple[TrialRecord,
     return tuple(trials)
 
 
-def _unfinished(storage: RunStorage, trained: int) -> bool:
-    """Not finished, or stopped by a trained budget smaller than this one."""
+def training_epochs(trials: Sequence[TrialRecord]) -> int:
+    """The training epochs `trials` spent: each trained child's `epochs` (a multi-fidelity
+    child stopped after 1 epoch costs 1); pruned children and reused repeats cost nothing."""
+    return sum(t.epochs for t in trials if is_trained(t))
+
+
+def within_epochs(trials: Sequence[TrialRecord], budget: int) -> tuple[TrialRecord, ...]:
+    """What a run had trained when `budget` training epochs were spent: its trials in trial
+    order up to the last trained child whose epochs still fit in the budget (a child that would
+    pass it was not finished then, nor anything after it). All of them when `budget` is 0 or
+    the run spent less."""
+    ordered = sorted(trials, key=lambda t: t.number)
+    spent = 0
+    for end, t in enumerate(ordered):
+        spent += t.epochs if is_trained(t) else 0
+        if budget > 0 and spent > budget:
+            return tuple(ordered[:end])
+    return tuple(ordered)
+
+
+def _unfinished(storage: RunStorage, trained: int, epochs: int) -> bool:
+    """Not finished, or stopped by a budget that this one's does not reach."""
     if storage.get_meta("status") != "finished":
         return True
     if storage.get_meta("stopped_by") != "budget":
         return False
-    return trained <= 0 or sum(is_trained(t) for t in storage.trials()) < trained
+    return not _spent(storage.trials(), trained, epochs)
 
 
-def _search(setup: SearchSetup, storage: RunStorage, executor: Executor, trained: int) -> None:
+def _spent(trials: Sequence[TrialRecord], trained: int, epochs: int) -> bool:
+    """Whether `trials` reach a budget given: `trained` children trained, or `epochs` training
+    epochs spent."""
+    done = [t for t in trials if is_trained(t)]
+    return (0 < trained <= len(done)) or (0 < epochs <= training_epochs(done))
+
+
+def _search(
+    setup: SearchSetup, storage: RunStorage, executor: Executor, trained: int, epochs: int
+) -> None:
     start, before = time.perf_counter(), float(storage.get_meta("wall_seconds") or 0.0)
     try:
-        run_search(setup, storage, executor, _budget(storage, trained))
+        run_search(setup, storage, executor, _budget(storage, trained, epochs))
     except _Enough:
         storage.set_meta("status", "finished")
         storage.set_meta("stopped_by", "budget")
@@ -147,14 +179,16 @@ def _search(setup: SearchSetup, storage: RunStorage, executor: Executor, trained
     storage.set_meta("wall_seconds", repr(before + time.perf_counter() - start))
 
 
-def _budget(storage: RunStorage, trained: int) -> Callable[[list[TrialRecord]], None] | None:
-    if trained <= 0:
+def _budget(
+    storage: RunStorage, trained: int, epochs: int
+) -> Callable[[list[TrialRecord]], None] | None:
+    if trained <= 0 and epochs <= 0:
         return None
-    seen = {t.number for t in storage.trials() if is_trained(t)}
+    seen = {t.number: t for t in storage.trials() if is_trained(t)}
 
     def hook(records: list[TrialRecord]) -> None:
-        seen.update(r.number for r in records if is_trained(r))
-        if len(seen) >= trained:
+        seen.update((r.number, r) for r in records if is_trained(r))
+        if _spent(list(seen.values()), trained, epochs):
             raise _Enough
 
     return hook

@@ -1,17 +1,30 @@
 """A whole comparison: every strategy x seed on one config, then the table and the figures.
 
 Folder layout (`out`): runs/<strategy>-s<seed>/ (a normal run folder each), compare.md,
-compare.csv, fronts.png, hypervolume.png.
+compare.csv, fronts.png, hypervolume.png and, where children were trained for epochs,
+hypervolume-epochs.png.
+
+With a budget of training epochs (`epochs_budget`) each run stops once it has spent that many
+and is scored on what it had trained when they were spent (`runs.within_epochs`): the table and
+the fronts are of those trials; the epochs plot shows the whole runs with the budget marked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from coexplore.compare.plots import plot_fronts, plot_hypervolume
-from coexplore.compare.runs import StrategyRun, outputs, run_strategy, strategy_names
+from coexplore.compare.plots import plot_fronts, plot_hypervolume, plot_hypervolume_epochs
+from coexplore.compare.runs import (
+    StrategyRun,
+    outputs,
+    run_strategy,
+    strategy_names,
+    training_epochs,
+    within_epochs,
+)
 from coexplore.compare.summary import (
     RunSummary,
     markdown_table,
@@ -61,24 +74,46 @@ def run_comparison(
     trained: int = 0,
     workers: int = 2,
     say: Say | None = None,
+    epochs_budget: int = 0,
 ) -> Comparison:
-    """Run (or continue) every strategy and seed, then write the table and the figures."""
+    """Run (or continue) every strategy and seed, then write the table and the figures; with
+    `epochs_budget`, each run scored on what it had trained when that many epochs were spent."""
     if "exhaustive" in strategies and not is_tabular(config):
         raise InputError(
             "--strategies: exhaustive needs a tabular config (data.dataset nb201_table)"
         )
     bench = load_benchmark(config, workers, say=say) if is_tabular(config) else None
     runs = tuple(
-        run_strategy(config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say)
+        run_strategy(
+            config, m, s, out / "runs" / f"{m}-s{s}", trained, bench, say=say, epochs=epochs_budget
+        )
         for m in strategies
         for s in seeds
     )
     for run in runs:
         outputs(run, config, bench)
-    rows = tuple(summarise(r, config, bench) for r in runs)
+    scored = tuple(_within_budget(r, epochs_budget, say) for r in runs)
+    rows = tuple(summarise(r, config, bench) for r in scored)
     if bench is not None:
         rows += (true_front_row(bench, config),)
-    return _write(out, config, runs, rows, bench)
+    comparison = _write(out, config, scored, rows, bench, epochs_budget)
+    if any(training_epochs(r.trials) for r in runs):
+        plot_hypervolume_epochs(
+            out / "hypervolume-epochs.png", runs, references(config), bench, epochs_budget
+        )
+    return comparison
+
+
+def _within_budget(run: StrategyRun, budget: int, say: Say | None) -> StrategyRun:
+    """`run` as scored at `budget` training epochs (0: all of it); says so when the run spent
+    fewer, since it is then scored on less than the budget."""
+    spent = training_epochs(run.trials)
+    if budget and spent < budget and say:
+        say(
+            f"{run.strategy} seed {run.seed} spent {spent} training epochs, fewer than the "
+            f"budget of {budget}: scored on all it trained (raise run.trials)"
+        )
+    return dataclasses.replace(run, trials=within_epochs(run.trials, budget))
 
 
 def _write(
@@ -87,21 +122,27 @@ def _write(
     runs: tuple[StrategyRun, ...],
     rows: tuple[RunSummary, ...],
     bench: Benchmark | None,
+    epochs_budget: int = 0,
 ) -> Comparison:
     markdown = markdown_table(rows)
-    (out / "compare.md").write_text(_heading(config, bench) + markdown)
+    (out / "compare.md").write_text(_heading(config, bench, epochs_budget) + markdown)
     write_csv(out / "compare.csv", rows)
     plot_fronts(out / "fronts.png", runs, config.spec.fps, bench)
     plot_hypervolume(out / "hypervolume.png", runs, references(config), bench)
     return Comparison(out, runs, rows, markdown)
 
 
-def _heading(config: Config, bench: Benchmark | None) -> str:
+def _heading(config: Config, bench: Benchmark | None, epochs_budget: int = 0) -> str:
     refs = ", ".join(f"{m}: {r}" for m, r in references(config).items())
     where = "tabular (NAS-Bench-201 table, true fronts known)" if bench else "trained children"
+    budget = (
+        f"Each run scored on what it had trained when {epochs_budget} training epochs were spent.\n"
+        if epochs_budget
+        else ""
+    )
     return (
         f"# Comparison\n\nspace {config.space.name}, data {config.data.dataset} ({where}), "
         f"pool {config.hardware.pool}, spec {config.spec.fps:g} FPS, reward metric "
         f"{config.reward.metric}.\nHypervolume reference points (metric, accuracy): "
-        f"{refs}.\n\n"
+        f"{refs}.\n{budget}\n"
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from rich.console import Group
 
-from coexplore.compare.runs import StrategyRun, is_trained
+from coexplore.compare.runs import StrategyRun, is_trained, training_epochs
 from coexplore.config import Config
 from coexplore.errors import InputError
 from coexplore.results.pareto import hypervolume, reference_point, trial_points
@@ -46,6 +46,7 @@ class RunSummary:
     hv_gops_per_w: float
     hv_ratio_fps: float  # nan unless the space is tabular
     hv_ratio_gops_per_w: float
+    epochs: float = NAN  # training epochs spent (`runs.training_epochs`); nan: the true front
 
 
 def references(config: Config) -> dict[str, tuple[float, float]]:
@@ -75,6 +76,7 @@ def summarise(run: StrategyRun, config: Config, bench: Benchmark | None) -> RunS
         hv_gops_per_w=hv["gops_per_w"],
         hv_ratio_fps=_ratio(hv["fps"], true["fps"]),
         hv_ratio_gops_per_w=_ratio(hv["gops_per_w"], true["gops_per_w"]),
+        epochs=training_epochs(trials),
     )
 
 
@@ -92,6 +94,20 @@ def hypervolume_curve(
         if is_trained(t):
             curve.append(hypervolume(trial_points(ordered[: at + 1], metric), reference))
     return curve
+
+
+def epochs_curve(
+    trials: Sequence[TrialRecord], metric: str, reference: tuple[float, float]
+) -> tuple[list[int], list[float]]:
+    """(training epochs spent, hypervolume) after each trained child, in trial order: the
+    hypervolume a run held once that many epochs were spent (`runs.within_epochs`)."""
+    ordered = sorted(trials, key=lambda t: t.number)
+    spent, epochs = 0, []
+    for t in ordered:
+        if is_trained(t):
+            spent += t.epochs
+            epochs.append(spent)
+    return epochs, hypervolume_curve(ordered, metric, reference)
 
 
 def true_front_row(bench: Benchmark, config: Config) -> RunSummary:
@@ -131,6 +147,7 @@ _COLUMNS = (  # (header, field, format)
     ("explored", "explored", "{:.0f}"),
     ("pruned", "pruned", "{:.0f}"),
     ("trained", "trained", "{:.0f}"),
+    ("epochs", "epochs", "{:.0f}"),
     ("wall s", "wall_seconds", "{:.1f}"),
     ("train h", "training_hours", "{:.3f}"),
     ("HV acc x FPS", "hv_fps", "{:.4g}"),

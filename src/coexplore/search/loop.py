@@ -4,6 +4,11 @@ Every finished trial is stored as soon as it finishes; the strategy's state is c
 after every batch. Resuming restores the last checkpoint and re-asks the next batch: the
 strategy proposes the same candidates, and trials of that batch already stored are reused, so
 no finished trial is lost or run twice.
+
+No network is trained twice either: a trial's `network_key` is the space's computation key
+(`SearchSpace.computation_key`: architectures with one key compute the same function), and a
+child whose network was trained before takes that training's accuracy (`_reuse`); two children
+of one network in a batch train once.
 """
 
 from __future__ import annotations
@@ -110,7 +115,7 @@ def evaluate_batch(
 ) -> list[TrialRecord]:
     """Finished records for a batch, in slot order: stored ones reused, the rest evaluated."""
     done: dict[int, TrialRecord] = {}
-    waiting: dict[str, list[TrialRecord]] = {}  # arch key -> records that need its training
+    waiting: dict[str, list[TrialRecord]] = {}  # network key -> records that need its training
     for slot, candidate in enumerate(candidates):
         stored = storage.trial_at(batch, slot)
         if stored is not None and stored.state is not TrialState.RUNNING:
@@ -121,7 +126,7 @@ def evaluate_batch(
         else:
             record = _fast_level(setup, storage, batch, slot, candidate)
         if record.state is TrialState.RUNNING:
-            waiting.setdefault(record.arch_key, []).append(record)
+            waiting.setdefault(record.network_key, []).append(record)
         else:
             storage.put_trial(record)
             done[slot] = record
@@ -205,7 +210,8 @@ def _train_one_epoch(
 def _fast_level(
     setup: SearchSetup, storage: RunStorage, batch: int, slot: int, candidate: Candidate
 ) -> TrialRecord:
-    """A PRUNED or reused record, or a RUNNING one that still needs training."""
+    """A PRUNED or reused record (its network trained before), or a RUNNING one that still
+    needs training."""
     number = batch * setup.batch + slot
     fast = _fast(setup, candidate)
     record = TrialRecord(
@@ -227,7 +233,7 @@ def _fast_level(
         meets_spec=not fast.pruned,
         hw_tries=candidate.hw_tries,
         precision=setup.precision,
-        network_key=candidate.arch.key,
+        network_key=setup.space.computation_key(candidate.arch),
     )
     if fast.pruned and setup.rules.prunes:
         return replace(
@@ -320,7 +326,8 @@ def _complete(setup: SearchSetup, record: TrialRecord) -> TrialRecord:
 
 
 def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> TrialRecord:
-    """A repeated architecture: its stored accuracy, this trial's hardware, no training."""
+    """A network trained before (one computation key: the same architecture, or another that
+    computes the same function): its stored accuracy, this trial's hardware, no training."""
     # Its accuracy, not the rung accuracies: those rank the children of the batch that
     # trained them.
     reused = replace(

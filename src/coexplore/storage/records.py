@@ -56,7 +56,7 @@ class TrialRecord:
     epochs: int = 0  # training epochs it got (0: none yet, or looked up in a table)
     rung_accuracies: dict[int, float] = field(default_factory=dict)  # accuracy at each rung end
     val_images: int = 0  # images the accuracy rests on (0: not a count of images)
-    network_key: str = ""  # what computes the same function (`SearchSpace.network_key`)
+    network_key: str = ""  # the network: `SearchSpace.computation_key` of the architecture
 
     @property
     def trained(self) -> bool:

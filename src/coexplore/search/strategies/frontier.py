@@ -1,19 +1,25 @@
 """The default strategy (`coexplore`): train next what pushes the accuracy-hardware front most.
 
 Per batch (docs/strategy.md has the why):
-1. grow a pool of hardware-evaluated architectures: the one-token neighbours of the trained
+1. grow a pool of hardware-evaluated networks: the one-token neighbours of the trained
    children on the current fronts, and uniform samples (the fast level gives each its exact
-   metrics and spec verdict in milliseconds; the pool is the memo, nothing is evaluated twice);
+   metrics and spec verdict in milliseconds; the pool is the memo, nothing is evaluated twice).
+   A network is the space's computation key (`SearchSpace.computation_key`): the pool holds one
+   architecture per network, since its copies compute the same function on the same hardware;
 2. fit the accuracy surrogate (`coexplore.search.strategies.surrogate`) on the trained children;
-3. among spec-meeting, untrained pool members, pick greedily the largest expected hypervolume
-   improvement, relative to each (metric, accuracy) plane's current hypervolume and summed over
-   the planes, each candidate's prediction then believed (added to the fronts at its mean) so
-   a batch spreads along the front.
+3. among spec-meeting pool members whose network was never asked, pick greedily the largest
+   expected hypervolume improvement, relative to each (metric, accuracy) plane's current
+   hypervolume and summed over the planes, each candidate's prediction then believed (added to
+   the fronts at its mean) so a batch spreads along the front.
 The first `seed_children` children are a max-min spread of spec-meeting ones. The accuracy
 reference of the hypervolume is a quantile of the space's predicted accuracy (no hand-set
 bounds).
 
-State is JSON: the pool with its hardware views, the trained children, the generator.
+No network is asked twice: the loop would answer a repeat from its store, so a repeat spends
+a slot of the batch on nothing new.
+
+State is JSON: the pool with its hardware views, the trained children, the networks asked, the
+generator.
 """
 
 from __future__ import annotations
@@ -80,10 +86,14 @@ class FrontierStrategy(Strategy):
         self.space, self.oracle, self.references = space, oracle, references
         self.settings, self.seed = settings, seed
         self.rng = np.random.default_rng(seed)
-        self.pool: dict[Tokens, Entry] = {}
+        self.pool: dict[Tokens, Entry] = {}  # one architecture per network (computation key)
         self.trained: dict[Tokens, float] = {}  # accuracy of each trained child
-        self.tried: set[Tokens] = set()  # asked and answered (trained, pruned or failed)
-        self.structure: dict[Tokens, tuple[float, ...]] = {}  # memo of structure_features
+        self.asked: set[str] = set()  # networks asked and answered (trained, pruned or failed)
+        # Derived from the tokens alone, so not in the state: the network of each architecture
+        # met (its computation key), the pool member of each network, structure_features.
+        self.keys: dict[Tokens, str] = {}
+        self.members: dict[str, Tokens] = {}
+        self.structure: dict[Tokens, tuple[float, ...]] = {}
 
     # -- ask ------------------------------------------------------------------------------
 
@@ -102,11 +112,12 @@ class FrontierStrategy(Strategy):
         return [Candidate(self.space.decode(t)) for t in picks]
 
     def _pickable(self, seeding: bool) -> list[Tokens]:
-        """Open (spec-meeting, never asked) pool members; while seeding, the uniform ones."""
+        """Open (spec-meeting, network never asked) pool members; while seeding, the uniform
+        ones."""
         return [
             t
             for t, e in self.pool.items()
-            if e.view.feasible and t not in self.tried and (e.uniform or not seeding)
+            if e.view.feasible and self.keys[t] not in self.asked and (e.uniform or not seeding)
         ]
 
     def _grow(self) -> None:
@@ -125,20 +136,21 @@ class FrontierStrategy(Strategy):
             if wanted <= 0:
                 break
             tokens = self.space.encode(self.space.sample(self.rng))
-            if tokens not in self.pool and counts(self._evaluate(tokens, uniform=True)):
+            if self._is_new(tokens) and counts(self._evaluate(tokens, uniform=True)):
                 wanted -= 1
 
     def _elite_neighbours(self, limit: int) -> list[Tokens]:
-        """Unevaluated one-token neighbours of the front members, one per elite in turn."""
+        """One-token neighbours of the front members that are networks new to the pool, one
+        per elite in turn (a neighbour that only changes a dead op is its elite again)."""
         queues = [self._shuffled_neighbours(t) for t in self._elites()]
-        out: list[Tokens] = []
+        out: dict[str, Tokens] = {}
         while queues and len(out) < limit:
             queues = [q for q in queues if q]
             for queue in queues:
                 tokens = queue.pop()
-                if tokens not in self.pool and tokens not in out and len(out) < limit:
-                    out.append(tokens)
-        return out
+                if self._is_new(tokens) and self.keys[tokens] not in out and len(out) < limit:
+                    out[self.keys[tokens]] = tokens
+        return list(out.values())
 
     def _shuffled_neighbours(self, tokens: Tokens) -> list[Tokens]:
         rows = [self.space.encode(a) for a in self.space.neighbours(self.space.decode(tokens))]
@@ -155,9 +167,21 @@ class FrontierStrategy(Strategy):
         return sorted(elite, key=lambda t: (-self.trained[t], t))
 
     def _evaluate(self, tokens: Tokens, uniform: bool) -> Entry:
-        if tokens not in self.pool:
+        """The pool entry of `tokens`'s network, evaluated by the oracle if it is new (its
+        copies share its hardware: one computation key, one workload)."""
+        if self._is_new(tokens):
             self.pool[tokens] = Entry(self.oracle(self.space.decode(tokens)), uniform)
-        return self.pool[tokens]
+            self.members[self.keys[tokens]] = tokens
+        return self.pool[self.members[self.keys[tokens]]]
+
+    def _is_new(self, tokens: Tokens) -> bool:
+        """Whether no pool member computes the same network as `tokens`."""
+        return self._key(tokens) not in self.members
+
+    def _key(self, tokens: Tokens) -> str:
+        if tokens not in self.keys:
+            self.keys[tokens] = self.space.computation_key(self.space.decode(tokens))
+        return self.keys[tokens]
 
     def _feasible_trained(self) -> list[Tokens]:
         return [t for t in self.trained if t in self.pool and self.pool[t].view.feasible]
@@ -171,7 +195,7 @@ class FrontierStrategy(Strategy):
         CIFAR-100 acc x FPS 0.89 -> 0.90 and acc x GOPS/W 0.86 -> 0.90)."""
         if not uniform or n <= 0:
             return []
-        asked = [t for t in self.pool if t in self.tried]
+        asked = [t for t in self.pool if self.keys[t] in self.asked]
         rows = self._features(uniform + asked).smooth
         span = np.ptp(rows, axis=0)
         rows = rows / np.where(span > 0, span, 1.0)
@@ -191,13 +215,21 @@ class FrontierStrategy(Strategy):
 
     def _fill(self, n: int) -> list[Tokens]:
         """Uniform samples, spec-meeting or not, when even a widened pool has too few open
-        spec-meeting members (the loop records the others as pruned)."""
-        out: list[Tokens] = []
-        for _ in range(n):
+        spec-meeting members (the loop records the others as pruned): networks not asked yet,
+        as far as 4 x `candidates` draws find them, then any."""
+        out: dict[str, Tokens] = {}
+        repeats: list[Tokens] = []
+        for _ in range(4 * self.settings.candidates):
+            if len(out) >= n:
+                break
             tokens = self.space.encode(self.space.sample(self.rng))
             self._evaluate(tokens, uniform=True)
-            out.append(tokens)
-        return out
+            key = self.keys[tokens]
+            if key not in self.asked and key not in out:
+                out[key] = self.members[key]
+            elif len(repeats) < n:
+                repeats.append(self.members[key])
+        return [*out.values(), *repeats][:n]
 
     # -- the acquisition ------------------------------------------------------------------
 
@@ -282,9 +314,10 @@ class FrontierStrategy(Strategy):
     def tell(self, candidates: list[Candidate], outcomes: list[Outcome]) -> None:
         for candidate, outcome in zip(candidates, outcomes, strict=True):
             tokens = self.space.encode(candidate.arch)
-            self.tried.add(tokens)
+            self._evaluate(tokens, uniform=True)  # already in the pool when this one asked it
+            self.asked.add(self.keys[tokens])
             if outcome.state is TrialState.COMPLETE:  # pruned or failed: no accuracy
-                self.trained[tokens] = float(outcome.accuracy)
+                self.trained[self.members[self.keys[tokens]]] = float(outcome.accuracy)
 
     def state_bytes(self) -> bytes:
         state = {
@@ -295,7 +328,7 @@ class FrontierStrategy(Strategy):
                 for t, e in self.pool.items()
             ],
             "trained": [[list(t), a] for t, a in self.trained.items()],
-            "tried": sorted(list(t) for t in self.tried),
+            "asked": sorted(self.asked),
         }
         return json.dumps(state).encode()
 
@@ -303,12 +336,17 @@ class FrontierStrategy(Strategy):
         state = json.loads(blob)
         self.seed = int(state["seed"])
         self.rng.bit_generator.state = state["rng"]
-        self.pool = {
-            tuple(t): Entry(HardwareView(bool(f), tuple(m), tuple(x)), bool(u))
-            for t, u, f, m, x in state["pool"]
-        }
-        self.trained = {tuple(t): float(a) for t, a in state["trained"]}
-        self.tried = {tuple(t) for t in state["tried"]}
+        self.pool, self.members = {}, {}
+        for t, u, f, m, x in state["pool"]:  # an earlier version's pool may hold copies
+            if self._is_new(tuple(t)):
+                self.pool[tuple(t)] = Entry(HardwareView(bool(f), tuple(m), tuple(x)), bool(u))
+                self.members[self.keys[tuple(t)]] = tuple(t)
+        self.trained = {self.members[self._key(tuple(t))]: float(a) for t, a in state["trained"]}
+        # An earlier version kept the architectures asked ("tried"), not their networks.
+        asked = (
+            state["asked"] if "asked" in state else [self._key(tuple(t)) for t in state["tried"]]
+        )
+        self.asked = set(asked)
 
 
 def _floor(accuracy: np.ndarray) -> float:
