@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from coexplore.cli import app
 from coexplore.config import HardwareConfig, load_config
+from coexplore.errors import UserError
 from coexplore.render import summary_table
 from coexplore.search.progress import ProgressBar
 from coexplore.storage import TrialRecord, TrialState
@@ -72,11 +73,24 @@ def test_estimate_uses_the_searches_default_pool():
     assert as_json["pool"] == default.describe()
 
 
-def test_search_says_what_it_starts_before_anything_else(tmp_path):
+def test_search_says_what_it_starts_once_its_checks_pass(tmp_path, monkeypatch):
+    """The start-up line names the run folder only when the checks let the run make it."""
+    from coexplore import wiring
+
     out = tmp_path / "run"
-    result = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out),
-                                 "--set", "hardware.pool=1xNOPE"])  # fmt: skip
-    assert result.exit_code == 2
-    assert result.stdout.splitlines()[0].startswith(
-        "search: 16 children (coexplore, seed 0) on digits, pool 1xNOPE"
+    bad = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out),
+                              "--set", "hardware.pool=1xNOPE"])  # fmt: skip
+    assert bad.exit_code == 2 and bad.stdout == "" and "NOPE" in bad.stderr
+
+    def folder_made(run_dir, *args, **kwargs):
+        assert (run_dir / wiring.DB_NAME).is_file()
+        raise UserError("stopped by the test once the folder was made")
+
+    monkeypatch.setattr(wiring, "resume", folder_made)
+    good = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out)])
+    assert good.exit_code == 2 and "stopped by the test" in good.stderr
+    assert good.stdout.splitlines()[0] == (
+        "search: 16 children (coexplore, seed 0) on digits, pool 2xXC7Z020+1xXC7A50T, "
+        f"spec 2000 FPS, local executor -> {out}"
     )
+
