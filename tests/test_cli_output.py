@@ -1,6 +1,7 @@
 """What the CLI shows: a start-up line at once, a progress display that fits 80 columns, OptSW /
 OptHW named alike everywhere, `estimate` judging a spec only when one was given."""
 
+import itertools
 import json
 
 from rich.console import Console
@@ -94,3 +95,21 @@ def test_search_says_what_it_starts_once_its_checks_pass(tmp_path, monkeypatch):
         f"spec 2000 FPS, local executor -> {out}"
     )
 
+
+def test_estimate_numbers_fpgas_and_layers_from_1():
+    """As the report does: FPGA 1 runs layers 1-...; the JSON keeps the designs' indices."""
+    result = runner.invoke(app, ["estimate", EXAMPLE, "--pool", "2xXC7Z020+1xXC7A50T", "--wide"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#  device"))
+    rows = [line.split() for line in lines[start + 2 :] if line.split()[:1] != []]
+    rows = [r for r in rows if r[0].isdigit()]
+    stages = [r for r in rows if len(r) > 5 and "-" in r[2]]
+    assert [int(r[0]) for r in stages] == list(range(1, len(stages) + 1))
+    spans = [tuple(int(x) for x in r[2].split("-")) for r in stages]
+    assert spans[0][0] == 1 and all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
+    layers = [r for r in rows if len(r) == 6 and r[1].startswith(("conv", "fc"))]
+    assert [int(r[0]) for r in layers] == list(range(1, spans[-1][1] + 1))
+    assert {int(r[3]) for r in layers} == set(range(1, len(stages) + 1))
+    as_json = json.loads(runner.invoke(app, ["estimate", EXAMPLE, "--json"]).stdout)
+    assert as_json["stages"][0]["first_layer"] == 0
