@@ -90,7 +90,9 @@ def test_search_says_what_it_starts_once_its_checks_pass(tmp_path, monkeypatch):
     monkeypatch.setattr(wiring, "resume", folder_made)
     good = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out)])
     assert good.exit_code == 2 and "stopped by the test" in good.stderr
-    assert good.stdout.splitlines()[0] == (
+    lines = good.stdout.splitlines()  # the start-up line alone, folded at 80 columns
+    assert all(len(line) <= 80 for line in lines[:-1]) and lines[1].startswith("  ")
+    assert " ".join(line.strip() for line in lines) == (
         "search: 16 children (coexplore, seed 0) on digits, pool 2xXC7Z020+1xXC7A50T, "
         f"spec 2000 FPS, local executor -> {out}"
     )

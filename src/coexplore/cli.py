@@ -307,13 +307,25 @@ def search(
 
 
 def _starting(cfg: Any, run_dir: Path) -> None:
-    """One line once the checks passed, before the run folder is made: what runs where."""
+    """What runs where, once the checks passed, before the run folder is made."""
     print(
-        f"search: {cfg.run.trials} children ({cfg.run.strategy}, seed {cfg.run.seed}) on "
-        f"{cfg.data.dataset}, pool {cfg.hardware.pool}, spec {cfg.spec.fps:g} FPS, "
-        f"{cfg.executor.kind} executor -> {run_dir}",
+        _folded(
+            f"search: {cfg.run.trials} children ({cfg.run.strategy}, seed {cfg.run.seed}) on "
+            f"{cfg.data.dataset}, pool {cfg.hardware.pool}, spec {cfg.spec.fps:g} FPS, "
+            f"{cfg.executor.kind} executor -> {run_dir}"
+        ),
         flush=True,
     )
+
+
+def _folded(line: str) -> str:
+    """`line` folded at the terminal's width (80 columns in a pipe), later lines indented."""
+    import shutil
+    import textwrap
+
+    width = max(40, shutil.get_terminal_size().columns)
+    return textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)  # fmt: skip
 
 
 @contextmanager
@@ -372,9 +384,8 @@ def _print_summary(result: Any) -> None:
     from coexplore.render import summary_table
 
     console.print(summary_table(result.summary))
-    console.print(
-        f"run folder: {result.run_dir}  (run.db, config.toml, picks.json, pareto.png, trials.csv)"
-    )
+    files = "run.db, config.toml, picks.json, pareto.png, trials.csv"
+    print(_folded(f"run folder: {result.run_dir} ({files})"), flush=True)
     if why := result.summary.get("nothing_found"):
         print(f"error: {_one_line(why)}", file=sys.stderr)
         raise typer.Exit(ExitStatus.NOTHING_FOUND)
