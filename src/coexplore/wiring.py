@@ -284,8 +284,9 @@ def resume(
     overrides: dict[str, Any] | None = None,
 ) -> RunResult:
     """Continue the run in `run_dir`; `overrides` mend its config first (see MENDABLE). A run
-    that had finished trains nothing: its outputs are read back, or written again from what it
-    stored if one is missing (`finished_outputs`)."""
+    that had finished trains nothing: its summary is read back from picks.json, or, when an
+    output is missing, the outputs are written again from what run.db keeps (`write_outputs`
+    reuses the stored final test results)."""
     from coexplore.search.outputs import OUTPUTS, write_outputs
     from coexplore.search.progress import ProgressBar
 
@@ -315,7 +316,10 @@ def resume(
         summary = write_outputs(
             run_dir, storage, config, setup, executor, _final_job(config, setup)
         )
-        storage.compact()  # the finished children's weights leave free pages behind
+        # The finished children's weights left free pages behind. Giving them back is a
+        # nicety: a reader holding the file (a report) must not turn a finished run into an error.
+        with contextlib.suppress(StorageError):
+            storage.compact()
     return RunResult(run_dir, summary, finished_before=finished)
 
 

@@ -259,9 +259,9 @@ class RunStorage:
     def compact(self) -> None:
         """Give the free pages back to the file system (VACUUM), and empty the write-ahead log.
 
-        A finished child's weights are deleted, which leaves their pages free inside the file
-        (about 30 MB after the default preset's 64 children); a finished run needs them no
-        more. Not inside a transaction; other connections must not be writing."""
+        A finished child's weights are deleted, which leaves their pages free inside the file; a
+        finished run needs them no more (a default-preset run's file: 31.7 MB before, 0.23 MB
+        after). Not inside a transaction; other connections must not be writing."""
         try:
             self._conn.execute("VACUUM")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
