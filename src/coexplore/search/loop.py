@@ -281,9 +281,11 @@ def _trained(
     record: TrialRecord, result: JobResult | JobFailure, attempts: int, epochs: int, rung: int
 ) -> TrialRecord:
     """`record` after training to `epochs`: still RUNNING with its accuracy (and, at the end of
-    a rung, the rung's accuracy, which promotions rank), or FAILED."""
+    a rung, the rung's accuracy, which promotions rank), or FAILED. Its `attempts` are 1 plus
+    the retries of all its epochs' jobs (`attempts`: the tries of this one)."""
     now = time.time()
-    attempts += record.attempts if record.epochs > 0 else 0  # jobs over all rungs
+    if record.epochs > 0:  # its earlier epochs' jobs: their retries count too
+        attempts += record.attempts - 1
     if isinstance(result, JobFailure):
         return replace(
             record,

@@ -1,5 +1,8 @@
 """What a run leaves behind when its search ends: the picks retrained with the final schedule
-and scored on the test split, then picks.json, trials.csv and pareto.png (coexplore.results)."""
+and scored on the test split, then picks.json, trials.csv and pareto.png (coexplore.results).
+
+The final test results are kept in run.db too (meta `final_tests`), so the outputs of a finished
+run can be written again (one was deleted) without training its picks again."""
 
 from __future__ import annotations
 
@@ -18,6 +21,11 @@ from coexplore.slow.jobs import TrainJob, run_train_job
 from coexplore.storage import RunStorage
 
 FinalJob = Callable[[dict[str, Any], int], TrainJob] | None
+OUTPUTS = ("picks.json", "trials.csv", "pareto.png")
+"""The files `write_outputs` writes into the run folder (beside run.db and config.toml)."""
+FINAL_TESTS = "final_tests"
+"""The run.db meta key of the final test results: {"tests": {trial: accuracy or reason},
+"test_images": n}."""
 
 
 def write_outputs(
@@ -30,7 +38,7 @@ def write_outputs(
 ) -> dict[str, Any]:
     trials = storage.trials()
     picks = pick(trials, config.reward.metric, config.picks.accuracy_gap)
-    tests, test_images = _final_test(picks, executor, final_job)
+    tests, test_images = _final_test(picks, executor, final_job, storage)
     summary = run_summary(trials, picks, tests, config)
     summary["accuracy_noise"] = noise_summary(picks, tests, test_images, config)
     summary["fidelity"] = fidelity_summary(trials, setup.fidelity.rungs)
@@ -41,13 +49,17 @@ def write_outputs(
 
 
 def _final_test(
-    picks: Picks, executor: Executor, final_job: FinalJob
+    picks: Picks, executor: Executor, final_job: FinalJob, storage: RunStorage
 ) -> tuple[dict[int, float | str], int]:
     """Retrain OptSW and OptHW with the final schedule: test accuracy (or why it failed) by
-    trial, and the number of test images (0: not known)."""
+    trial, and the number of test images (0: not known). Results stored for these picks
+    already are taken as they are; new ones are stored."""
     chosen = {t.number: t for t in (picks.opt_sw, picks.opt_hw) if t is not None}
     if final_job is None or not chosen:
         return {}, 0
+    stored = _stored_tests(storage)
+    if stored is not None and set(chosen) <= set(stored[0]):
+        return {n: stored[0][n] for n in chosen}, stored[1]
     jobs = [final_job(t.arch, t.seed) for t in chosen.values()]
     out: dict[int, float | str] = {}
     images = 0
@@ -57,4 +69,17 @@ def _final_test(
         else:
             out[number] = result.test_accuracy
             images = result.test_images
+    kept = {"tests": {str(n): v for n, v in out.items()}, "test_images": images}
+    storage.set_meta(FINAL_TESTS, json.dumps(kept))
     return out, images
+
+
+def _stored_tests(storage: RunStorage) -> tuple[dict[int, float | str], int] | None:
+    """The final test results run.db keeps, or None (none stored, or not readable)."""
+    text = storage.get_meta(FINAL_TESTS)
+    try:
+        kept = json.loads(text or "null")
+        tests = {int(n): v for n, v in kept["tests"].items() if isinstance(v, float | str)}
+        return tests, int(kept["test_images"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
