@@ -79,15 +79,15 @@ def compiler() -> str:
     return found
 
 
-def build(hls_dir: Path, jobs: int = 2) -> float:
+def build(hls_dir: Path, jobs: int = 2, extra_flags: tuple[str, ...] = ()) -> float:
     """Compile ./csim in `hls_dir` (the Makefile's recipe: one object per source, in
-    parallel); the seconds it took."""
+    parallel; `extra_flags` e.g. sanitizers); the seconds it took."""
     start = time.perf_counter()
     cxx, folder = compiler(), Path(hls_dir)
     sources = ["host.cpp", *sorted(p.name for p in folder.glob("fpga*.cpp"))]
 
     def compile_one(source: str) -> subprocess.CompletedProcess[str]:
-        command = [cxx, *FLAGS, "-c", "-o", source.replace(".cpp", ".o"), source]
+        command = [cxx, *FLAGS, *extra_flags, "-c", "-o", source.replace(".cpp", ".o"), source]
         return subprocess.run(command, cwd=folder, capture_output=True, text=True, check=False)
 
     with ThreadPoolExecutor(max(1, jobs)) as pool:
@@ -96,7 +96,7 @@ def build(hls_dir: Path, jobs: int = 2) -> float:
         if result.returncode:
             raise CsimError(f"{folder / source} does not compile: {_first_error(result.stderr)}")
     objects = [s.replace(".cpp", ".o") for s in sources]
-    link = subprocess.run([cxx, *FLAGS, "-o", "csim", *objects], cwd=folder,
+    link = subprocess.run([cxx, *FLAGS, *extra_flags, "-o", "csim", *objects], cwd=folder,
                           capture_output=True, text=True, check=False)  # fmt: skip
     if link.returncode:
         raise CsimError(f"{folder}: linking csim failed: {_first_error(link.stderr)}")
@@ -151,15 +151,15 @@ def reference_tensors(qnet: QuantNet, words: IntArray, layers: list[int]) -> dic
     return found
 
 
-def check(hls_dir: Path, words: npt.ArrayLike, jobs: int = 2) -> CsimResult:
-    """Build and run the simulation on `words` and compare it with the reference."""
+def check(hls_dir: Path, words: npt.ArrayLike, jobs: int = 2, built: bool = False) -> CsimResult:
+    """Build (unless `built`) and run the simulation on `words` (images, C, H, W) and compare
+    it with the reference."""
     engine = load_engine(hls_dir)
     x = np.asarray(words, dtype=np.int64)
-    if x.ndim != 4 or tuple(x.shape[1:]) != engine.qnet.net.input_shape:
-        raise InputError(
-            f"input words of shape {x.shape[1:]}, the engine takes {engine.qnet.net.input_shape}"
-        )
-    build_seconds = build(hls_dir, jobs)
+    shape = engine.qnet.net.input_shape
+    if x.ndim != 4 or tuple(x.shape[1:]) != shape or not len(x):
+        raise InputError(f"input words of shape {x.shape}: at least one image of {shape} needed")
+    build_seconds = 0.0 if built else build(hls_dir, jobs)
     outputs, trips, run_seconds = simulate(hls_dir, engine, x)
     expected = reference_tensors(engine.qnet, x, [t for _, t in engine.outputs])
     differing = differing_words = 0
