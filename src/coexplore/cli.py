@@ -328,9 +328,9 @@ def _print_summary(result: Any) -> None:
 
 
 def _register_commands() -> None:
-    from coexplore.commands import compare, export, nb201, report
+    from coexplore.commands import compare, csim, export, nb201, report
 
-    for module in (compare, report, export, nb201):
+    for module in (compare, report, export, nb201, csim):
         module.register(app, friendly, UserError)
 
 
