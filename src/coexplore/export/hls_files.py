@@ -28,6 +28,12 @@ from coexplore.hardware.engine.net import EngineNet
 from coexplore.hardware.engine.quantise import QuantNet
 from coexplore.hardware.engine.reference import input_words
 from coexplore.hardware.hls import CsimResult, HlsExport, check, load_engine, write_hls
+from coexplore.hardware.hls.inputs import (
+    SIMULATION_SEED,
+    load_images,
+    random_description,
+    random_images,
+)
 from coexplore.hardware.hls.manifest import MANIFEST
 from coexplore.hardware.pipeline import HardwareDesign
 from coexplore.slow.engine_convert import engine_net
@@ -39,8 +45,6 @@ from coexplore.slow.precision_accuracy import (
 )
 from coexplore.slow.segmentation import confusion, is_segmentation, scores_of
 from coexplore.slow.splits import DataSplits
-
-RANDOM_SEED = 0  # random inputs where a folder has no dataset (`estimate --hls` without images)
 
 
 def quantised_child(
@@ -115,22 +119,8 @@ def _images(
         data = _run_data(Path(source["run"]))
         x, y = data.test_x[:count], data.test_y[:count]
         return x.numpy().astype(np.float64), y, f"the first {len(y)} test images of {data.name}"
-    rng = np.random.default_rng(RANDOM_SEED)
-    x = rng.standard_normal((count, *net.input_shape))
-    return x, None, f"{count} random images (standard normal, seed {RANDOM_SEED}; no labels)"
-
-
-def load_images(path: Path, shape: tuple[int, int, int]) -> np.ndarray:
-    """Float images (N, C, H, W) from an .npy file; InputError naming the file otherwise."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not an .npy array of images ({exc})") from None
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape) or not len(x):
-        raise InputError(f"{path}: images of shape {x.shape}, the network takes N x {shape}")
-    return x.astype(np.float64)
+    x = random_images(count, net.input_shape, SIMULATION_SEED)
+    return x, None, f"{random_description(count, SIMULATION_SEED)}; no labels"
 
 
 def _run_data(run_dir: Path) -> DataSplits:
