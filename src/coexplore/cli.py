@@ -221,7 +221,7 @@ def estimate(
     if hls is not None:  # the network with its weights: its workload is the reader's
         from coexplore.commands.estimate_hls import engine_of
 
-        engine = engine_of(network, _shape(input_shape), len(pools))
+        engine = engine_of(network, _shape(input_shape), len(pools), precision)
     workload = engine.workload() if engine else _load_network(network, _shape(input_shape), classes)
     results = [OptimalExplorer(p, spec, precision).explore(workload) for p in pools]
     if len(pools) > 1:

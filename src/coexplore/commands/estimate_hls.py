@@ -21,7 +21,9 @@ from coexplore.hardware.hls.inputs import (
 from coexplore.hardware.hls.writer import write_hls
 
 
-def engine_of(network: Path, shape: tuple[int, int, int] | None, pools: int) -> EngineNet:
+def engine_of(
+    network: Path, shape: tuple[int, int, int] | None, pools: int, precision: Precision
+) -> EngineNet:
     """The network with its weights, checked to be one an HLS export can take."""
     from coexplore.onnx_import.engine import load_onnx_engine_net
 
@@ -32,6 +34,8 @@ def engine_of(network: Path, shape: tuple[int, int, int] | None, pools: int) -> 
         )
     if pools != 1:
         raise UserError("--hls exports the best design on one pool: give one --pool")
+    if precision is Precision.FP32:
+        raise UserError("--hls: the engine computes in fixed16 or fixed8 words, not fp32")
     return load_onnx_engine_net(network, shape)
 
 
