@@ -27,6 +27,9 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
             ),
         ] = None,
         jobs: Annotated[int, typer.Option(min=1, help="compilers to run at once")] = 2,
+        layers: Annotated[
+            bool, typer.Option("--layers", help="counted and modelled cycles of every layer")
+        ] = False,
     ) -> None:
         """Build the exported engines with g++, run images through the FPGAs in pipeline order,
         and compare every FPGA's output tensors with the fixed-point reference and every
@@ -37,7 +40,7 @@ def register(app: Any, friendly: Any, user_error: type[Exception]) -> None:
         """
         from coexplore.export.hls_files import csim_folder
 
-        report = csim_folder(export_dir, images, inputs, jobs)
+        report = csim_folder(export_dir, images, inputs, jobs, layers)
         for line in report.lines:
             print(line)
         result = report.result

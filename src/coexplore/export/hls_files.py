@@ -91,15 +91,18 @@ def hls_folder(path: Path) -> Path:
     raise InputError(f"{path}: no hls/{MANIFEST} here (export a trial, or estimate with --hls)")
 
 
-def csim_folder(path: Path, images: int, inputs: Path | None = None, jobs: int = 2) -> CsimReport:
-    """Build and run the simulation of an export on `images` images and check it."""
+def csim_folder(
+    path: Path, images: int, inputs: Path | None = None, jobs: int = 2, layers: bool = False
+) -> CsimReport:
+    """Build and run the simulation of an export on `images` images and check it; `layers`:
+    a line per layer (counted and modelled cycles), else only the layers that differ."""
     folder = hls_folder(path)
     engine = load_engine(folder)
     if images < 1:
         raise InputError(f"--images must be >= 1, got {images}")
     x, y, images_from = _images(engine.info["source"], engine.qnet.net, images, inputs)
     result = check(folder, input_words(engine.qnet, x), jobs)
-    lines = list(_layer_lines(engine.info, result))
+    lines = list(_layer_lines(engine.info, result, layers))
     lines.append(f"images: {images_from}")
     lines.append(
         f"build {result.build_seconds:.1f} s, simulation {result.run_seconds:.1f} s "
@@ -117,8 +120,9 @@ def _images(
         return x, None, f"{len(x)} images of {inputs}"
     if source.get("kind") == "trial":
         data = _run_data(Path(source["run"]))
-        x, y = data.test_x[:count], data.test_y[:count]
-        return x.numpy().astype(np.float64), y, f"the first {len(y)} test images of {data.name}"
+        y = data.test_y[:count]
+        images = data.test_x[:count].numpy().astype(np.float64)
+        return images, y, f"the first {len(y)} test images of {data.name}"
     x = random_images(count, net.input_shape, SIMULATION_SEED)
     return x, None, f"{random_description(count, SIMULATION_SEED)}; no labels"
 
@@ -133,7 +137,7 @@ def _run_data(run_dir: Path) -> DataSplits:
     return data
 
 
-def _layer_lines(info: dict[str, Any], result: CsimResult) -> list[str]:
+def _layer_lines(info: dict[str, Any], result: CsimResult, every: bool) -> list[str]:
     lines = []
     for fpga in info["fpgas"]:
         first, last = fpga["first_layer"], fpga["last_layer"]
@@ -143,11 +147,14 @@ def _layer_lines(info: dict[str, Any], result: CsimResult) -> list[str]:
             f"FPGA {fpga['index']} ({fpga['device']}, layers {first}..{last}): compute-loop "
             f"trips {counted}, modelled compute cycles {modelled}"
         )
-    for index in result.mismatched_layers:
-        name = info["ops"][index]["name"] or info["ops"][index]["kind"]
+    shown = range(len(result.counted)) if every else result.mismatched_layers
+    for index in shown:
+        op = info["ops"][index]
+        name = f"{op['kind']} {op['name']}".strip()
+        mark = "" if index not in result.mismatched_layers else "  <- differs"
         lines.append(
             f"  layer {index} ({name}): counted {result.counted[index]}, "
-            f"modelled {result.modelled[index]}"
+            f"modelled {result.modelled[index]}{mark}"
         )
     if result.trips_vary:
         lines.append("  the trips differ between images (the loops must not depend on data)")

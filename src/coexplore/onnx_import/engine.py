@@ -116,12 +116,11 @@ class _Reader:
         return self.constants[name]
 
     def out_shape(self, node: onnx.NodeProto) -> Shape:
-        dims = self.shapes.get(node.output[0]) or ()
+        dims = list(self.shapes.get(node.output[0]) or ())
         if len(dims) not in (2, 4) or None in dims:
             raise node_error(node, f"its output has no static N x C x H x W shape: {dims}")
-        return (
-            (int(dims[1]), int(dims[2]), int(dims[3])) if len(dims) == 4 else (int(dims[1]), 1, 1)
-        )
+        channels, rows, cols = [*dims[1:], 1, 1][:3]
+        return int(channels), int(rows), int(cols)
 
     def add_op(self, node: onnx.NodeProto, reads: list[Value], **fields: Any) -> Value:
         fields.setdefault("out_shape", self.out_shape(node))
