@@ -12,6 +12,7 @@ import pytest
 import torch
 from onnx import TensorProto, helper, numpy_helper
 from onnx_helpers import example_script
+from test_engine_convert import randomise_batchnorm  # tests/slow, on the path by onnx_helpers
 
 from coexplore.export.model import export_onnx
 from coexplore.hardware.engine.net import INPUT, Affine, OpKind, Relu
@@ -24,16 +25,6 @@ from coexplore.spaces import ChainSpace, ImagenetSpace, Nb201Arch, Nb201Space, U
 NB201_CELL = (
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|"
 )
-
-
-def randomise_batchnorm(model: torch.nn.Module, rng: np.random.Generator) -> None:
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.tensor(rng.normal(0, 0.5, n)))
-            module.running_var.copy_(torch.tensor(rng.uniform(0.3, 3, n)))
-            module.weight.data.copy_(torch.tensor(rng.normal(1, 0.5, n)))
-            module.bias.data.copy_(torch.tensor(rng.normal(0, 0.5, n)))
 
 
 def space_models() -> dict[str, tuple[torch.nn.Module, tuple[int, int, int]]]:
