@@ -105,10 +105,11 @@ def fpga_source(plan: FpgaPlan, qnet: QuantNet, bits: int) -> str:
             f"modelled compute cycles {modelled} */"
         )
         table.append(f"    {_row(row)},")
+    arena, params = plan.arena_words, max(plan.params.size, 1)  # literals: pragmas see no macros
     ports = [
-        ("fmap_in", "gmem_in", f"{p}_ARENA_WORDS", t.ip),
-        ("fmap_out", "gmem_out", f"{p}_ARENA_WORDS", t.op),
-        ("params", "gmem_w", f"{p}_PARAM_WORDS", t.wp),
+        ("fmap_in", "gmem_in", arena, t.ip),
+        ("fmap_out", "gmem_out", arena, t.op),
+        ("params", "gmem_w", params, t.wp),
     ]
     pragmas = [
         f"#pragma HLS INTERFACE mode = m_axi port = {name} bundle = {bundle} offset = slave "
