@@ -10,6 +10,7 @@ from typing import Any
 
 import torch
 
+from coexplore.errors import InputError
 from coexplore.export.header import c_header
 from coexplore.export.hls_files import write_trial_hls
 from coexplore.export.model import (
@@ -142,7 +143,13 @@ def _write_hls(
         "name": view.name,
     }
     start = time.perf_counter()
-    exported = write_trial_hls(out_dir / "hls", child.model, child.data, design, view.pool, source)
+    try:
+        exported = write_trial_hls(
+            out_dir / "hls", child.model, child.data, design, view.pool, source
+        )
+    except InputError as exc:  # a layer the engine has no loop for: the rest is still exported
+        notes.append(f"hls/ not written: {exc}")
+        return {}
     files["hls"] = exported.out_dir
     notes.extend(exported.notes)
     return {
