@@ -89,33 +89,9 @@ def fpga_header(plan: FpgaPlan, device: str, clock_mhz: float) -> str:
     )
 
 
-def fpga_source(plan: FpgaPlan, qnet: QuantNet, bits: int) -> str:
+def fpga_source(plan: FpgaPlan, qnet: QuantNet) -> str:
     """The FPGA's layer table and top function (three AXI masters: input, output, weights)."""
-    i, t = plan.index, plan.tiling
-    p = f"CX_FPGA{i}"
-    table = []
-    for offset, (row, kind, modelled) in enumerate(
-        zip(plan.rows, plan.engine_kinds, plan.modelled, strict=True)
-    ):
-        index = plan.stage.first_layer + offset
-        op = qnet.net.ops[index]
-        shapes = f"{_shape(op.in_shape)} -> {_shape(op.out_shape)}"
-        table.append(
-            f"    /* {index}: {_comment(op.name or kind)} ({kind} {shapes}), "
-            f"modelled compute cycles {modelled} */"
-        )
-        table.append(f"    {_row(row)},")
-    arena, params = plan.arena_words, max(plan.params.size, 1)  # literals: pragmas see no macros
-    ports = [
-        ("fmap_in", "gmem_in", arena, t.ip),
-        ("fmap_out", "gmem_out", arena, t.op),
-        ("params", "gmem_w", params, t.wp),
-    ]
-    pragmas = [
-        f"#pragma HLS INTERFACE mode = m_axi port = {name} bundle = {bundle} offset = slave "
-        f"depth = {depth} max_widen_bitwidth = {_widen(words, bits)}"
-        for name, bundle, depth, words in ports
-    ]
+    i, p = plan.index, f"CX_FPGA{plan.index}"
     return "\n".join(
         [
             f"/* FPGA {i}: its layer table and top function (generated). The feature memory is",
@@ -124,7 +100,7 @@ def fpga_source(plan: FpgaPlan, qnet: QuantNet, bits: int) -> str:
             f'#include "fpga{i}.h"',
             "",
             f"const cx::Layer cx_fpga{i}_layers[{p}_NUM_LAYERS] = {{",
-            *table,
+            *_table(plan, qnet),
             "};",
             "",
             "#ifndef __SYNTHESIS__",
@@ -136,7 +112,7 @@ def fpga_source(plan: FpgaPlan, qnet: QuantNet, bits: int) -> str:
             "",
             f"void cx_fpga{i}_top(const cx_word_t *fmap_in, cx_word_t *fmap_out, "
             "const cx_word_t *params) {",
-            *pragmas,
+            *_interfaces(plan, qnet.bits),
             "#pragma HLS INTERFACE mode = s_axilite port = return",
             f"    cx::Engine<CxFpga{i}>::run(fmap_in, fmap_out, params, cx_fpga{i}_layers, "
             f"{p}_NUM_LAYERS, CX_TRIPS);",
@@ -144,6 +120,36 @@ def fpga_source(plan: FpgaPlan, qnet: QuantNet, bits: int) -> str:
             "",
         ]
     )
+
+
+def _table(plan: FpgaPlan, qnet: QuantNet) -> list[str]:
+    """One initialiser per layer, after a comment naming it and its modelled compute cycles."""
+    lines = []
+    for offset, row in enumerate(plan.rows):
+        index = plan.stage.first_layer + offset
+        op, kind = qnet.net.ops[index], plan.engine_kinds[offset]
+        shapes = f"{_shape(op.in_shape)} -> {_shape(op.out_shape)}"
+        lines.append(
+            f"    /* {index}: {_comment(op.name or kind)} ({kind} {shapes}), "
+            f"modelled compute cycles {plan.modelled[offset]} */"
+        )
+        lines.append(f"    {_row(row)},")
+    return lines
+
+
+def _interfaces(plan: FpgaPlan, bits: int) -> list[str]:
+    """The three AXI masters; depths as literals (not every tool expands macros in pragmas)."""
+    t, arena = plan.tiling, plan.arena_words
+    ports = [
+        ("fmap_in", "gmem_in", arena, t.ip),
+        ("fmap_out", "gmem_out", arena, t.op),
+        ("params", "gmem_w", max(plan.params.size, 1), t.wp),
+    ]
+    return [
+        f"#pragma HLS INTERFACE mode = m_axi port = {name} bundle = {bundle} offset = slave "
+        f"depth = {depth} max_widen_bitwidth = {_widen(words, bits)}"
+        for name, bundle, depth, words in ports
+    ]
 
 
 def _widen(words: int, bits: int) -> int:

@@ -67,7 +67,7 @@ def write_hls(
     for plan, (device, clock_mhz) in zip(plans, devices, strict=True):
         i = plan.index
         (out / f"fpga{i}.h").write_text(fpga_header(plan, device, clock_mhz))
-        (out / f"fpga{i}.cpp").write_text(fpga_source(plan, qnet, qnet.bits))
+        (out / f"fpga{i}.cpp").write_text(fpga_source(plan, qnet))
         plan.params.astype(word_dtype(qnet.bits)).tofile(out / params_file(i))
     (out / "host.cpp").write_text(host_source(plans, outputs_of(plans)))
     (out / "Makefile").write_text(makefile(plans))
