@@ -5,6 +5,7 @@ and run on several sets of words (inputs and parameters)."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -15,17 +16,20 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from coexplore.errors import InputError
 from coexplore.hardware.accelerator import Tiling, compute_cycles
-from coexplore.hardware.engine.net import INPUT, EngineNet, EngineOp, OpKind
+from coexplore.hardware.devices import parse_pool
+from coexplore.hardware.engine.net import INPUT, EngineNet, EngineOp, OpKind, Relu
 from coexplore.hardware.engine.quantise import QOp, QuantNet
 from coexplore.hardware.engine.reference import input_words
-from coexplore.hardware.hls import CsimResult, build, check, load_engine, simulate
+from coexplore.hardware.hls import CsimResult, build, check, load_engine, simulate, write_hls
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "hardware"))  # tests/hardware/engine_cases.py
 from engine_cases import Case, single_op_cases
 from hls_helpers import (
     EVERY_KIND_STAGES,
     calibrated,
+    design_of,
     every_kind_net,
     export,
     need_compiler,
@@ -177,3 +181,25 @@ def test_the_makefile_builds_and_runs_the_same_simulation(tmp_path: Path) -> Non
     run = subprocess.run(["make", "run", "IMAGES=2"], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "outputs.bin").read_bytes() == expected
+
+
+def test_what_the_engine_cannot_run_is_one_line_naming_the_layer(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    grouped = EngineOp(OpKind.CONV, (INPUT,), (4, 5, 5), (4, 5, 5), kernel=3, padding=1,
+                       groups=2, weight=rng.normal(size=(4, 2, 3, 3)), name="grouped")  # fmt: skip
+    stepped = EngineOp(OpKind.ADD, (INPUT,), (4, 5, 5), (4, 5, 5), pre=(Relu(),), name="sum")
+    t = Tiling(2, 2, 2, 2, 1, 1, 1)
+    images = rng.normal(size=(2, 4, 5, 5))
+    for op, message in ((grouped, "layer 0 (grouped): a conv of 2 groups"),
+                        (stepped, "layer 0 (sum): steps on the inputs of an add")):  # fmt: skip
+        with pytest.raises(InputError, match=re.escape(message)):
+            export(tmp_path, calibrated(EngineNet((4, 5, 5), (op,)), 16, images), [(0, 0, t)])
+    pools = (
+        EngineOp(OpKind.MAX_POOL, (INPUT,), (4, 5, 5), (4, 2, 2), kernel=2, stride=2),
+        EngineOp(OpKind.MAX_POOL, (0,), (4, 2, 2), (4, 1, 1), kernel=2, stride=2),
+    )
+    qnet = calibrated(EngineNet((4, 5, 5), pools), 8, images)
+    with pytest.raises(InputError, match="do not cover the net's 2 layers"):
+        export(tmp_path, qnet, [(0, 0, t)])
+    with pytest.raises(InputError, match="fixed16, the net is quantised to 8-bit words"):
+        write_hls(tmp_path, qnet, design_of([(0, 1, t)], 16), parse_pool("1xXC7Z020"))

@@ -152,8 +152,11 @@ def engine_kind(op: EngineOp, index: int) -> str:
         )
     if op.kind is OpKind.GLOBAL_AVG_POOL:
         return "avg_pool"
-    if op.pre and len(op.inputs) > 1:
-        raise InputError(f"layer {index} ({op.name}): steps before a {op.kind} are not supported")
+    if op.pre and op.kind in (OpKind.ADD, OpKind.CONCAT):  # the engine reads their inputs raw
+        raise InputError(
+            f"layer {index} ({op.name or op.kind.value}): steps on the inputs of an add or "
+            "concat are not supported by the engine"
+        )
     return op.kind.value
 
 
