@@ -60,8 +60,6 @@ def reweight(hls_dir: Path, rng: np.random.Generator) -> None:
 def calibrated(net: EngineNet, bits: int, images: np.ndarray) -> QuantNet:
     calibrator = Calibrator(bits)
     run_float(net, images, calibrator.observe)
-    calibrator.finish_ranges()
-    run_float(net, images, calibrator.observe)
     return quantise(net, bits, calibrator.fracs())
 
 

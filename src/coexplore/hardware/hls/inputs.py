@@ -1,5 +1,5 @@
 """What an exported engine is fed without a run: images from an .npy file or seeded random
-ones, and formats calibrated on them in numpy (`reference.run_float`, two passes, as
+ones, and formats calibrated on them in numpy (`reference.run_float`, one pass, as
 docs/fixed-point.md's worked example)."""
 
 from __future__ import annotations
@@ -42,10 +42,8 @@ def random_description(count: int, seed: int = RANDOM_SEED) -> str:
 
 
 def calibrated(net: EngineNet, images: np.ndarray, bits: int) -> QuantNet:
-    """The net in `bits`-bit words, formats chosen on `images` (float64, in batches)."""
+    """The net in `bits`-bit words, formats chosen on `images` (one float64 pass, in batches)."""
     calibrator = Calibrator(bits)
-    for _ranges_then_errors in range(2):
-        for start in range(0, len(images), BATCH):
-            run_float(net, images[start : start + BATCH], calibrator.observe)
-        calibrator.finish_ranges()
+    for start in range(0, len(images), BATCH):
+        run_float(net, images[start : start + BATCH], calibrator.observe)
     return quantise(net, bits, calibrator.fracs())
