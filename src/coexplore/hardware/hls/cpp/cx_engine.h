@@ -171,28 +171,27 @@ struct Engine {
         }
     }
 
-    /* The template's compute loop: Tm x Tn multiply-accumulates per trip. */
-    static void compute_conv(OutBuf ob, const InBuf ib, const WBuf wb, const Layer &L, bool first) {
+    /* The template's compute loop, one trip a cycle: K x K x Tr' x Tc' trips a tile. A conv or
+     * fc does Tm x Tn multiply-accumulates a trip (`first`: its first input tile, so the sums
+     * start from 0); depthwise conv and pooling use the diagonal, one channel a lane. */
+    static void compute(OutBuf ob, const InBuf ib, const WBuf wb, const Layer &L, bool first) {
         const int k = L.k, s = L.s, trp = min_int(TR, L.rows), tcp = min_int(TC, L.cols);
-    conv_i:
+        const bool full = L.kind == CONV || L.kind == FC;
+    comp_i:
         for (int i = 0; i < k; ++i) {
-        conv_j:
+        comp_j:
             for (int j = 0; j < k; ++j) {
-            conv_r:
+            comp_r:
                 for (int tr = 0; tr < trp; ++tr) {
-                conv_c:
+                comp_c:
                     for (int tc = 0; tc < tcp; ++tc) {
 #pragma HLS PIPELINE II = 1
                         CX_TRIP();
                         const bool init = first && i == 0 && j == 0;
-                        for (int tm = 0; tm < TM; ++tm) {
-#pragma HLS UNROLL
-                            wide_t sum = init ? wide_t(0) : ob[tm][tr][tc];
-                            for (int tn = 0; tn < TN; ++tn) {
-#pragma HLS UNROLL
-                                sum += wide_t(wb[tm][tn][i * k + j]) * ib[tn][s * tr + i][s * tc + j];
-                            }
-                            ob[tm][tr][tc] = sum;
+                        if (full) {
+                            mac_array(ob, ib, wb, i * k + j, s * tr + i, s * tc + j, tr, tc, init);
+                        } else {
+                            diagonal(ob, ib, wb, L.kind, i * k + j, s * tr + i, s * tc + j, tr, tc, init);
                         }
                     }
                 }
@@ -200,37 +199,35 @@ struct Engine {
         }
     }
 
-    /* Depthwise conv and pooling: one input channel per output channel, on P lanes. */
-    static void compute_window(OutBuf ob, const InBuf ib, const WBuf wb, const Layer &L) {
-        const int k = L.k, s = L.s, trp = min_int(TR, L.rows), tcp = min_int(TC, L.cols);
-    win_i:
-        for (int i = 0; i < k; ++i) {
-        win_j:
-            for (int j = 0; j < k; ++j) {
-            win_r:
-                for (int tr = 0; tr < trp; ++tr) {
-                win_c:
-                    for (int tc = 0; tc < tcp; ++tc) {
-#pragma HLS PIPELINE II = 1
-                        CX_TRIP();
-                        const bool init = i == 0 && j == 0;
-                        for (int lane = 0; lane < P; ++lane) {
+    /* One trip of a conv or fc: Tm x Tn products added to Tm sums. */
+    static void mac_array(OutBuf ob, const InBuf ib, const WBuf wb, int ij, int y, int x, int tr,
+                          int tc, bool init) {
+        for (int tm = 0; tm < TM; ++tm) {
 #pragma HLS UNROLL
-                            const wide_t x = ib[lane][s * tr + i][s * tc + j];
-                            const wide_t old = ob[lane][tr][tc];
-                            wide_t v;
-                            if (L.kind == MAXPOOL) {
-                                v = init || x > old ? x : old;
-                            } else if (L.kind == AVGPOOL) {
-                                v = (init ? wide_t(0) : old) + x;
-                            } else {
-                                v = (init ? wide_t(0) : old) + wide_t(wb[lane][lane][i * k + j]) * x;
-                            }
-                            ob[lane][tr][tc] = v;
-                        }
-                    }
-                }
+            wide_t sum = init ? wide_t(0) : ob[tm][tr][tc];
+            for (int tn = 0; tn < TN; ++tn) {
+#pragma HLS UNROLL
+                sum += wide_t(wb[tm][tn][ij]) * ib[tn][y][x];
             }
+            ob[tm][tr][tc] = sum;
+        }
+    }
+
+    /* One trip of a depthwise conv or a pool: each of P lanes its own channel. */
+    static void diagonal(OutBuf ob, const InBuf ib, const WBuf wb, int kind, int ij, int y, int x,
+                         int tr, int tc, bool init) {
+        for (int lane = 0; lane < P; ++lane) {
+#pragma HLS UNROLL
+            const wide_t in = ib[lane][y][x], old = ob[lane][tr][tc];
+            wide_t v;
+            if (kind == MAXPOOL) {
+                v = init || in > old ? in : old;
+            } else if (kind == AVGPOOL) {
+                v = (init ? wide_t(0) : old) + in;
+            } else {
+                v = (init ? wide_t(0) : old) + wide_t(wb[lane][lane][ij]) * in;
+            }
+            ob[lane][tr][tc] = v;
         }
     }
 
@@ -294,13 +291,13 @@ struct Engine {
                     load_input(ib[1], L, fin, par, (t + 1) * TN, TN, r0, c0, 0);
                     load_weights(wb[1], L, par, m0, (t + 1) * TN);
                 }
-                compute_conv(ob, ib[0], wb[0], L, t == 0);
+                compute(ob, ib[0], wb[0], L, t == 0);
             } else {
                 if (more) {
                     load_input(ib[0], L, fin, par, (t + 1) * TN, TN, r0, c0, 0);
                     load_weights(wb[0], L, par, m0, (t + 1) * TN);
                 }
-                compute_conv(ob, ib[1], wb[1], L, t == 0);
+                compute(ob, ib[1], wb[1], L, t == 0);
             }
         }
     }
@@ -343,7 +340,7 @@ struct Engine {
         for (int t = 0; t < tiles; ++t) {
             const int side = t % 2;
             if (t + 1 < tiles) load_window(ib[1 - side], wb[1 - side], L, fin, par, t + 1, tiles_c, tiles_m, fill);
-            compute_window(ob[side], ib[side], wb[side], L);
+            compute(ob[side], ib[side], wb[side], L, true);
             if (t > 0) store_window(ob[1 - side], L, fout, par, t - 1, tiles_c, tiles_m);
         }
         store_window(ob[(tiles - 1) % 2], L, fout, par, tiles - 1, tiles_c, tiles_m);
