@@ -25,10 +25,10 @@ from coexplore.hardware.pipeline import HardwareDesign
 from coexplore.report import open_run
 from coexplore.slow.builders import build_model
 from coexplore.slow.engine_convert import engine_net
+from coexplore.slow.jobs import load_data
 from coexplore.slow.precision_accuracy import CALIBRATION_IMAGES, calibrate, calibration_batch
 from coexplore.spaces import ChainSpace
 from coexplore.storage import TrialRecord
-from coexplore.wiring import build_setup
 
 runner = CliRunner()
 LAST_LINE = re.compile(
@@ -52,7 +52,7 @@ def test_the_exported_engine_is_the_trials_design_in_the_searchs_words(
         for i in range(stage.first_layer, stage.last_layer + 1)
     ]
     assert list(engine.modelled) == expected
-    data = build_setup(view.config).data.load()
+    data = load_data(view.config.data, view.config.run.seed)
     model = load_child(exported)
     images = calibration_batch(data, complete_trial.seed, CALIBRATION_IMAGES)
     (qnet,) = calibrate(

@@ -128,12 +128,14 @@ def _images(
 
 
 def _run_data(run_dir: Path) -> DataSplits:
+    """The run's data split as its search split it (its [data] section and run seed)."""
     from coexplore.report.rundata import open_run
-    from coexplore.wiring import build_setup
+    from coexplore.slow.jobs import load_data
 
     if not run_dir.is_dir():
         raise InputError(f"the export's run {run_dir} is not here: give --inputs images.npy")
-    data: DataSplits = build_setup(open_run(run_dir).config).data.load()
+    config = open_run(run_dir).config
+    data: DataSplits = load_data(config.data, config.run.seed)
     return data
 
 

@@ -80,16 +80,16 @@ _STREAMING = (
 
 def compute_cycles(layer: Layer, t: Any) -> Any:
     """The compute term alone: cycles the Tm x Tn array spends in its pipelined loop over the
-    whole layer, at one trip per cycle. A conv or fc runs K^2 Tr' Tc' trips per tile (Tr' =
+    whole layer, at one trip per cycle. A conv or fc runs Kh Kw Tr' Tc' trips per tile (Tr' =
     min(Tr, R), also for a last, partial tile) for every tile of rows, columns, Tm outputs and
     Tn inputs; depthwise conv and pooling for every tile of min(Tm, Tn) channels; an add one
-    trip per Tm x Tn words; concat and upsample none (they only move words). This is what a C
-    simulation of the exported engine counts (coexplore.hardware.hls); fill and memory
-    terms are not in it."""
+    trip per Tm x Tn words (so do act, scale and norm, as their model streams them); concat and
+    upsample none (they only move words). This is what a C simulation of the exported engine
+    counts (coexplore.hardware.hls); fill and memory terms are not in it."""
     t_comp = _terms(layer, t)[1][0]
     kind = layer.kind
     if kind not in (LayerKind.CONV, LayerKind.FC, LayerKind.DWCONV, LayerKind.POOL):
-        return t_comp  # add: its whole compute term; concat, upsample: zero
+        return t_comp  # the streaming layers' whole compute term; concat, upsample: zero
     pixels = _cdiv(layer.out_rows, t.tr) * _cdiv(layer.out_cols, t.tc)
     if kind in (LayerKind.CONV, LayerKind.FC):
         channels = _cdiv(layer.out_channels, t.tm) * _cdiv(layer.in_channels, t.tn)
