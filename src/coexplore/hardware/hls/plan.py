@@ -165,8 +165,8 @@ def _plan_fpga(qnet: QuantNet, index: int, stage: StageDesign, owner: dict[int, 
     ops = range(stage.first_layer, stage.last_layer + 1)
     kinds = tuple(engine_kind(net.ops[i], i) for i in ops)
     layers = [net.ops[i].layer() for i in ops]
-    rows, cols, smax = window_limits(tuple(layers))
-    kmax = max(rows, cols)  # engine layers have square kernels: rows == cols
+    kernel_rows, kernel_cols, smax = window_limits(tuple(layers))
+    kmax = max(kernel_rows, kernel_cols)  # engine layers have square kernels: the two are equal
     in_rows, in_cols, enlarged = _input_buffer(net.ops, ops, stage.tiling, kmax, smax)
     receives = tuple(
         (t, -1 if t == INPUT else owner[t])
