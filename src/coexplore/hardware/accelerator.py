@@ -84,8 +84,9 @@ def compute_cycles(layer: Layer, t: Any) -> Any:
     min(Tr, R), also for a last, partial tile) for every tile of rows, columns, Tm outputs and
     Tn inputs; depthwise conv and pooling for every tile of min(Tm, Tn) channels; an add, act
     and scale one trip per Tm x Tn words, a norm two passes of them (statistics, then the
-    normalised words); concat and upsample none (they only move words). This is what a C simulation of the exported engine
-    counts (coexplore.hardware.hls); fill and memory terms are not in it."""
+    normalised words); concat and upsample none (they only move words). This is what a C
+    simulation of the exported engine counts (coexplore.hardware.hls); fill and memory terms
+    are not in it."""
     t_comp = _terms(layer, t)[1][0]
     kind = layer.kind
     if kind not in (LayerKind.CONV, LayerKind.FC, LayerKind.DWCONV, LayerKind.POOL):
