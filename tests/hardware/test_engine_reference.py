@@ -24,7 +24,14 @@ from coexplore.hardware.engine.net import (
     Relu,
     format_sites,
 )
-from coexplore.hardware.engine.quantise import QAffine, QHardSigmoid, QOp, QuantNet, quantise
+from coexplore.hardware.engine.quantise import (
+    QAffine,
+    QHardSigmoid,
+    QOp,
+    QuantNet,
+    core_bound,
+    quantise,
+)
 from coexplore.hardware.engine.reference import predict, run_float, run_integer
 from coexplore.workload import LayerKind
 
@@ -275,3 +282,22 @@ def test_quantise_refuses_formats_whose_sums_leave_int64() -> None:
     with pytest.raises(InputError, match="2\\*\\*61"):
         quantise(net, 16, {INPUT: 32, (0, 0): 0})
     assert quantise(net, 16, {INPUT: 0, (0, 0): 0}).ops[0].bias is not None
+
+
+def test_a_conv_sums_bound_counts_every_product_of_its_kh_x_kw_window() -> None:
+    """A 1 x 7 conv sums 7 products per input channel, as many as a 7 x 1 conv: the bound that
+    keeps the float64 fast path exact counts Kh x Kw, not Kh squared."""
+    wide, tall = (
+        conv(
+            kernel=h,
+            kernel_cols=w,
+            padding=h // 2,
+            padding_cols=w // 2,
+            weight=np.ones((4, 2, h, w)),
+        )
+        for h, w in ((1, 7), (7, 1))
+    )
+    net = EngineNet((2, 5, 5), (wide, tall))
+    qnet = quantise(net, 8, {INPUT: 4, (0, 0): 4, (1, 0): 4})
+    bounds = [core_bound(op, q, 8) for op, q in zip(net.ops, qnet.ops, strict=True)]
+    assert bounds[0] == bounds[1] >= 2 * 7 * 2.0**7 * 2.0**7

@@ -200,9 +200,8 @@ def core_bound(op: EngineOp, q: QOp, bits: int) -> float:
     elif op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
         worst = 2 * word * 2.0**RECIPROCAL_BITS  # a mean of words times 2**24 (rounded up)
     elif op.kind in (OpKind.CONV, OpKind.FC):
-        terms = (
-            op.in_features if op.kind is OpKind.FC else op.in_shape[0] // op.groups * op.kernel**2
-        )
+        window = op.kernel * op.kw  # Kh x Kw products per input channel
+        terms = op.in_features if op.kind is OpKind.FC else op.in_shape[0] // op.groups * window
         worst = terms * word * word
         if q.bias is not None:
             worst += word * 2.0 ** (q.in_frac + q.weight_frac - q.bias_frac)
