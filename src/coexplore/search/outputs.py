@@ -17,7 +17,7 @@ from coexplore.search.loop import SearchSetup
 from coexplore.slow.jobs import TrainJob, run_train_job
 from coexplore.storage import RunStorage
 
-FinalJob = Callable[[dict[str, Any], int], TrainJob] | None
+FinalJob = Callable[[dict[str, Any], int, str], TrainJob] | None  # (arch, seed, precision)
 
 
 def write_outputs(
@@ -30,8 +30,8 @@ def write_outputs(
 ) -> dict[str, Any]:
     trials = storage.trials()
     picks = pick(trials, config.reward.metric, config.picks.accuracy_gap)
-    tests, test_images = _final_test(picks, executor, final_job)
-    summary = run_summary(trials, picks, tests, config)
+    tests, float_tests, test_images = _final_test(picks, executor, final_job)
+    summary = run_summary(trials, picks, tests, config, float_tests)
     summary["accuracy_noise"] = noise_summary(picks, tests, test_images, config)
     summary["fidelity"] = fidelity_summary(trials, setup.fidelity.rungs)
     (run_dir / "picks.json").write_text(json.dumps(summary, indent=2))
@@ -42,19 +42,22 @@ def write_outputs(
 
 def _final_test(
     picks: Picks, executor: Executor, final_job: FinalJob
-) -> tuple[dict[int, float | str], int]:
-    """Retrain OptSW and OptHW with the final schedule: test accuracy (or why it failed) by
-    trial, and the number of test images (0: not known)."""
+) -> tuple[dict[int, float | str], dict[int, float], int]:
+    """Retrain OptSW and OptHW with the final schedule: by trial, the test accuracy at its
+    precision (or why the retraining failed) and the float one; the number of test images
+    (0: not known)."""
     chosen = {t.number: t for t in (picks.opt_sw, picks.opt_hw) if t is not None}
+    float_tests: dict[int, float] = {}
     if final_job is None or not chosen:
-        return {}, 0
-    jobs = [final_job(t.arch, t.seed) for t in chosen.values()]
+        return {}, float_tests, 0
+    jobs = [final_job(t.arch, t.seed, t.precision) for t in chosen.values()]
     out: dict[int, float | str] = {}
     images = 0
     for number, result in zip(chosen, executor.imap(run_train_job, jobs), strict=True):
         if isinstance(result, JobFailure) or result.test_accuracy is None:
             out[number] = getattr(result, "reason", "") or result.train.reason
         else:
-            out[number] = result.test_accuracy
+            out[number] = result.test_accuracy  # at the pick's precision
+            float_tests[number] = result.float_test_accuracy or result.test_accuracy
             images = result.test_images
-    return out, images
+    return out, float_tests, images
