@@ -13,7 +13,15 @@ from rich.table import Table
 from coexplore.fast.optimal import FastResult
 from coexplore.hardware.calibration import power_error_band
 from coexplore.hardware.devices import POWER_COVERS, Pool, Spec, model_note
-from coexplore.tables import add_figures, add_texts, narrow_table, wide_console, with_notes
+from coexplore.tables import (
+    add_figures,
+    add_texts,
+    layer_span,
+    narrow_table,
+    numbered,
+    wide_console,
+    with_notes,
+)
 from coexplore.workload import Workload
 
 # The estimate's stage table: (header, wide view only). The narrow view fits 80 columns.
@@ -83,7 +91,7 @@ def stage_table(result: FastResult, pool: Pool, wide: bool) -> Group:
         d, t = devices[s.device], s.tiling
         bounds = Counter(layer.bound for layer in s.layers).most_common()
         cells = {
-            "#": str(n), "device": s.device, "layers": f"{s.first_layer}-{s.last_layer}",
+            "#": numbered(n), "device": s.device, "layers": layer_span(s.first_layer, s.last_layer),
             "Tm,Tn,Tr,Tc": f"{t.tm},{t.tn},{t.tr},{t.tc}", "Ip,Wp,Op": f"{t.ip},{t.wp},{t.op}",
             "cycles": f"{s.cycles:,}", "bound": " ".join(f"{b}x{c}" for b, c in bounds),
             "DSP": f"{s.dsp}/{d.dsp}", "BRAM18K": f"{s.bram18k}/{d.bram18k}",
@@ -98,13 +106,18 @@ def layer_table(result: FastResult) -> Table:
     table = narrow_table("Layers")
     add_figures(table, "layer")
     add_texts(table, "name", "kind")
-    add_figures(table, "stage", "cycles")
+    add_figures(table, "FPGA", "cycles")
     add_texts(table, "bound")
     assert result.evaluation is not None
     for n, stage in enumerate(result.evaluation.stages):
         for layer in stage.layers:
             table.add_row(
-                str(layer.index), layer.name, layer.kind, str(n), f"{layer.cycles:,}", layer.bound
+                numbered(layer.index),
+                layer.name,
+                layer.kind,
+                numbered(n),
+                f"{layer.cycles:,}",
+                layer.bound,
             )
     return table
 

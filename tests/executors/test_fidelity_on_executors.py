@@ -26,9 +26,7 @@ def mf_config(**overrides: Any) -> Config:
 def search(config: Config, run_dir: Path, executor: Executor, train_fn: Any) -> list[TrialRecord]:
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(
-            run.build_setup(config), train_fn=train_fn, score_fn=fake_score
-        )
+        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn, score_fn=fake_score)
         run_search(setup, storage, executor)
         return storage.trials()
 

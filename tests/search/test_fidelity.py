@@ -37,9 +37,7 @@ def mf_config(**overrides):
 def run_fake(config, run_dir: Path, train_fn=fake_rung_train):
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(
-            run.build_setup(config), train_fn=train_fn, score_fn=fake_score
-        )
+        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn, score_fn=fake_score)
         run_search(setup, storage, LocalExecutor())
         return storage.trials(), setup
 
@@ -271,3 +269,29 @@ def test_sigkill_between_rungs_then_resume_loses_and_repeats_no_epoch(
     assert len(lines) - len(set(lines)) <= 1
     trained = [t for t in after if t.state is TrialState.COMPLETE and t.reused_from is None]
     assert set(lines) == {f"{t.seed}:{e}" for t in trained for e in range(1, t.epochs + 1)}
+
+
+class RetriedSecondEpochs(LocalExecutor):
+    """Reports every job of a child's second epoch as tried twice (a worker died once)."""
+
+    def imap_attempts(self, fn, jobs):
+        for job, outcome in zip(jobs, super().imap_attempts(fn, jobs), strict=True):
+            second = getattr(job, "until_epoch", 0) == 2  # a ScoreJob trains no epoch
+            yield outcome._replace(attempts=2 if second else 1)
+
+
+def test_attempts_count_tries_of_a_childs_training_not_its_epochs(tmp_path):
+    """Each epoch of multi-fidelity training is one job; `attempts` is 1 plus the retries of
+    all of them, so a child trained 4 epochs without a hitch has 1."""
+    config = mf_config(**{"run.trials": 8})
+    with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
+        setup = dataclasses.replace(
+            run.build_setup(config), train_fn=fake_rung_train, score_fn=fake_score
+        )
+        run_search(setup, storage, RetriedSecondEpochs())
+        trials = storage.trials()
+    trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]
+    assert {t.epochs for t in trained} >= {1, 4}
+    assert all(t.attempts == (2 if t.epochs >= 2 else 1) for t in trained), [
+        (t.epochs, t.attempts) for t in trained
+    ]

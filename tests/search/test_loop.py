@@ -185,7 +185,8 @@ def test_a_repeat_reuses_the_training_even_after_a_pruned_trial_of_its_architect
     trained = dataclasses.replace(
         stored, number=1, slot=1, state=TrialState.COMPLETE, reason="", reward=0.5, seed=2,
         accuracy=0.4321, epochs=1, meets_spec=True, network_key=setup.space.network_key(arch),
-        precision=setup.space.precision_of(arch), accuracy_at=dict.fromkeys(("fixed16", "fixed8"), 0.4321),
+        precision=setup.space.precision_of(arch),
+        accuracy_at=dict.fromkeys(("fixed16", "fixed8"), 0.4321),
     )  # fmt: skip
     with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
         storage.put_trial(stored)

@@ -197,3 +197,57 @@ def test_a_version_3_database_gets_typed_accuracy_fields(tmp_path: Path) -> None
     assert first.flat_metrics() == {**HARDWARE, "meets_spec": 1.0, "iou": 0.7, "accuracy": 0.8,
                                     "float_accuracy": 0.8, "epochs": 4.0, "accuracy_1ep": 0.5,
                                     "accuracy_4ep": 0.8, "val_images": 2000.0}  # fmt: skip
+
+
+VERSION_4 = (
+    VERSION_3.replace(
+        "    hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),\n",
+        "    hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),\n"
+        "    precision TEXT NOT NULL DEFAULT '',\n"
+        "    accuracy REAL,\n"
+        "    float_accuracy REAL,\n"
+        "    accuracy_at TEXT NOT NULL DEFAULT '{}',\n"
+        "    epochs INTEGER NOT NULL DEFAULT 0 CHECK (epochs >= 0),\n"
+        "    rung_accuracies TEXT NOT NULL DEFAULT '{}',\n"
+        "    val_images INTEGER NOT NULL DEFAULT 0 CHECK (val_images >= 0),\n"
+        "    network_key TEXT NOT NULL DEFAULT '',\n",
+    )
+    + "CREATE INDEX trials_by_network_key ON trials (network_key, number);\n"
+)
+V4_COLUMNS = V3_COLUMNS + ", epochs, network_key"
+
+# (state, epochs, attempts as version 4 counted them: one per training job, retries included)
+# -> attempts today: 1 plus the retries after a worker died (0: not trained here).
+V4_ATTEMPTS = [
+    ("complete", 8, 8, 1),  # 8 epochs, one job each, no retry
+    ("complete", 8, 10, 3),  # two of its jobs retried once each
+    ("complete", 1, 1, 1),
+    ("failed", 2, 3, 1),  # two epochs done, the third job failed on its first try
+    ("failed", 0, 3, 3),  # its first job died three times
+    ("running", 2, 3, 2),  # killed mid-search after a retry
+    ("pruned", 0, 0, 0),
+    ("complete", 4, 0, 0),  # a reused result: not trained here
+    ("complete", 4, 2, 1),  # an older run that trained several epochs in one job keeps 1
+]
+
+
+def test_a_version_4_database_counts_attempts_as_tries_not_epochs(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(VERSION_4)
+    raw.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "4"), ("config", "{}")])
+    for number, (state, epochs, attempts, _) in enumerate(V4_ATTEMPTS):
+        row = list(_v3_row(number, HARDWARE, state))
+        row[15] = attempts
+        raw.execute(
+            f"INSERT INTO trials ({V4_COLUMNS}) VALUES ({', '.join('?' * 21)})",
+            (*row, epochs, f"arch-{number}"),
+        )
+    raw.commit()
+    raw.close()
+    with RunStorage.open(path) as storage:
+        trials = storage.trials()
+    assert [t.attempts for t in trials] == [today for *_, today in V4_ATTEMPTS]
+    assert [t.epochs for t in trials] == [epochs for _, epochs, _, _ in V4_ATTEMPTS]
+    with RunStorage.open(path) as storage:  # opened again: migrated once, not twice
+        assert [t.attempts for t in storage.trials()] == [t.attempts for t in trials]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config
-from coexplore.results.failures import failure_counts
+from coexplore.results.failures import failure_counts, prune_counts
 from coexplore.results.noise import Comparison, difference_noise, interval
 from coexplore.results.picks import Picks
 from coexplore.storage import TrialRecord, TrialState
@@ -86,7 +86,44 @@ def run_summary(
         "precisions": list(config.hardware.precisions),
         "opt_sw": pick_json(picks.opt_sw, tests, float_tests),
         "opt_hw": pick_json(picks.opt_hw, tests, float_tests),
+        "nothing_found": nothing_found(trials, picks) or None,
     }
+
+
+RELAX = (
+    "relax the spec (spec.fps, spec.latency_ms, spec.max_fpgas) or give a larger hardware.pool "
+    "(`coexplore estimate` shows one child's best design)"
+)
+
+
+def nothing_found(trials: list[TrialRecord], picks: Picks) -> str:
+    """Why the run has no pick, in one sentence with what to change ("" when it has one): what
+    became of its children, each fate with its most frequent cause."""
+    if picks.opt_sw is not None:
+        return ""
+    fates, to_do = [], []
+    if pruned := prune_counts(trials):
+        fates.append(_fate("pruned before training", pruned))
+    missed = sum(t.state is TrialState.COMPLETE for t in trials)
+    if missed:
+        fates.append(f"{missed} trained but miss the spec")
+    if pruned or missed:
+        to_do.append(RELAX)
+    if failed := failure_counts(trials):
+        fates.append(_fate("failed in training", failed))
+        to_do.append("mend what failed the trainings, then `coexplore resume` the run")
+    fates_text = "; ".join(fates) or "none was stored"
+    advice = " or ".join(to_do)
+    advice = f" To find one: {advice}." if advice else ""
+    return f"no trained child meets the spec: of {len(trials)} children, {fates_text}.{advice}"
+
+
+def _fate(what: str, counts: list[tuple[str, int]]) -> str:
+    """'16 pruned before training: 2391.2 FPS < spec 1e+12 FPS (and 15 like it)', or with
+    several causes '16 pruned before training, 10 of them: ...' (the most frequent)."""
+    total = sum(n for _, n in counts)
+    reason, n = counts[0]
+    return f"{total} {what}: {reason}" if n == total else f"{total} {what}, {n} of them: {reason}"
 
 
 def pick_json(

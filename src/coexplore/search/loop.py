@@ -204,7 +204,7 @@ def _score_stopping(
         return [_complete(setup, t) for t in stopping]
     jobs = [_score_job(setup, storage, t) for t in stopping]
     out = []
-    for t, (result, attempts) in zip(
+    for t, (result, _) in zip(
         stopping, executor.imap_attempts(setup.score_fn, jobs), strict=True
     ):
         if isinstance(result, JobFailure):
@@ -351,8 +351,10 @@ def _trained(
     record: TrialRecord, result: JobResult | JobFailure, attempts: int, epochs: int, rung: int
 ) -> TrialRecord:
     """`record` after training to `epochs`: still RUNNING with its accuracy (and, at the end of
-    a rung, the rung's accuracy, which promotions rank), or FAILED."""
-    attempts += record.attempts if record.epochs > 0 else 0  # jobs over all rungs
+    a rung, the rung's accuracy, which promotions rank), or FAILED. Its `attempts` are 1 plus
+    the retries of all its epochs' jobs (`attempts`: the tries of this one)."""
+    if record.epochs > 0:  # its earlier epochs' jobs: their retries count too
+        attempts += record.attempts - 1
     if isinstance(result, JobFailure):
         return _failed(record, result.reason, attempts)
     train = result.train

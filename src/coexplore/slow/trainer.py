@@ -253,7 +253,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("TrainConfig.device: 'cuda' requested but CUDA is not available")
+        raise InputError(
+            "train.device: 'cuda', but this machine has no CUDA GPU that torch can use; set "
+            "train.device = 'auto' (CUDA when present) or 'cpu'"
+        )
     return torch.device(name)
 
 
