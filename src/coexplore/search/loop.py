@@ -204,9 +204,7 @@ def _score_stopping(
         return [_complete(setup, t) for t in stopping]
     jobs = [_score_job(setup, storage, t) for t in stopping]
     out = []
-    for t, (result, _) in zip(
-        stopping, executor.imap_attempts(setup.score_fn, jobs), strict=True
-    ):
+    for t, (result, _) in zip(stopping, executor.imap_attempts(setup.score_fn, jobs), strict=True):
         if isinstance(result, JobFailure):
             out.append(_failed(t, f"scoring at precision: {result.reason}", t.attempts))
             continue
