@@ -204,11 +204,20 @@ def estimate(
     devices_file: DevicesOption = None,
     wide: WideOption = False,
     as_json: JsonOption = False,
+    hls: Annotated[
+        Path | None,
+        typer.Option(help="also write the best design's engines as HLS C++ here (ONNX model)"),
+    ] = None,
+    hls_images: Annotated[
+        Path | None,
+        typer.Option(help="with --hls: images (.npy, N x C x H x W) to calibrate the formats on"),
+    ] = None,
 ) -> None:
     """Fast exploration of one network: its best multi-FPGA design, or why it is pruned.
 
     With several --pool options, the pools are ranked side by side (FPS, latency, GOPS/W,
-    power, resources, pipeline efficiency).
+    power, resources, pipeline efficiency). With --hls, the best design's engines are written
+    as HLS C++ with the ONNX model's weights (docs/hls.md).
     """
     from coexplore.fast.optimal import OptimalExplorer
     from coexplore.render import compare_json, estimate_json, print_comparison, print_estimate
@@ -221,7 +230,12 @@ def estimate(
         for text in pool or [HardwareConfig.pool]
     ]
     spec = Spec(fps=spec_fps, latency_ms=latency_ms, max_fpgas=max_fpgas)
-    workload = _load_network(network, _shape(input_shape), classes)
+    engine = None
+    if hls is not None:  # the network with its weights: its workload is the reader's
+        from coexplore.commands.estimate_hls import engine_of
+
+        engine = engine_of(network, _shape(input_shape), len(pools), precision)
+    workload = engine.workload() if engine else _load_network(network, _shape(input_shape), classes)
     results = [OptimalExplorer(p, spec, precision).explore(workload) for p in pools]
     if len(pools) > 1:
         results = [
@@ -236,6 +250,13 @@ def estimate(
         print(json.dumps(estimate_json(workload, results[0], pools[0]), indent=2))
     else:
         print_estimate(console, workload, results[0], pools[0], wide, spec)
+    if hls is not None and engine is not None:
+        from coexplore.commands.estimate_hls import write_estimate_hls
+
+        lines = write_estimate_hls(
+            hls, network, engine, results[0], pools[0], precision, hls_images
+        )
+        print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
     if all(r.pruned for r in results):
         raise typer.Exit(
             ExitStatus.PRUNED
@@ -392,9 +413,9 @@ def _print_summary(result: Any) -> None:
 
 
 def _register_commands() -> None:
-    from coexplore.commands import compare, export, nb201, report
+    from coexplore.commands import compare, csim, export, nb201, report
 
-    for module in (compare, report, export, nb201):
+    for module in (compare, report, export, nb201, csim):
         module.register(app, friendly, UserError)
 
 
