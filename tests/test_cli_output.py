@@ -1,6 +1,7 @@
 """What the CLI shows: a start-up line at once, a progress display that fits 80 columns, OptSW /
 OptHW named alike everywhere, `estimate` judging a spec only when one was given."""
 
+import itertools
 import json
 
 from rich.console import Console
@@ -8,6 +9,7 @@ from typer.testing import CliRunner
 
 from coexplore.cli import app
 from coexplore.config import HardwareConfig, load_config
+from coexplore.errors import UserError
 from coexplore.render import summary_table
 from coexplore.search.progress import ProgressBar
 from coexplore.storage import TrialRecord, TrialState
@@ -72,11 +74,44 @@ def test_estimate_uses_the_searches_default_pool():
     assert as_json["pool"] == default.describe()
 
 
-def test_search_says_what_it_starts_before_anything_else(tmp_path):
+def test_search_says_what_it_starts_once_its_checks_pass(tmp_path, monkeypatch):
+    """The start-up line names the run folder only when the checks let the run make it."""
+    from coexplore import wiring
+
     out = tmp_path / "run"
-    result = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out),
-                                 "--set", "hardware.pool=1xNOPE"])  # fmt: skip
-    assert result.exit_code == 2
-    assert result.stdout.splitlines()[0].startswith(
-        "search: 16 children (coexplore, seed 0) on digits, pool 1xNOPE"
+    bad = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out),
+                              "--set", "hardware.pool=1xNOPE"])  # fmt: skip
+    assert bad.exit_code == 2 and bad.stdout == "" and "NOPE" in bad.stderr
+
+    def folder_made(run_dir, *args, **kwargs):
+        assert (run_dir / wiring.DB_NAME).is_file()
+        raise UserError("stopped by the test once the folder was made")
+
+    monkeypatch.setattr(wiring, "resume", folder_made)
+    good = runner.invoke(app, ["search", "--preset", "quick", "--out", str(out)])
+    assert good.exit_code == 2 and "stopped by the test" in good.stderr
+    lines = good.stdout.splitlines()  # the start-up line alone, folded at 80 columns
+    assert all(len(line) <= 80 for line in lines[:-1]) and lines[1].startswith("  ")
+    assert " ".join(line.strip() for line in lines) == (
+        "search: 16 children (coexplore, seed 0) on digits, pool 2xXC7Z020+1xXC7A50T, "
+        f"spec 2000 FPS, local executor -> {out}"
     )
+
+
+def test_estimate_numbers_fpgas_and_layers_from_1():
+    """As the report does: FPGA 1 runs layers 1-...; the JSON keeps the designs' indices."""
+    result = runner.invoke(app, ["estimate", EXAMPLE, "--pool", "2xXC7Z020+1xXC7A50T", "--wide"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("#  device"))
+    rows = [line.split() for line in lines[start + 2 :] if line.split()[:1] != []]
+    rows = [r for r in rows if r[0].isdigit()]
+    stages = [r for r in rows if len(r) > 5 and "-" in r[2]]
+    assert [int(r[0]) for r in stages] == list(range(1, len(stages) + 1))
+    spans = [tuple(int(x) for x in r[2].split("-")) for r in stages]
+    assert spans[0][0] == 1 and all(b[0] == a[1] + 1 for a, b in itertools.pairwise(spans))
+    layers = [r for r in rows if len(r) == 6 and r[1].startswith(("conv", "fc"))]
+    assert [int(r[0]) for r in layers] == list(range(1, spans[-1][1] + 1))
+    assert {int(r[3]) for r in layers} == set(range(1, len(stages) + 1))
+    as_json = json.loads(runner.invoke(app, ["estimate", EXAMPLE, "--json"]).stdout)
+    assert as_json["stages"][0]["first_layer"] == 0

@@ -200,8 +200,11 @@ def test_no_module_imports_a_private_helper_of_another():
 
 # Private members read from outside their object, each with its reason: Optuna keeps the
 # sampler's random state and the study's storage private and offers no public access, and
-# NSGA-II's JSON state needs them; `RunStorage`'s classmethods set up the instance they make.
+# NSGA-II's JSON state needs them; `RunStorage`'s classmethods set up the instance they make;
+# torch's only int8 matrix product with exact int32 sums is `torch._int_mm` (the fixed-point
+# fast path's convolutions, checked at run time by `exact_conv.int8_gemm_exact`).
 PRIVATE_READS_ALLOWED = {
+    "coexplore.slow.exact_conv": {"torch._int_mm"},
     "coexplore.search.strategies.nsga2": {
         "study._storage",
         "study._study_id",

@@ -4,7 +4,7 @@ A user error (`coexplore.errors.CoexploreError`: bad input, a bad config, a dama
 or an operating-system error (a missing file, a full disk) is one line, `error: ...`, exit
 status 2; `--debug` adds its traceback. So is a usage error (an unknown option, a missing
 argument, a value of the wrong type), which click would print as a boxed block. Anything else
-is a bug and shows its traceback.
+is a bug and shows its traceback. `ExitStatus` lists what each exit status means.
 """
 
 from __future__ import annotations
@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import IntEnum
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -71,6 +73,16 @@ console = Console()
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class ExitStatus(IntEnum):
+    """What a `coexplore` command's exit status means (README, "Exit status")."""
+
+    OK = 0
+    PRUNED = 1  # estimate: no design meets the spec (every --pool pruned)
+    USER_ERROR = 2  # bad input, a usage error, an OS error: one line `error: ...`
+    STOPPED = 3  # search, resume: stopped early, its children kept failing alike (run kept)
+    NOTHING_FOUND = 4  # search, resume: ended, but no trained child meets the spec
+
+
 _debug = {"on": False}  # set by --debug, before any command runs
 
 
@@ -99,7 +111,8 @@ def friendly(func: F) -> F:
                 traceback.print_exc()
             text = os_error_text(exc) if isinstance(exc, OSError) else str(exc)
             print(f"error: {_one_line(text)}", file=sys.stderr)
-            raise typer.Exit(3 if isinstance(exc, SearchStopped) else 2) from None
+            stopped = isinstance(exc, SearchStopped)
+            raise typer.Exit(ExitStatus.STOPPED if stopped else ExitStatus.USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -191,11 +204,20 @@ def estimate(
     devices_file: DevicesOption = None,
     wide: WideOption = False,
     as_json: JsonOption = False,
+    hls: Annotated[
+        Path | None,
+        typer.Option(help="also write the best design's engines as HLS C++ here (ONNX model)"),
+    ] = None,
+    hls_images: Annotated[
+        Path | None,
+        typer.Option(help="with --hls: images (.npy, N x C x H x W) to calibrate the formats on"),
+    ] = None,
 ) -> None:
     """Fast exploration of one network: its best multi-FPGA design, or why it is pruned.
 
     With several --pool options, the pools are ranked side by side (FPS, latency, GOPS/W,
-    power, resources, pipeline efficiency).
+    power, resources, pipeline efficiency). With --hls, the best design's engines are written
+    as HLS C++ with the ONNX model's weights (docs/hls.md).
     """
     from coexplore.fast.optimal import OptimalExplorer
     from coexplore.render import compare_json, estimate_json, print_comparison, print_estimate
@@ -208,7 +230,12 @@ def estimate(
         for text in pool or [HardwareConfig.pool]
     ]
     spec = Spec(fps=spec_fps, latency_ms=latency_ms, max_fpgas=max_fpgas)
-    workload = _load_network(network, _shape(input_shape), classes)
+    engine = None
+    if hls is not None:  # the network with its weights: its workload is the reader's
+        from coexplore.commands.estimate_hls import engine_of
+
+        engine = engine_of(network, _shape(input_shape), len(pools), precision)
+    workload = engine.workload() if engine else _load_network(network, _shape(input_shape), classes)
     results = [OptimalExplorer(p, spec, precision).explore(workload) for p in pools]
     if len(pools) > 1:
         results = [
@@ -223,8 +250,17 @@ def estimate(
         print(json.dumps(estimate_json(workload, results[0], pools[0]), indent=2))
     else:
         print_estimate(console, workload, results[0], pools[0], wide, spec)
+    if hls is not None and engine is not None:
+        from coexplore.commands.estimate_hls import write_estimate_hls
+
+        lines = write_estimate_hls(
+            hls, network, engine, results[0], pools[0], precision, hls_images
+        )
+        print("\n".join(lines), file=sys.stderr if as_json else sys.stdout)
     if all(r.pruned for r in results):
-        raise typer.Exit(1)  # scripts can tell "no design meets the spec" from success
+        raise typer.Exit(
+            ExitStatus.PRUNED
+        )  # scripts can tell "no design meets the spec" from success
 
 
 def _best_anyway(result: Any, pool: Any, spec: Spec, precision: Precision, workload: Any) -> Any:
@@ -260,7 +296,8 @@ def search(
     ] = None,
     config: Annotated[Path | None, typer.Option(help="a TOML config file")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="run folder (default: runs/<preset>-<time>)")
+        str | None,
+        typer.Option(help="run folder, new or empty (default: runs/<preset>-<time>)"),
     ] = None,
     set_: Annotated[
         list[str] | None, typer.Option("--set", help="override: section.key=value")
@@ -276,23 +313,63 @@ def search(
     overrides = {**set_overrides(set_ or []), **devices_override(devices_file)}
     cfg = load_config(preset, config, overrides)
     name = preset or (config.stem if config else "default")
-    run_dir = out or Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    _starting(cfg, run_dir)
-    from coexplore import wiring as run  # imports torch: after the line above, not before
+    if out is not None and not out.strip():
+        raise UserError("--out: empty path; give the run's folder (a new or empty one)")
+    run_dir = (
+        Path(out) if out is not None else Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+    from coexplore import wiring as run
 
-    if (run_dir / run.DB_NAME).exists():
-        raise UserError(f"{run_dir} already holds a run; use `coexplore resume {run_dir}`")
-    _print_summary(run.start(cfg, run_dir, progress=progress))
+    with _resume_hint(run_dir):
+        result = run.start(
+            cfg, run_dir, progress=progress, announce=lambda: _starting(cfg, run_dir)
+        )
+    _print_summary(result)
 
 
 def _starting(cfg: Any, run_dir: Path) -> None:
-    """One line at once: what runs where (checks, imports and data loading take a few seconds)."""
+    """What runs where, once the checks passed, before the run folder is made."""
     print(
-        f"search: {cfg.run.trials} children ({cfg.run.strategy}, seed {cfg.run.seed}) on "
-        f"{cfg.data.dataset}, pool {cfg.hardware.pool}, spec {cfg.spec.fps:g} FPS, "
-        f"{cfg.executor.kind} executor -> {run_dir}",
+        _folded(
+            f"search: {cfg.run.trials} children ({cfg.run.strategy}, seed {cfg.run.seed}) on "
+            f"{cfg.data.dataset}, pool {cfg.hardware.pool}, spec {cfg.spec.fps:g} FPS, "
+            f"{cfg.executor.kind} executor -> {run_dir}"
+        ),
         flush=True,
     )
+
+
+def _folded(line: str) -> str:
+    """`line` folded at the terminal's width (80 columns in a pipe), later lines indented."""
+    import shutil
+    import textwrap
+
+    width = max(40, shutil.get_terminal_size().columns)
+    return textwrap.fill(line, width, subsequent_indent="  ", break_long_words=False,
+                         break_on_hyphens=False)  # fmt: skip
+
+
+@contextmanager
+def _resume_hint(run_dir: Path) -> Iterator[None]:
+    """A search that stops with its run kept (its children kept failing, Ctrl-C, SIGTERM) says
+    in its one line how to go on."""
+    from coexplore.storage import DB_NAME
+
+    go_on = f"the run is kept: mend the cause, then `coexplore resume {run_dir}`"
+    try:
+        yield
+    except SearchStopped as stop:
+        raise SearchStopped(f"{stop}; {go_on}") from None
+    except (KeyboardInterrupt, SystemExit) as stop:
+        if not (run_dir / DB_NAME).is_file():
+            raise
+        signal = "interrupted" if isinstance(stop, KeyboardInterrupt) else "terminated"
+        print(
+            f"error: {signal}; the run is kept: `coexplore resume {run_dir}` goes on",
+            file=sys.stderr,
+        )
+        code = 130 if isinstance(stop, KeyboardInterrupt) else stop.code
+        raise typer.Exit(code if isinstance(code, int) else 1) from None
 
 
 @app.command()
@@ -315,22 +392,30 @@ def resume(
     if not (run_dir / run.DB_NAME).exists():
         raise UserError(f"{run_dir}: no run database ({run.DB_NAME}) here")
     print(f"resume: {run_dir}", flush=True)
-    _print_summary(run.resume(run_dir, progress=progress, overrides=set_overrides(set_ or [])))
+    with _resume_hint(run_dir):
+        result = run.resume(run_dir, progress=progress, overrides=set_overrides(set_ or []))
+    if result.finished_before:
+        print(f"resume: {run_dir} had finished: nothing to train (missing outputs written again)")
+    _print_summary(result)
 
 
 def _print_summary(result: Any) -> None:
+    """The summary of a run, then its folder; exit status 4 when it found nothing (no trained
+    child meets the spec), saying why on stderr."""
     from coexplore.render import summary_table
 
     console.print(summary_table(result.summary))
-    console.print(
-        f"run folder: {result.run_dir}  (run.db, config.toml, picks.json, pareto.png, trials.csv)"
-    )
+    files = "run.db, config.toml, picks.json, pareto.png, trials.csv"
+    print(_folded(f"run folder: {result.run_dir} ({files})"), flush=True)
+    if why := result.summary.get("nothing_found"):
+        print(f"error: {_one_line(why)}", file=sys.stderr)
+        raise typer.Exit(ExitStatus.NOTHING_FOUND)
 
 
 def _register_commands() -> None:
-    from coexplore.commands import compare, export, nb201, report
+    from coexplore.commands import compare, csim, export, nb201, report
 
-    for module in (compare, report, export, nb201):
+    for module in (compare, report, export, nb201, csim):
         module.register(app, friendly, UserError)
 
 

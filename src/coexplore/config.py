@@ -90,7 +90,7 @@ class RunConfig(Section):
     batch: int = positive(8, "children per strategy update")
     strategy: str = setting("coexplore", "the search strategy", registry="strategy")
     stop_after_failures: int = setting(
-        8, "trainings in a row failed for one reason stop the run (0: never)"
+        8, "trainings in a row failed for one cause stop the run (0: never)"
     )
 
 
@@ -173,6 +173,9 @@ class FidelityConfig(Section):
         0, "rungs of train.epochs, train.epochs // eta, ... down to this (0: off)"
     )
     eta: int = setting(2, "the best 1/eta of a rung go on (at least 2)", low=2)
+    early_precision_images: int = setting(
+        400, "a child stopped at an early rung is scored at precision on this many (0: all)"
+    )
 
 
 @dataclass(frozen=True)
@@ -203,7 +206,9 @@ class HardwareConfig(Section):
 class SpecConfig(Section):
     SECTION = "spec"
 
-    fps: float = setting(0.0, "required throughput (0: no bound)")
+    fps: float = setting(
+        0.0, "required throughput (0: no bound; reward.metric fps then needs reward.hw_bounds)"
+    )
     latency_ms: float = setting(0.0, "latency bound (0: none)")
     max_fpgas: int = setting(0, "most FPGAs a design may use (0: the pool's)")
 
@@ -470,7 +475,9 @@ def _check_cross(config: Config) -> None:
         raise ConfigError(f"config: reward.hw_bounds: low must be below high, got {[lo, hi]}")
     if (lo, hi) == (0.0, 0.0) and config.reward.metric == "fps" and config.spec.fps <= 0:
         raise ConfigError(
-            "config: reward.hw_bounds: set them, or set spec.fps so they default to spec .. 4x spec"
+            "config: spec.fps = 0 (no throughput bound) leaves the FPS reward without a scale: "
+            "set spec.fps > 0 (the reward then spans spec .. 4x spec FPS), or "
+            "reward.hw_bounds = [low, high] in FPS, or reward.metric = 'pipeline_efficiency'"
         )
     if (lo, hi) == (0.0, 0.0) and config.reward.metric == "gops_per_w":
         raise ConfigError("config: reward.hw_bounds: set [low, high] GOPS/W for metric gops_per_w")

@@ -13,7 +13,15 @@ from rich.table import Table
 from coexplore.fast.optimal import FastResult
 from coexplore.hardware.calibration import power_error_band
 from coexplore.hardware.devices import POWER_COVERS, Pool, Spec, model_note
-from coexplore.tables import add_figures, add_texts, narrow_table, wide_console, with_notes
+from coexplore.tables import (
+    add_figures,
+    add_texts,
+    layer_span,
+    narrow_table,
+    numbered,
+    wide_console,
+    with_notes,
+)
 from coexplore.workload import Workload
 
 # The estimate's stage table: (header, wide view only). The narrow view fits 80 columns.
@@ -83,7 +91,7 @@ def stage_table(result: FastResult, pool: Pool, wide: bool) -> Group:
         d, t = devices[s.device], s.tiling
         bounds = Counter(layer.bound for layer in s.layers).most_common()
         cells = {
-            "#": str(n), "device": s.device, "layers": f"{s.first_layer}-{s.last_layer}",
+            "#": numbered(n), "device": s.device, "layers": layer_span(s.first_layer, s.last_layer),
             "Tm,Tn,Tr,Tc": f"{t.tm},{t.tn},{t.tr},{t.tc}", "Ip,Wp,Op": f"{t.ip},{t.wp},{t.op}",
             "cycles": f"{s.cycles:,}", "bound": " ".join(f"{b}x{c}" for b, c in bounds),
             "DSP": f"{s.dsp}/{d.dsp}", "BRAM18K": f"{s.bram18k}/{d.bram18k}",
@@ -98,13 +106,18 @@ def layer_table(result: FastResult) -> Table:
     table = narrow_table("Layers")
     add_figures(table, "layer")
     add_texts(table, "name", "kind")
-    add_figures(table, "stage", "cycles")
+    add_figures(table, "FPGA", "cycles")
     add_texts(table, "bound")
     assert result.evaluation is not None
     for n, stage in enumerate(result.evaluation.stages):
         for layer in stage.layers:
             table.add_row(
-                str(layer.index), layer.name, layer.kind, str(n), f"{layer.cycles:,}", layer.bound
+                numbered(layer.index),
+                layer.name,
+                layer.kind,
+                numbered(n),
+                f"{layer.cycles:,}",
+                layer.bound,
             )
     return table
 
@@ -253,17 +266,18 @@ def summary_table(summary: dict[str, Any]) -> Group:
         f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
     )
     table = narrow_table()
-    add_texts(table, "pick")
-    add_figures(table, "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs")
+    add_texts(table, "pick", "prec")
+    add_figures(table, "trial", "val acc", "float", "test acc", "FPS", "GOPS/W", "FPGAs")
     for label, name in PICK_NAMES.items():
         p = summary[label]
         if p is None:
-            table.add_row(name, *["-"] * 7)
+            table.add_row(name, *["-"] * 8)
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
-        table.add_row(name, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
-                      f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
+        floated = m.get("float_accuracy", m["accuracy"])
+        table.add_row(name, p.get("precision", "-"), str(p["trial"]), f"{m['accuracy']:.3f}",
+                      f"{floated:.3f}", test, f"{m['fps']:,.0f}", f"{m['gops_per_w']:.1f}",
                       f"{m['fpgas']:.0f}")  # fmt: skip
     picks = [
         f"{name}: "
@@ -272,7 +286,8 @@ def summary_table(summary: dict[str, Any]) -> Group:
     ]
     failures = [f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])]
     noise = summary.get("accuracy_noise", {}).get("notes", [])  # binomial noise, in words
-    return with_notes(table, [*picks, *failures, *noise], heading)
+    meaning = "val acc, test acc: at the pick's precision (prec); float: the same network in fp32"
+    return with_notes(table, [meaning, *picks, *failures, *noise], heading)
 
 
 def _arch_text(arch: dict[str, Any]) -> str:

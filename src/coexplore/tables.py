@@ -19,6 +19,17 @@ from rich.text import Text
 WIDE = 160  # columns of the wide view
 
 
+def numbered(index: int) -> str:
+    """An FPGA or layer as people count them, from 1 (the designs store indices from 0). Every
+    view (estimate's tables, the report's tables, figures and hover text) numbers so."""
+    return str(index + 1)
+
+
+def layer_span(first: int, last: int) -> str:
+    """A stage's layers as people count them: '1-2' for the layers at indices 0 and 1."""
+    return f"{numbered(first)}-{numbered(last)}"
+
+
 def narrow_table(title: str | None = None) -> Table:
     """An empty table in the narrow style."""
     return Table(

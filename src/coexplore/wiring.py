@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,7 @@ from coexplore.config import (
     to_toml,
 )
 from coexplore.datasets import DATASETS
-from coexplore.errors import SearchStopped
+from coexplore.errors import SearchStopped, UserError
 from coexplore.executors import EXECUTORS, Executor, make_executor, signals_end_the_run
 from coexplore.fast.optimal import OptimalExplorer
 from coexplore.hardware.devices import Precision
@@ -36,7 +37,8 @@ from coexplore.search.fidelity import Fidelity
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.search.strategy import StrategyContext
-from coexplore.slow.jobs import TrainJob, run_train_job
+from coexplore.slow.jobs import ScoreJob, TrainJob, run_score_job, run_train_job
+from coexplore.slow.trainer import resolve_device
 from coexplore.spaces import SPACES
 from coexplore.storage import DB_NAME, RunStorage, StorageError
 
@@ -51,6 +53,11 @@ def check_config(config: Config) -> Config:
     _check_name("data.dataset", config.data.dataset, tuple(DATASETS))
     _check_name("executor.kind", config.executor.kind, tuple(EXECUTORS))
     _check_space_keys(config.space)
+    if DATASETS[config.data.dataset].table and len(config.hardware.precisions) > 1:
+        raise ConfigError(
+            f"config: hardware.precisions: {config.data.dataset} holds float accuracies only, so "
+            "precision is a hardware choice there: give one precision"
+        )
     if config.executor.timeout_s > 0 and not EXECUTORS[config.executor.kind].stops_children:
         able = " or ".join(k for k, e in EXECUTORS.items() if e.stops_children)
         raise ConfigError(
@@ -111,15 +118,18 @@ def build_setup(
     if hw_bounds == (0.0, 0.0):
         hw_bounds = default_hw_bounds(config.reward.metric, config.spec.fps)
     explorer = explorer or OptimalExplorer(pool, spec, precision)
+    others = {p: OptimalExplorer(pool, spec, Precision(p)) for p in config.hardware.precisions[1:]}
     context = StrategyContext(
-        config, space, pool, spec, precision, shape, classes, explorer, indices
+        config, space, pool, spec, precision, shape, classes, explorer, indices, others
     )
     searcher, rules = strategies.build_strategy(strategy or config.run.strategy, context)
+    train_fn, score_fn = _train_fns(config)
     return SearchSetup(
         space=space,
         strategy=searcher,
         rules=rules,
         explorer=rules.explorer or explorer,
+        explorers=rules.explorers or others,
         spec=spec,
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
@@ -131,7 +141,10 @@ def build_setup(
         batch=config.run.batch,
         seed=config.run.seed,
         precision=precision.value,
-        train_fn=_train_fn(config),
+        precisions=config.hardware.precisions,
+        early_images=config.fidelity.early_precision_images,
+        train_fn=train_fn,
+        score_fn=score_fn,
         stop_after_failures=config.run.stop_after_failures,
         multi_fidelity=Fidelity.halving(
             config.train.epochs, config.fidelity.min_epochs, config.fidelity.eta
@@ -139,19 +152,22 @@ def build_setup(
     )
 
 
-def _train_fn(config: Config) -> Callable[[TrainJob], Any]:
-    """How children are trained; the NAS-Bench-201 table looks accuracies up instead."""
+def _train_fns(config: Config) -> tuple[Callable[[TrainJob], Any], Callable[[ScoreJob], Any]]:
+    """How children are trained and scored at precision; the NAS-Bench-201 table looks
+    accuracies up instead."""
     if DATASETS[config.data.dataset].table:
         from coexplore.tabular.accuracy import table_trainer
 
-        return table_trainer(config)
-    return run_train_job
+        trainer = table_trainer(config)
+        return trainer, trainer.score
+    return run_train_job, run_score_job
 
 
 @dataclass(frozen=True)
 class RunResult:
     run_dir: Path
     summary: dict[str, Any]
+    finished_before: bool = False  # a resume of a run that had finished: nothing was trained
 
 
 def check_inputs(config: Config) -> SearchSetup:
@@ -159,7 +175,17 @@ def check_inputs(config: Config) -> SearchSetup:
     the search space and strategy, the accuracy table of a tabular run, the dataset's files."""
     setup = build_setup(config)  # pool, devices file, folder datasets, the NB201 table
     check_data(config)
+    check_device(config)
     return setup
+
+
+def check_device(config: Config) -> None:
+    """train.device = "cuda" on a machine without CUDA is refused now, not by every child in
+    turn. Children of a Ray cluster joined by address train on its nodes, which this machine
+    cannot look at; a table dataset trains nothing."""
+    here = not config.executor.address and not DATASETS[config.data.dataset].table
+    if config.train.device == "cuda" and here:
+        resolve_device(config.train.device)
 
 
 def check_data(config: Config) -> None:
@@ -170,13 +196,22 @@ def check_data(config: Config) -> None:
 
 
 def start(
-    config: Config, run_dir: Path, executor: Executor | None = None, progress: bool = True
+    config: Config,
+    run_dir: Path,
+    executor: Executor | None = None,
+    progress: bool = True,
+    announce: Callable[[], None] | None = None,
 ) -> RunResult:
-    """Check the inputs, make the run folder, run. When the run ends before any trial is stored
-    (an executor that cannot start, Ctrl-C during start-up), what this call made is removed again,
-    so the same command can simply be run again: no stray folder that "already holds a run"."""
+    """Check the run folder and the inputs, make the run folder, run. `announce` is called once
+    everything is checked, before the folder is made (the command line's start-up line). When
+    the run ends before any trial is stored (an executor that cannot start, Ctrl-C during
+    start-up), what this call made is removed again, so the same command can simply be run
+    again: no stray folder that "already holds a run"."""
+    check_run_dir(run_dir)
     config = check_config(config)  # the run folder keeps every section, resolved
     check_inputs(config)
+    if announce is not None:
+        announce()
     made = _first_missing(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     try:
@@ -187,6 +222,22 @@ def start(
     except BaseException:
         _remove_if_empty(run_dir, made)
         raise
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A new run goes into a new or empty folder: never beside a run (resume that instead) or
+    someone's files (a run's outputs would mix with them)."""
+    if not run_dir.exists():
+        return
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: not a folder; give a new or empty folder for the run")
+    if (run_dir / DB_NAME).exists():
+        raise UserError(f"{run_dir} already holds a run; use `coexplore resume {run_dir}`")
+    if any(run_dir.iterdir()):
+        raise UserError(
+            f"{run_dir}: the folder is not empty and holds no run; give a new or empty folder "
+            "for the run"
+        )
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -245,8 +296,11 @@ def resume(
     progress: bool = True,
     overrides: dict[str, Any] | None = None,
 ) -> RunResult:
-    """Continue the run in `run_dir`; `overrides` mend its config first (see MENDABLE)."""
-    from coexplore.search.outputs import write_outputs
+    """Continue the run in `run_dir`; `overrides` mend its config first (see MENDABLE). A run
+    that had finished trains nothing: its summary is read back from picks.json, or, when an
+    output is missing, the outputs are written again from what run.db keeps (`write_outputs`
+    reuses the stored final test results)."""
+    from coexplore.search.outputs import OUTPUTS, write_outputs
     from coexplore.search.progress import ProgressBar
 
     with RunStorage.open(run_dir / DB_NAME) as storage, contextlib.ExitStack() as owned:
@@ -258,6 +312,9 @@ def resume(
         if overrides:  # checked: now it is the run's config
             storage.replace_config(to_dict(config))
             (run_dir / "config.toml").write_text(to_toml(config))
+        finished = storage.get_meta("status") == "finished"
+        if finished and (summary := _written_summary(run_dir, OUTPUTS)) is not None:
+            return RunResult(run_dir, summary, finished_before=True)
         # An executor made here is closed here (its worker processes or Ray cluster stop).
         executor = executor or owned.enter_context(make_executor(config))
         owned.enter_context(signals_end_the_run())
@@ -272,17 +329,33 @@ def resume(
         summary = write_outputs(
             run_dir, storage, config, setup, executor, _final_job(config, setup)
         )
-    return RunResult(run_dir, summary)
+        # The finished children's weights left free pages behind. Giving them back is a
+        # nicety: a reader holding the file (a report) must not turn a finished run into an error.
+        with contextlib.suppress(StorageError):
+            storage.compact()
+    return RunResult(run_dir, summary, finished_before=finished)
+
+
+def _written_summary(run_dir: Path, outputs: tuple[str, ...]) -> dict[str, Any] | None:
+    """picks.json's summary when every output of a finished run is there (None: write them)."""
+    if not all((run_dir / name).is_file() for name in outputs):
+        return None
+    try:
+        summary = json.loads((run_dir / "picks.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and "counts" in summary else None
 
 
 def _final_job(
     config: Config, setup: SearchSetup
-) -> Callable[[dict[str, Any], int], TrainJob] | None:
+) -> Callable[[dict[str, Any], int, str], TrainJob] | None:
+    """The final retraining of a pick: scored on the test split at its precision."""
     if config.final.epochs <= 0:
         return None
     train = dataclasses.replace(config.train, epochs=config.final.epochs)
-    return lambda arch_json, seed: TrainJob(
-        arch_json, setup.data, setup.seed, train, seed, test=True
+    return lambda arch_json, seed, precision: TrainJob(
+        arch_json, setup.data, setup.seed, train, seed, test=True, precisions=(precision,)
     )
 
 

@@ -86,6 +86,12 @@ def test_tabular_comparison_writes_table_plots_and_runs(tmp_path, table):
         assert not float(row["best_accuracy"]) > max(accuracy.values()) + 1e-9  # nan: none
     markdown = (out / "compare.md").read_text()
     assert "| true front |" in markdown and "± " in markdown
+    # A run whose children all fail alike (cells the table lacks) stops early, says so, and the
+    # comparison goes on with the others.
+    for db in sorted((out / "runs").glob("*/run.db")):
+        with RunStorage.open(db) as storage:
+            if storage.get_meta("status") == "stopped":
+                assert storage.get_meta("stopped_because") in result.output
 
 
 def test_rerunning_reads_finished_runs_back_and_budget_stops_early(tmp_path, table):

@@ -4,9 +4,12 @@ import dataclasses
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from coexplore.hardware.accelerator import (
     Tiling,
+    compute_cycles,
     layer_bound,
     layer_cycles,
     over_budget,
@@ -116,3 +119,44 @@ def test_window_layers_use_diagonal_lanes():
     assert layer_cycles(pool, t, fill=False) == 4 * 256
     # dw: tI = 4*10*10/4 = 100, tW = 4*9/4 = 9, tC = 9*64 = 576 -> 576 per tile, 4 tiles
     assert layer_cycles(dw, t, fill=False) == 4 * 576
+
+
+# Hand values of the compute term alone (K^2 Tr' Tc' per tile): the first HAND_CASES conv has
+# 2*2*3 output tiles x 1 input tile x 2304; the FC 128 x 2 tiles x 1; a 3 x 3 pool on 8 x 8
+# over min(4, 2) = 2 lanes of 6 channels: 3 lane tiles x 9 x (Tr' = 4) x (Tc' = 4), twice
+# over the rows; a last, partial tile of rows (R = 10, Tr = 4: 4, 4, 2 rows) costs Tr' = 4.
+COMPUTE_CASES = [
+    (conv(3, 24, 32, 3), Tiling(8, 3, 16, 16, 1, 1, 2), 2 * 2 * 3 * 2304),
+    (Layer(LayerKind.FC, 4096, 10, 1, 1), Tiling(8, 32, 4, 4, 2, 1, 1), 2 * 128),
+    (Layer(LayerKind.POOL, 6, 6, 8, 8, 3, 1), Tiling(4, 2, 4, 8, 1, 1, 1), 2 * 3 * 9 * 4 * 8),
+    (conv(5, 7, 10, 3), Tiling(4, 2, 4, 10, 1, 1, 1), 3 * 2 * 3 * 9 * 4 * 10),
+    (Layer(LayerKind.ADD, 6, 6, 5, 5), Tiling(4, 2, 1, 1, 1, 1, 1), 19),  # ceil(150 / 8)
+    (Layer(LayerKind.CONCAT, 6, 6, 5, 5), Tiling(4, 2, 1, 1, 1, 1, 1), 0),
+]
+
+
+@pytest.mark.parametrize(("layer", "tiling", "cycles"), COMPUTE_CASES)
+def test_compute_term_matches_hand_computation(layer, tiling, cycles):
+    assert compute_cycles(layer, tiling) == cycles
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    kind=st.sampled_from(["conv", "dwconv", "pool", "fc", "add"]).map(LayerKind),
+    n=st.integers(1, 40), rows=st.integers(1, 20), k=st.integers(1, 5), s=st.integers(1, 3),
+    sizes=st.tuples(*[st.integers(1, 12)] * 4),
+)  # fmt: skip
+def test_compute_term_is_the_cycles_when_the_ports_are_wide_enough(kind, n, rows, k, s, sizes):
+    """With every tile's words in one port cycle only the compute term is left (and the port
+    cycle that no layer goes without); it never exceeds the layer's cycles."""
+    tm, tn, tr, tc = sizes
+    m = n if kind in (LayerKind.DWCONV, LayerKind.POOL, LayerKind.ADD) else n + 3
+    layer = (
+        Layer(kind, n, m, 1, 1)
+        if kind is LayerKind.FC
+        else Layer(kind, n, m, rows, rows + 1, k if kind is not LayerKind.ADD else 1, s)
+    )
+    narrow = Tiling(tm, tn, tr, tc, 1, 1, 1)
+    wide = Tiling(tm, tn, tr, tc, 10**9, 10**9, 10**9)
+    assert compute_cycles(layer, narrow) <= layer_cycles(layer, narrow, fill=False)
+    assert compute_cycles(layer, wide) == layer_cycles(layer, wide, fill=False)

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,37 @@ def test_pruned_trials_are_counted_in_the_pareto_caption(finished_run: Path) -> 
     html = render_report(view)
     assert f"{pruned} children pruned before training" in html
     assert to_dict(view.config)["spec"]["fps"] == 2600.0
+
+
+def test_fpgas_and_layers_are_numbered_from_1_everywhere(finished_run: Path) -> None:
+    """The stage table, the stage figure's labels and the hover text count as people do."""
+    from coexplore.report.hover import design_lines
+    from coexplore.report.stages import stage_label, stage_table
+
+    view = open_run(finished_run)
+    sw = view.picks.opt_sw
+    assert sw is not None
+    evaluation = view.evaluation(sw)
+    assert evaluation is not None and len(evaluation.stages) >= 2
+    table = stage_table(evaluation, view.pool, view.precision)
+    rows = re.findall(r"<tr><td>(\d+)</td><td class=\"text\">[^<]*</td><td>(\d+)-(\d+)</td>", table)
+    assert [int(n) for n, _, _ in rows] == list(range(1, len(evaluation.stages) + 1))
+    assert int(rows[0][1]) == 1 and int(rows[-1][2]) == evaluation.stages[-1].last_layer + 1
+    first = evaluation.stages[0]
+    assert stage_label(0, first).startswith(f"FPGA 1\n{first.device}\nlayers 1-")
+    assert design_lines(sw.hardware)[0].startswith(f"FPGA 1: {first.device} layers 1-")
+
+
+def test_the_summary_says_what_the_fidelity_rungs_gave(run_maker, tmp_path: Path) -> None:
+    fidelity = {"train.epochs": 4, "fidelity.min_epochs": 1}
+    view = open_run(run_maker(tmp_path / "mf", **fidelity))
+    html = render_report(view)
+    got = Counter(t.epochs for t in view.trials
+                  if t.state is TrialState.COMPLETE and t.reused_from is None)  # fmt: skip
+    assert len(got) > 1  # children stopped at different rungs
+    stopped = ", ".join(f"{n} child{'ren' if n > 1 else ''} {e} epoch{'s' if e > 1 else ''}"
+                        for e, n in sorted(got.items()))  # fmt: skip
+    assert "multi-fidelity: rungs of 1 / 2 / 4 epochs" in html and stopped in html
+    assert "4 training epochs per child" not in html
+    plain = render_report(open_run(run_maker(tmp_path / "one", **{"train.epochs": 2})))
+    assert "<dt>training</dt><dd>2 epochs per child</dd>" in plain

@@ -61,11 +61,13 @@ def test_a_run_that_ends_before_its_first_trial_leaves_no_folder(tmp_path, monke
 
     monkeypatch.setattr(run, "make_executor", no_executor)
     (tmp_path / "mine.txt").write_text("the user's file")
-    for out in (tmp_path / "new" / "deeper", tmp_path):  # made by the run / there before it
+    (tmp_path / "empty").mkdir()
+    for out in (tmp_path / "new" / "deeper", tmp_path / "empty"):  # made by the run / not
         with pytest.raises(ValueError, match="cannot start or join"):
             run.start(load_config("quick"), out, progress=False)
         assert not (tmp_path / "new").exists()
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt"]
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mine.txt"]
+        assert not any((tmp_path / "empty").iterdir())
 
 
 def test_children_failing_alike_stop_the_run_and_resume_set_mends_it(tmp_path):

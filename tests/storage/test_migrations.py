@@ -197,3 +197,145 @@ def test_a_version_3_database_gets_typed_accuracy_fields(tmp_path: Path) -> None
     assert first.flat_metrics() == {**HARDWARE, "meets_spec": 1.0, "iou": 0.7, "accuracy": 0.8,
                                     "float_accuracy": 0.8, "epochs": 4.0, "accuracy_1ep": 0.5,
                                     "accuracy_4ep": 0.8, "val_images": 2000.0}  # fmt: skip
+
+
+VERSION_4 = (
+    VERSION_3.replace(
+        "    hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),\n",
+        "    hw_tries INTEGER NOT NULL DEFAULT 0 CHECK (hw_tries >= 0),\n"
+        "    precision TEXT NOT NULL DEFAULT '',\n"
+        "    accuracy REAL,\n"
+        "    float_accuracy REAL,\n"
+        "    accuracy_at TEXT NOT NULL DEFAULT '{}',\n"
+        "    epochs INTEGER NOT NULL DEFAULT 0 CHECK (epochs >= 0),\n"
+        "    rung_accuracies TEXT NOT NULL DEFAULT '{}',\n"
+        "    val_images INTEGER NOT NULL DEFAULT 0 CHECK (val_images >= 0),\n"
+        "    network_key TEXT NOT NULL DEFAULT '',\n",
+    )
+    + "CREATE INDEX trials_by_network_key ON trials (network_key, number);\n"
+)
+V4_COLUMNS = V3_COLUMNS + ", epochs, network_key"
+
+# (state, epochs, attempts as version 4 counted them: one per training job, retries included)
+# -> attempts today: 1 plus the retries after a worker died (0: not trained here).
+V4_ATTEMPTS = [
+    ("complete", 8, 8, 1),  # 8 epochs, one job each, no retry
+    ("complete", 8, 10, 3),  # two of its jobs retried once each
+    ("complete", 1, 1, 1),
+    ("failed", 2, 3, 1),  # two epochs done, the third job failed on its first try
+    ("failed", 0, 3, 3),  # its first job died three times
+    ("running", 2, 3, 2),  # killed mid-search after a retry
+    ("pruned", 0, 0, 0),
+    ("complete", 4, 0, 0),  # a reused result: not trained here
+    ("complete", 4, 2, 1),  # an older run that trained several epochs in one job keeps 1
+]
+
+
+def test_a_version_4_database_counts_attempts_as_tries_not_epochs(tmp_path: Path) -> None:
+    path = tmp_path / "v4.db"
+    raw = sqlite3.connect(path)
+    raw.executescript(VERSION_4)
+    raw.executemany("INSERT INTO meta VALUES (?, ?)", [("schema_version", "4"), ("config", "{}")])
+    for number, (state, epochs, attempts, _) in enumerate(V4_ATTEMPTS):
+        row = list(_v3_row(number, HARDWARE, state))
+        row[15] = attempts
+        raw.execute(
+            f"INSERT INTO trials ({V4_COLUMNS}) VALUES ({', '.join('?' * 21)})",
+            (*row, epochs, f"arch-{number}"),
+        )
+    raw.commit()
+    raw.close()
+    with RunStorage.open(path) as storage:
+        trials = storage.trials()
+    assert [t.attempts for t in trials] == [today for *_, today in V4_ATTEMPTS]
+    assert [t.epochs for t in trials] == [epochs for _, epochs, _, _ in V4_ATTEMPTS]
+    with RunStorage.open(path) as storage:  # opened again: migrated once, not twice
+        assert [t.attempts for t in storage.trials()] == [t.attempts for t in trials]
+
+
+def _age_to_version_3(run_dir: Path) -> None:
+    """A run folder of today, rewritten as coexplore stored runs before typed accuracy fields
+    and precisions: schema 3 (accuracy, epochs, images and rung accuracies as floats in the
+    metrics JSON) and the config's old keys (space.depth, hardware.precision, [frontier])."""
+    db = run_dir / "run.db"
+    new = sqlite3.connect(db)
+    config = json.loads(new.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    config["space"]["depth"] = config["space"].pop("layers")
+    config["hardware"]["precision"] = config["hardware"].pop("precisions")[0]
+    config["frontier"] = config.pop("coexplore")
+    fields = V3_COLUMNS + ", accuracy, epochs, val_images, rung_accuracies"
+    rows = []
+    for row in new.execute(f"SELECT {fields} FROM trials ORDER BY number"):
+        *kept, accuracy, epochs, images, rungs = row
+        metrics = json.loads(kept[8])
+        if accuracy is not None:
+            metrics |= {"accuracy": accuracy, "epochs": float(epochs)}
+            metrics |= {f"accuracy_{e}ep": a for e, a in json.loads(rungs).items()}
+        if images:
+            metrics["val_images"] = float(images)
+        kept[8] = json.dumps(metrics)
+        rows.append(tuple(kept))
+    checkpoints = new.execute("SELECT batch, blob, saved_at FROM checkpoints").fetchall()
+    status = new.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()[0]
+    new.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    old = sqlite3.connect(db)
+    old.executescript(VERSION_3)
+    meta = [("schema_version", "3"), ("config", json.dumps(config)), ("status", status)]
+    old.executemany("INSERT INTO meta VALUES (?, ?)", meta)
+    old.executemany(f"INSERT INTO trials ({V3_COLUMNS}) VALUES ({', '.join('?' * 19)})", rows)
+    old.executemany("INSERT INTO checkpoints VALUES (?, ?, ?)", checkpoints)
+    old.commit()
+    old.close()
+
+
+@pytest.mark.slow
+def test_a_run_stored_before_typed_accuracy_and_precisions_resumes_and_reports(tmp_path):
+    """A run folder of schema 3 with the old config keys, stopped after two batches, resumes
+    to the end with today's code and reports: its accuracies (float, as measured then) keep
+    their values, with the stored precision beside them."""
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "search"))
+    from fake_training import fake_train
+
+    from coexplore import wiring as run
+    from coexplore.config import load_config, to_dict
+    from coexplore.executors import LocalExecutor
+    from coexplore.report import write_report
+    from coexplore.search.loop import run_search
+
+    class Stop(Exception):
+        pass
+
+    def two_batches(records: list) -> None:
+        if records[-1].batch == 1:
+            raise Stop
+
+    overrides = {"run.trials": 16, "run.batch": 4, "spec.fps": 2000.0,
+                 "run.strategy": "random", "hardware.precisions": ["fixed16"]}  # fmt: skip
+    config = load_config("quick", overrides=overrides)
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    with RunStorage.create(run_dir / "run.db", to_dict(run.check_config(config))) as storage:
+        storage.set_meta("status", "running")
+        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        with pytest.raises(Stop):
+            run_search(setup, storage, LocalExecutor(), two_batches)
+        before = {t.number: (t.accuracy, t.reward) for t in storage.trials()}
+    _age_to_version_3(run_dir)
+    with RunStorage.open(run_dir / "run.db") as storage:
+        assert storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        aged = {t.number: (t.accuracy, t.reward) for t in storage.trials()}
+        assert aged == before and len(aged) == 8
+    result = run.resume(run_dir, LocalExecutor(), progress=False)
+    assert result.summary["trials"] == 16
+    with RunStorage.open(run_dir / "run.db") as storage:
+        trials = storage.trials()
+    assert {t.precision for t in trials} == {"fixed16"}
+    assert {t.number: (t.accuracy, t.reward) for t in trials[:8]} == before
+    assert all(t.float_accuracy == t.accuracy for t in trials[:8] if t.accuracy is not None)
+    report = write_report(run_dir)
+    assert "OptSW" in report.read_text()

@@ -452,3 +452,27 @@ def test_a_training_state_lives_only_while_its_trial_runs(run: RunStorage) -> No
     assert run.train_state(0) == (3, b"three epochs")
     run.put_trial(dataclasses.replace(running, state=TrialState.COMPLETE))
     assert run.train_state(0) is None and run.trial(0).state is TrialState.COMPLETE
+
+
+def test_compact_gives_the_dropped_weights_pages_back(tmp_path: Path) -> None:
+    """A finished child's weights are deleted, leaving free pages; compact returns them."""
+    path = tmp_path / "run.db"
+    weights = os.urandom(2_000_000)
+    with RunStorage.create(path, {"seed": 1}) as storage:
+        running = [record(n, state=TrialState.RUNNING, epochs=1) for n in range(4)]
+        for child in running:  # four children's weights at once: 8 MB
+            storage.put_trial(child, weights)
+        for child in running:
+            storage.put_trial(dataclasses.replace(child, state=TrialState.COMPLETE))
+        kept = storage.trials()
+        with sqlite3.connect(path) as raw:
+            free = raw.execute("PRAGMA freelist_count").fetchone()[0]
+            assert free * raw.execute("PRAGMA page_size").fetchone()[0] > 7_000_000
+        raw.close()
+        storage.compact()
+        assert storage.trials() == kept
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("PRAGMA freelist_count").fetchone()[0] == 0
+    raw.close()
+    assert path.stat().st_size < 1_000_000
+    assert not (tmp_path / "run.db-wal").exists() or (tmp_path / "run.db-wal").stat().st_size == 0

@@ -77,9 +77,21 @@ def _value(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+def registered(kind: str) -> tuple[str, ...]:
+    """The names registered for a `setting(registry=...)` kind, as a config may give them."""
+    from coexplore.datasets import DATASETS
+    from coexplore.executors import EXECUTORS
+    from coexplore.search.strategies import configurable
+    from coexplore.spaces import SPACES
+
+    names = {"strategy": configurable, "space": lambda: tuple(SPACES),
+             "dataset": lambda: tuple(DATASETS), "executor": lambda: tuple(EXECUTORS)}  # fmt: skip
+    return tuple(names[kind]())
+
+
 def _allows(rules: Any, hint: Any) -> str:
     if rules.get("registry"):
-        return f"a registered {rules['registry']}"
+        return ", ".join(registered(rules["registry"]))
     if rules.get("choices"):
         return ", ".join(str(c) for c in rules["choices"])
     if hint not in (int, float):

@@ -6,7 +6,9 @@ design explorer). A `trained` budget stops a run from the loop's progress hook o
 children have been trained, an `epochs` budget once its trained children have spent that many
 training epochs (whichever comes first); `run.trials` stays the cap on children sampled.
 Running a finished strategy again reads it back; an interrupted one, or one stopped by a
-smaller budget, continues where it stopped.
+smaller budget, continues where it stopped. A run whose children kept failing alike
+(`SearchStopped`) ends there and is compared on what it trained: the comparison goes on with
+the others.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config, to_dict, to_toml
-from coexplore.errors import InputError
+from coexplore.errors import InputError, SearchStopped
 from coexplore.executors import Executor, LocalExecutor
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.strategies import registry
@@ -108,11 +110,12 @@ def run_strategy(
             first_trained(st.trials(), trained),
             float(st.get_meta("wall_seconds") or 0.0),
         )
+        stopped = st.get_meta("stopped_because") if st.get_meta("status") == "stopped" else ""
     if say:
         done = sum(is_trained(t) for t in result.trials)
         say(
             f"{strategy} seed {seed}: {len(result.trials)} explored, {done} trained, "
-            f"{result.wall_seconds:.1f} s  ({run_dir})"
+            f"{result.wall_seconds:.1f} s  ({run_dir})" + (f"; {stopped}" if stopped else "")
         )
     return result
 
@@ -174,6 +177,9 @@ def _search(
     except _Enough:
         storage.set_meta("status", "finished")
         storage.set_meta("stopped_by", "budget")
+    except SearchStopped as stop:  # its children kept failing alike: an outcome to compare
+        storage.set_meta("status", "stopped")
+        storage.set_meta("stopped_because", str(stop))
     else:
         storage.set_meta("stopped_by", "trials")
     storage.set_meta("wall_seconds", repr(before + time.perf_counter() - start))

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from coexplore.errors import InputError
 from coexplore.export.header import c_header
+from coexplore.export.hls_files import write_trial_hls
 from coexplore.export.model import (
     ExportError,
     NotTrained,
+    TrainedChild,
     export_onnx,
     onnx_difference,
     retrain,
     save_weights,
 )
+from coexplore.hardware.devices import Precision
 from coexplore.hardware.pipeline import HardwareDesign
 from coexplore.report.rundata import RunView, open_run
 from coexplore.storage import TrialRecord, TrialState
@@ -63,12 +68,16 @@ def export_trial(
         out_dir / "architecture.json", architecture_json(view, trial)
     )
     _write_hardware(view, trial, out_dir, files, notes)
-    trained = _write_model(view, trial, out_dir, files, notes, epochs)
+    child = _retrained(view, trial, notes, epochs)
+    trained = _write_model(view, trial, child, out_dir, files, notes, epochs)
+    trained |= _write_hls(view, trial, child, out_dir, files, notes)
     manifest = {
         "run": str(view.run_dir.resolve()),
         "trial": number,
         "files": {what: path.name for what, path in files.items()},
         "notes": notes,
+        "precision": trial.precision,  # the arithmetic the design computes in
+        "accuracy_at": trial.accuracy_at,  # the network's validation accuracy at each
         "stored_metrics": trial.flat_metrics(),
         **trained,
     }
@@ -102,18 +111,69 @@ def _write_hardware(
     files["header"].write_text(text)
 
 
+def _retrained(
+    view: RunView, trial: TrialRecord, notes: list[str], epochs: int | None
+) -> TrainedChild | None:
+    try:
+        return retrain(view, trial, epochs)
+    except NotTrained as exc:
+        notes.append(f"{exc}: weights.pt, model.onnx and hls/ not written")
+        return None
+
+
+def _write_hls(
+    view: RunView,
+    trial: TrialRecord,
+    child: TrainedChild | None,
+    out_dir: Path,
+    files: dict[str, Path],
+    notes: list[str],
+) -> dict[str, Any]:
+    """hls/: the design's engines as HLS C++ with the child's weights in its words."""
+    if child is None or trial.hardware is None:
+        return {}
+    design = HardwareDesign.from_json(trial.hardware)
+    if design.precision is Precision.FP32:
+        notes.append("hls/ not written: the design computes in fp32 (the engine is fixed-point)")
+        return {}
+    source = {
+        "kind": "trial",
+        "run": str(view.run_dir.resolve()),
+        "trial": trial.number,
+        "seed": child.seed,
+        "dataset": view.config.data.dataset,
+        "name": view.name,
+    }
+    start = time.perf_counter()
+    try:
+        exported = write_trial_hls(
+            out_dir / "hls", child.model, child.data, design, view.pool, source
+        )
+    except InputError as exc:  # a layer the engine has no loop for: the rest is still exported
+        notes.append(f"hls/ not written: {exc}")
+        return {}
+    files["hls"] = exported.out_dir
+    notes.extend(exported.notes)
+    return {
+        "hls": {
+            "precision": design.precision.value,
+            "fpgas": len(exported.plans),
+            "bytes": exported.size_bytes,
+            "seconds": time.perf_counter() - start,
+        }
+    }
+
+
 def _write_model(
     view: RunView,
     trial: TrialRecord,
+    child: TrainedChild | None,
     out_dir: Path,
     files: dict[str, Path],
     notes: list[str],
     epochs: int | None,
 ) -> dict[str, Any]:
-    try:
-        child = retrain(view, trial, epochs)
-    except NotTrained as exc:
-        notes.append(f"{exc}: weights.pt and model.onnx not written")
+    if child is None:
         return {}
     files["weights"] = out_dir / "weights.pt"
     save_weights(child.model, files["weights"])

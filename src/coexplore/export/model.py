@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +48,7 @@ class TrainedChild:
     epochs: int
     val_accuracy: float
     seconds: float
+    data: Any = None  # the DataSplits it trained on (calibration images of its engine)
 
 
 def training_source(view: RunView, trial: TrialRecord) -> TrialRecord:
@@ -85,6 +87,7 @@ def retrain(view: RunView, trial: TrialRecord, epochs: int | None = None) -> Tra
         train.epochs,
         result.val_accuracy,
         seconds,
+        data,
     )
 
 

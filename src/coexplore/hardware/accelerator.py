@@ -78,6 +78,26 @@ _STREAMING = (
 )  # fmt: skip
 
 
+def compute_cycles(layer: Layer, t: Any) -> Any:
+    """The compute term alone: cycles the Tm x Tn array spends in its pipelined loop over the
+    whole layer, at one trip per cycle. A conv or fc runs Kh Kw Tr' Tc' trips per tile (Tr' =
+    min(Tr, R), also for a last, partial tile) for every tile of rows, columns, Tm outputs and
+    Tn inputs; depthwise conv and pooling for every tile of min(Tm, Tn) channels; an add one
+    trip per Tm x Tn words (so do act, scale and norm, as their model streams them); concat and
+    upsample none (they only move words). This is what a C simulation of the exported engine
+    counts (coexplore.hardware.hls); fill and memory terms are not in it."""
+    t_comp = _terms(layer, t)[1][0]
+    kind = layer.kind
+    if kind not in (LayerKind.CONV, LayerKind.FC, LayerKind.DWCONV, LayerKind.POOL):
+        return t_comp  # the streaming layers' whole compute term; concat, upsample: zero
+    pixels = _cdiv(layer.out_rows, t.tr) * _cdiv(layer.out_cols, t.tc)
+    if kind in (LayerKind.CONV, LayerKind.FC):
+        channels = _cdiv(layer.out_channels, t.tm) * _cdiv(layer.in_channels, t.tn)
+    else:  # one input channel per output channel, min(Tm, Tn) at a time
+        channels = _cdiv(layer.out_channels, np.minimum(t.tm, t.tn))
+    return pixels * channels * t_comp
+
+
 def layer_bound(layer: Layer, t: Tiling) -> str:
     """Which term bounds the layer: 'output' if the write-back outlasts the input loop, else the
     largest of compute / input / weight (ties go to compute, then input)."""

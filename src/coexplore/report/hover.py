@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 
 from coexplore.results.noise import interval
 from coexplore.storage import TrialRecord
+from coexplore.tables import layer_span, numbered
 
 _USE = re.compile(r"<use [^>]*/>")
 
@@ -109,11 +110,11 @@ def design_lines(hardware: dict[str, Any] | None) -> list[str]:
     if not hardware:
         return ["design: none"]
     lines = []
-    for i, stage in enumerate(hardware.get("stages", []), start=1):
+    for i, stage in enumerate(hardware.get("stages", [])):
         tiling = stage.get("tiling", {})
         tiles = ", ".join(str(tiling.get(k, "?")) for k in ("tm", "tn", "tr", "tc"))
+        layers = layer_span(stage.get("first_layer", 0), stage.get("last_layer", 0))
         lines.append(
-            f"FPGA {i}: {stage.get('device')} layers {stage.get('first_layer', 0) + 1}-"
-            f"{stage.get('last_layer', 0) + 1}, <Tm,Tn,Tr,Tc> = <{tiles}>"
+            f"FPGA {numbered(i)}: {stage.get('device')} layers {layers}, <Tm,Tn,Tr,Tc> = <{tiles}>"
         )
     return lines or ["design: none"]

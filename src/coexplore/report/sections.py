@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from coexplore.hardware.devices import model_note
@@ -14,6 +15,8 @@ from coexplore.results.failures import failure_counts
 from coexplore.results.noise import Comparison
 from coexplore.results.pareto import feasible_trials
 from coexplore.results.picks import full_fidelity
+from coexplore.results.writers import fidelity_summary
+from coexplore.search.fidelity import Fidelity
 from coexplore.storage import TrialRecord, TrialState
 
 Section = tuple[str, str, str]
@@ -50,7 +53,8 @@ def summary_section(view: RunView) -> Section:
         ("status", f"{status}: {len(trials)} of {cfg.run.trials} trials stored"),
         ("strategy", f"{cfg.run.strategy} (seed {cfg.run.seed}, batches of {cfg.run.batch})"),
         ("search space", space_text(cfg.space)),
-        ("dataset", f"{cfg.data.dataset}, {plural(cfg.train.epochs, 'training epoch')} per child"),
+        ("dataset", cfg.data.dataset),
+        ("training", training_text(cfg, trials)),
         ("FPGA pool", f"{view.pool.describe()}, link {cfg.hardware.link_gbps:g} Gb/s"),
         ("spec", f">= {cfg.spec.fps:g} FPS{latency}{fpgas} ({', '.join(cfg.hardware.precisions)})"),
         ("reward", f"alpha {cfg.reward.alpha:g} on accuracy, hardware metric {cfg.reward.metric}"),
@@ -59,6 +63,21 @@ def summary_section(view: RunView) -> Section:
         *noise_items(view),
     ]
     return "summary", "Summary", page.facts(items)
+
+
+def training_text(cfg: Any, trials: Sequence[TrialRecord]) -> str:
+    """What the children were trained: the epochs of a child, or with multi-fidelity the rungs
+    and how many children each gave (children whose result was reused trained nothing)."""
+    rungs = Fidelity.halving(cfg.train.epochs, cfg.fidelity.min_epochs, cfg.fidelity.eta).rungs
+    if len(rungs) == 1:
+        return f"{plural(rungs[0], 'epoch')} per child"
+    got = fidelity_summary(list(trials), rungs)["children_by_epochs"]
+    stopped = ", ".join(f"{plural(n, 'child')} {plural(e, 'epoch')}" for e, n in got.items())
+    rung_list = " / ".join(str(r) for r in rungs)
+    return (
+        f"multi-fidelity: rungs of {rung_list} epochs, the best 1/{cfg.fidelity.eta} of each "
+        f"rung going on; trained so far: {stopped or 'none'}"
+    )
 
 
 def noise_items(view: RunView) -> list[tuple[str, str]]:

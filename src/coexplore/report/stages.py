@@ -10,6 +10,7 @@ from matplotlib.figure import Figure
 from coexplore.hardware.devices import Device, Pool, Precision
 from coexplore.hardware.pipeline import Evaluation, StageReport
 from coexplore.report import page
+from coexplore.tables import layer_span, numbered
 
 RESOURCES = ("DSP", "BRAM18K", "LUT", "port words")
 RESOURCE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:purple")
@@ -26,7 +27,8 @@ def resource_use(stage: StageReport, device: Device, precision: Precision) -> li
 
 
 def stage_label(index: int, stage: StageReport) -> str:
-    return f"FPGA {index}\n{stage.device}\nlayers {stage.first_layer}-{stage.last_layer}"
+    layers = layer_span(stage.first_layer, stage.last_layer)
+    return f"FPGA {numbered(index)}\n{stage.device}\nlayers {layers}"
 
 
 def bound_summary(stage: StageReport) -> str:
@@ -52,7 +54,7 @@ def _time_panel(ax: Axes, evaluation: Evaluation) -> None:
         values.append(stage.seconds * 1e3)
         colours.append("tab:blue")
         if i < len(evaluation.link_seconds):
-            labels.append(f"link\n{i}->{i + 1}")
+            labels.append(f"link\n{numbered(i)}->{numbered(i + 1)}")
             values.append(evaluation.link_seconds[i] * 1e3)
             colours.append("0.6")
     ax.bar(range(len(values)), values, color=colours)
@@ -102,10 +104,10 @@ def stage_table(evaluation: Evaluation, pool: Pool, precision: Precision) -> str
         tiling = (f"{t.tm},{t.tn},{t.tr},{t.tc}", f"{t.ip},{t.wp},{t.op}")
         timing = (f"{s.cycles:,}", f"{s.seconds * 1e3:.4f}")
         resources = (f"{used:,} / {budget:,}" for used, budget in use)
-        layers = f"{s.first_layer}-{s.last_layer}"
+        layers = layer_span(s.first_layer, s.last_layer)
         rows.append(
             [
-                i,
+                numbered(i),
                 s.device,
                 layers,
                 *tiling,

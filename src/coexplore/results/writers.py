@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from coexplore.config import Config
-from coexplore.results.failures import failure_counts
+from coexplore.results.failures import failure_counts, prune_counts
 from coexplore.results.noise import Comparison, difference_noise, interval
 from coexplore.results.picks import Picks
 from coexplore.storage import TrialRecord, TrialState
@@ -66,7 +66,11 @@ def _interval_text(accuracy: float, images: int) -> str:
 
 
 def run_summary(
-    trials: list[TrialRecord], picks: Picks, tests: dict[int, float | str], config: Config
+    trials: list[TrialRecord],
+    picks: Picks,
+    tests: dict[int, float | str],
+    config: Config,
+    float_tests: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     """picks.json's figures: the trials by state, training time, failures, OptSW and OptHW."""
     counts = {s.value: sum(t.state is s for t in trials) for s in TrialState}
@@ -79,13 +83,57 @@ def run_summary(
         "training_hours": train_seconds / 3600,
         "spec_fps": config.spec.fps,
         "failures": [{"reason": r, "count": n} for r, n in failure_counts(trials)],
-        "opt_sw": pick_json(picks.opt_sw, tests),
-        "opt_hw": pick_json(picks.opt_hw, tests),
+        "precisions": list(config.hardware.precisions),
+        "opt_sw": pick_json(picks.opt_sw, tests, float_tests),
+        "opt_hw": pick_json(picks.opt_hw, tests, float_tests),
+        "nothing_found": nothing_found(trials, picks) or None,
     }
 
 
-def pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str, Any] | None:
-    """A pick as picks.json shows it: its trial, architecture, design, metrics, test result."""
+RELAX = (
+    "relax the spec (spec.fps, spec.latency_ms, spec.max_fpgas) or give a larger hardware.pool "
+    "(`coexplore estimate` shows one child's best design)"
+)
+
+
+def nothing_found(trials: list[TrialRecord], picks: Picks) -> str:
+    """Why the run has no pick, in one sentence with what to change ("" when it has one): what
+    became of its children, each fate with its most frequent cause."""
+    if picks.opt_sw is not None:
+        return ""
+    fates, to_do = [], []
+    if pruned := prune_counts(trials):
+        fates.append(_fate("pruned before training", pruned))
+    missed = sum(t.state is TrialState.COMPLETE for t in trials)
+    if missed:
+        fates.append(f"{missed} trained but miss the spec")
+    if pruned or missed:
+        to_do.append(RELAX)
+    if failed := failure_counts(trials):
+        fates.append(_fate("failed in training", failed))
+        to_do.append("mend what failed the trainings, then `coexplore resume` the run")
+    fates_text = "; ".join(fates) or "none was stored"
+    advice = " or ".join(to_do)
+    advice = f" To find one: {advice}." if advice else ""
+    return f"no trained child meets the spec: of {len(trials)} children, {fates_text}.{advice}"
+
+
+def _fate(what: str, counts: list[tuple[str, int]]) -> str:
+    """'16 pruned before training: 2391.2 FPS < spec 1e+12 FPS (and 15 like it)', or with
+    several causes '16 pruned before training, 10 of them: ...' (the most frequent)."""
+    total = sum(n for _, n in counts)
+    reason, n = counts[0]
+    return f"{total} {what}: {reason}" if n == total else f"{total} {what}, {n} of them: {reason}"
+
+
+def pick_json(
+    t: TrialRecord | None,
+    tests: dict[int, float | str],
+    float_tests: dict[int, float] | None = None,
+) -> dict[str, Any] | None:
+    """A pick as picks.json shows it: its trial, architecture, design, precision, metrics
+    (validation accuracy at its precision and float), test result (at its precision and
+    float)."""
     if t is None:
         return None
     test = tests.get(t.number)
@@ -93,11 +141,14 @@ def pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str,
     return {
         "trial": t.number,
         "precision": t.precision,
+        "accuracy": t.accuracy,
+        "float_accuracy": t.float_accuracy,
         "val_interval_95": interval(_accuracy(t), images) if images else None,
         "arch": t.arch,
         "hardware": t.hardware,
         "metrics": {k: whole(k, v) for k, v in t.flat_metrics().items()},
         "test_accuracy": test if isinstance(test, float) else None,
+        "float_test_accuracy": (float_tests or {}).get(t.number),
         "final_training_failed": test if isinstance(test, str) else None,
     }
 

@@ -196,6 +196,13 @@ def _load_state(
     run.losses[:] = state["losses"]
 
 
+def load_weights(model: nn.Module, state: bytes) -> None:
+    """The weights of a state `train_child` handed back (`TrainResult.state`) into `model`."""
+    # weights_only: tensors and plain containers, nothing that can run code (no pickle).
+    loaded = torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
+    model.load_state_dict(loaded["model"])
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -246,7 +253,10 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise InputError("TrainConfig.device: 'cuda' requested but CUDA is not available")
+        raise InputError(
+            "train.device: 'cuda', but this machine has no CUDA GPU that torch can use; set "
+            "train.device = 'auto' (CUDA when present) or 'cpu'"
+        )
     return torch.device(name)
 
 

@@ -45,7 +45,7 @@ class TrialRecord:
     started_at: float  # unix seconds
     finished_at: float | None  # unix seconds
     timings: dict[str, float]  # e.g. fast_seconds, train_seconds
-    attempts: int = 1  # training tries, counting retries after a worker died
+    attempts: int = 1  # 1, plus each retry after a worker died (0: not trained here)
     reused_from: int | None = None  # trial whose result was reused for this architecture
     meets_spec: bool = False  # the fast level found a design that meets the spec
     hw_tries: int = 0  # hardware samples drawn for it (controller fast mode; 0 otherwise)
@@ -95,8 +95,9 @@ HARDWARE_METRICS = frozenset(
 """The metrics of a hardware evaluation (`HardwareEvaluation.metrics`): stored first."""
 
 
-SCHEMA_VERSION = 4
-"""Bump on any change to SCHEMA, and add the step from the version before to MIGRATIONS.
+SCHEMA_VERSION = 5
+"""Bump on any change to SCHEMA or to what a column means, and add the step from the version
+before to MIGRATIONS.
 A database of an older version is migrated when opened for writing; a newer one is refused."""
 
 SCHEMA = """
@@ -205,7 +206,17 @@ columns, beside the new `precision` (the stored config's `hardware.precision`), 
 and `accuracy_at` (earlier versions measured float accuracies only: both are that accuracy) and
 `network_key` (the architecture key: earlier versions told networks apart by it)."""
 
-MIGRATIONS = {1: TRAIN_STATES, 2: TYPED_FIELDS, 3: ACCURACY_FIELDS}
+ATTEMPTS_AS_TRIES = """
+UPDATE trials SET attempts = MAX(1, attempts - epochs + (state != 'failed'))
+WHERE attempts > 0 AND epochs > 0;
+"""
+"""Version 4 -> 5: `attempts` counted every training job a child ran, one per epoch (a child
+trained 8 epochs without a hitch had 8); now it is 1 plus the retries after a worker died. A
+trained child ran one job per epoch it got, and a failed one one more, so the retries are what
+is left after those. (A child of an older run that trained several epochs in one job keeps at
+least 1.) The schema itself is unchanged."""
+
+MIGRATIONS = {1: TRAIN_STATES, 2: TYPED_FIELDS, 3: ACCURACY_FIELDS, 4: ATTEMPTS_AS_TRIES}
 """Version -> the SQL that brings a database of that version to the next one."""
 
 _COLUMNS = (

@@ -256,6 +256,18 @@ class RunStorage:
             )
         return int(found[0]), found[1]
 
+    def compact(self) -> None:
+        """Give the free pages back to the file system (VACUUM), and empty the write-ahead log.
+
+        A finished child's weights are deleted, which leaves their pages free inside the file; a
+        finished run needs them no more (a default-preset run's file: 31.7 MB before, 0.23 MB
+        after). Not inside a transaction; other connections must not be writing."""
+        try:
+            self._conn.execute("VACUUM")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except (sqlite3.Error, UnicodeDecodeError) as exc:
+            raise self._error("cannot compact the run database", exc) from exc
+
     # --- helpers --------------------------------------------------------------------------
 
     def _write_schema(self, config_json: str) -> None:
