@@ -53,6 +53,10 @@ Tokens = tuple[int, ...]
 # trainings, CIFAR-10 and CIFAR-100: a quarter 0.94 / 0.98 and 0.84 / 0.96, a half 0.92 / 0.99
 # and 0.88 / 0.98 (acc x GOPS/W within 0.03 of each other).
 UNIFORM_SHARE = 0.5
+# The architectures of one network whose moves make up its neighbourhood (the one the pool holds
+# and up to this many more found from it). On NAS-Bench-201 a network has up to 460 cells; the
+# cells near the pool's one give most of its neighbours (DRAFT: measured below).
+COPIES = 32
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class FrontierStrategy(Strategy):
         self.keys: dict[Tokens, str] = {}
         self.members: dict[str, Tokens] = {}
         self.structure: dict[Tokens, tuple[float, ...]] = {}
+        self.neighbourhoods: dict[Tokens, list[Tokens]] = {}  # `_network_neighbours`
         # Pairs whose accuracy is known without asking them: their network trained at another
         # precision (a run searching several).
         self.known: dict[Tokens, float] = {}
@@ -156,9 +161,33 @@ class FrontierStrategy(Strategy):
         return list(out.values())
 
     def _shuffled_neighbours(self, tokens: Tokens) -> list[Tokens]:
-        rows = [self.space.encode(a) for a in self.space.neighbours(self.space.decode(tokens))]
-        rows += _swaps(self.space, tokens)
+        rows = self._network_neighbours(tokens)
         return [rows[i] for i in self.rng.permutation(len(rows))]
+
+    def _network_neighbours(self, tokens: Tokens) -> list[Tokens]:
+        """The architectures one move (a token changed, or two swapped) from any architecture
+        of `tokens`'s network, that are other networks: the network's neighbourhood, not only
+        that of the one architecture the pool holds for it. Its other architectures are found
+        by moves that keep the network (up to `COPIES` of them, nearest first)."""
+        if tokens in self.neighbourhoods:
+            return self.neighbourhoods[tokens]
+        key, copies, seen = self._key(tokens), [tokens], {tokens}
+        rows: list[Tokens] = []
+        for cell in copies:  # grows while it is read: a breadth-first walk over the copies
+            for row in self._moves(cell):
+                if row in seen:
+                    continue
+                seen.add(row)
+                if self._key(row) != key:
+                    rows.append(row)
+                elif len(copies) < COPIES:
+                    copies.append(row)
+        self.neighbourhoods[tokens] = rows
+        return rows
+
+    def _moves(self, tokens: Tokens) -> list[Tokens]:
+        rows = [self.space.encode(a) for a in self.space.neighbours(self.space.decode(tokens))]
+        return rows + _swaps(self.space, tokens)
 
     def _elites(self) -> list[Tokens]:
         """Trained spec-meeting children on the front of any plane, most accurate first."""
