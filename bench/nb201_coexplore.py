@@ -12,7 +12,9 @@ training noise. A network's accuracy is the mean over its copies (`tabular.accur
 network_means`, what a user should expect from training it); the true front is over networks,
 each at the hardware of its copies; a run that trained any copy scores that network, at the
 trained copy's own hardware (copies share it but where the `UniqueString` merges networks that
-share weights differently: docs/spaces.md). Without the CSV's `UniqueString` column every cell
+share weights differently: docs/spaces.md). A child the loop reused (its network, by the
+space's computation key, trained before as another cell) scores the class of the cell that was
+trained. Without the CSV's `UniqueString` column every cell
 is its own network. The cell-level scores (each cell its own accuracy, the true front over
 cells, as in the literature) are printed beside them.
 Prints
@@ -121,12 +123,19 @@ def at(curves: list[list[float]], k: int) -> list[float]:
 def scored(
     trials: tuple[TrialRecord, ...], bench: Benchmark, accuracy: dict[int, float]
 ) -> tuple[TrialRecord, ...]:
-    """`trials` with each trained child's accuracy replaced by the one it scores with."""
-    space = bench.problem.space
+    """`trials` with each trained child's accuracy replaced by the one it scores with: that of
+    the cell it trained. A reused child (`reused_from`: the loop found its network trained
+    before, possibly as another cell) trained nothing and scores the trained cell's, as its
+    stored accuracy is; scoring its own cell would credit a strategy that proposes copies with
+    the luck of cells it never trained."""
+    space, by_number = bench.problem.space, {t.number: t for t in trials}
+
+    def trained_cell(t: TrialRecord) -> int:
+        source = by_number.get(t.reused_from, t) if t.reused_from is not None else t
+        return int(space.from_json(source.arch).index)
+
     return tuple(
-        dataclasses.replace(t, accuracy=accuracy[space.from_json(t.arch).index])
-        if t.accuracy is not None
-        else t
+        dataclasses.replace(t, accuracy=accuracy[trained_cell(t)]) if t.accuracy is not None else t
         for t in trials
     )
 

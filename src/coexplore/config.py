@@ -173,6 +173,9 @@ class FidelityConfig(Section):
         0, "rungs of train.epochs, train.epochs // eta, ... down to this (0: off)"
     )
     eta: int = setting(2, "the best 1/eta of a rung go on (at least 2)", low=2)
+    early_precision_images: int = setting(
+        400, "a child stopped at an early rung is scored at precision on this many (0: all)"
+    )
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from coexplore.config import Config, ConfigError
 from coexplore.datasets import DATASETS
 from coexplore.hardware.devices import Pool, Spec, load_catalog, parse_pool
 from coexplore.spaces import SPACES, SearchSpace
+from coexplore.spaces.precision import PrecisionSpace
 
 
 def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
@@ -20,8 +21,11 @@ def dataset_shape(config: Config) -> tuple[tuple[int, int, int], int]:
 
 
 def make_space(config: Config) -> SearchSpace[Any]:
-    """The configured space, from the one registry of spaces (`coexplore.spaces.SPACES`)."""
-    return SPACES[config.space.name].from_settings(config.space)
+    """The configured space, from the one registry of spaces (`coexplore.spaces.SPACES`); with
+    several `hardware.precisions`, its architectures at each (`spaces.precision`)."""
+    space = SPACES[config.space.name].from_settings(config.space)
+    precisions = config.hardware.precisions
+    return PrecisionSpace(space, precisions) if len(precisions) > 1 else space
 
 
 def make_pool(config: Config) -> Pool:

@@ -266,17 +266,18 @@ def summary_table(summary: dict[str, Any]) -> Group:
         f"{counts['failed']} failed, {summary['training_hours'] * 60:.1f} training minutes"
     )
     table = narrow_table()
-    add_texts(table, "pick")
-    add_figures(table, "trial", "val acc", "test acc", "FPS", "GOPS/W", "pipe eff", "FPGAs")
+    add_texts(table, "pick", "prec")
+    add_figures(table, "trial", "val acc", "float", "test acc", "FPS", "GOPS/W", "FPGAs")
     for label, name in PICK_NAMES.items():
         p = summary[label]
         if p is None:
-            table.add_row(name, *["-"] * 7)
+            table.add_row(name, *["-"] * 8)
             continue
         m = p["metrics"]
         test = "-" if p["test_accuracy"] is None else f"{p['test_accuracy']:.3f}"
-        table.add_row(name, str(p["trial"]), f"{m['accuracy']:.3f}", test, f"{m['fps']:,.0f}",
-                      f"{m['gops_per_w']:.1f}", f"{m['pipeline_efficiency']:.0%}",
+        floated = m.get("float_accuracy", m["accuracy"])
+        table.add_row(name, p.get("precision", "-"), str(p["trial"]), f"{m['accuracy']:.3f}",
+                      f"{floated:.3f}", test, f"{m['fps']:,.0f}", f"{m['gops_per_w']:.1f}",
                       f"{m['fpgas']:.0f}")  # fmt: skip
     picks = [
         f"{name}: "
@@ -285,7 +286,8 @@ def summary_table(summary: dict[str, Any]) -> Group:
     ]
     failures = [f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])]
     noise = summary.get("accuracy_noise", {}).get("notes", [])  # binomial noise, in words
-    return with_notes(table, [*picks, *failures, *noise], heading)
+    meaning = "val acc, test acc: at the pick's precision (prec); float: the same network in fp32"
+    return with_notes(table, [meaning, *picks, *failures, *noise], heading)
 
 
 def _arch_text(arch: dict[str, Any]) -> str:

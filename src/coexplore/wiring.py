@@ -37,7 +37,7 @@ from coexplore.search.fidelity import Fidelity
 from coexplore.search.loop import SearchSetup, run_search
 from coexplore.search.reward import Reward, default_hw_bounds
 from coexplore.search.strategy import StrategyContext
-from coexplore.slow.jobs import TrainJob, run_train_job
+from coexplore.slow.jobs import ScoreJob, TrainJob, run_score_job, run_train_job
 from coexplore.slow.trainer import resolve_device
 from coexplore.spaces import SPACES
 from coexplore.storage import DB_NAME, RunStorage, StorageError
@@ -53,6 +53,11 @@ def check_config(config: Config) -> Config:
     _check_name("data.dataset", config.data.dataset, tuple(DATASETS))
     _check_name("executor.kind", config.executor.kind, tuple(EXECUTORS))
     _check_space_keys(config.space)
+    if DATASETS[config.data.dataset].table and len(config.hardware.precisions) > 1:
+        raise ConfigError(
+            f"config: hardware.precisions: {config.data.dataset} holds float accuracies only, so "
+            "precision is a hardware choice there: give one precision"
+        )
     if config.executor.timeout_s > 0 and not EXECUTORS[config.executor.kind].stops_children:
         able = " or ".join(k for k, e in EXECUTORS.items() if e.stops_children)
         raise ConfigError(
@@ -113,15 +118,18 @@ def build_setup(
     if hw_bounds == (0.0, 0.0):
         hw_bounds = default_hw_bounds(config.reward.metric, config.spec.fps)
     explorer = explorer or OptimalExplorer(pool, spec, precision)
+    others = {p: OptimalExplorer(pool, spec, Precision(p)) for p in config.hardware.precisions[1:]}
     context = StrategyContext(
-        config, space, pool, spec, precision, shape, classes, explorer, indices
+        config, space, pool, spec, precision, shape, classes, explorer, indices, others
     )
     searcher, rules = strategies.build_strategy(strategy or config.run.strategy, context)
+    train_fn, score_fn = _train_fns(config)
     return SearchSetup(
         space=space,
         strategy=searcher,
         rules=rules,
         explorer=rules.explorer or explorer,
+        explorers=rules.explorers or others,
         spec=spec,
         reward=Reward(
             config.reward.alpha, config.reward.metric, config.reward.acc_bounds, hw_bounds
@@ -133,7 +141,10 @@ def build_setup(
         batch=config.run.batch,
         seed=config.run.seed,
         precision=precision.value,
-        train_fn=_train_fn(config),
+        precisions=config.hardware.precisions,
+        early_images=config.fidelity.early_precision_images,
+        train_fn=train_fn,
+        score_fn=score_fn,
         stop_after_failures=config.run.stop_after_failures,
         multi_fidelity=Fidelity.halving(
             config.train.epochs, config.fidelity.min_epochs, config.fidelity.eta
@@ -141,13 +152,15 @@ def build_setup(
     )
 
 
-def _train_fn(config: Config) -> Callable[[TrainJob], Any]:
-    """How children are trained; the NAS-Bench-201 table looks accuracies up instead."""
+def _train_fns(config: Config) -> tuple[Callable[[TrainJob], Any], Callable[[ScoreJob], Any]]:
+    """How children are trained and scored at precision; the NAS-Bench-201 table looks
+    accuracies up instead."""
     if DATASETS[config.data.dataset].table:
         from coexplore.tabular.accuracy import table_trainer
 
-        return table_trainer(config)
-    return run_train_job
+        trainer = table_trainer(config)
+        return trainer, trainer.score
+    return run_train_job, run_score_job
 
 
 @dataclass(frozen=True)
@@ -336,12 +349,13 @@ def _written_summary(run_dir: Path, outputs: tuple[str, ...]) -> dict[str, Any] 
 
 def _final_job(
     config: Config, setup: SearchSetup
-) -> Callable[[dict[str, Any], int], TrainJob] | None:
+) -> Callable[[dict[str, Any], int, str], TrainJob] | None:
+    """The final retraining of a pick: scored on the test split at its precision."""
     if config.final.epochs <= 0:
         return None
     train = dataclasses.replace(config.train, epochs=config.final.epochs)
-    return lambda arch_json, seed: TrainJob(
-        arch_json, setup.data, setup.seed, train, seed, test=True
+    return lambda arch_json, seed, precision: TrainJob(
+        arch_json, setup.data, setup.seed, train, seed, test=True, precisions=(precision,)
     )
 
 

@@ -45,11 +45,12 @@ def _pairs(design):
 
 def test_hwnas_designs_only_reuse_the_fixed_fpgas_and_tilings(tmp_path):
     _, setup, trials = _search(tmp_path, "hwnas", **{"spec.fps": 1500.0})
-    fixed = _pairs(setup.explorer.design)
     assert any(t.state is TrialState.PRUNED for t in trials)
+    assert {t.precision for t in trials} == {"fixed16", "fixed8"}  # one fixed design for each
     for t in trials:
         if t.hardware is None:
             continue
+        fixed = _pairs(setup.explorer_for(t.precision).design)
         used = _pairs(HardwareDesign.from_json(t.hardware))
         assert all(used.count(p) <= fixed.count(p) for p in used), (used, fixed)
 

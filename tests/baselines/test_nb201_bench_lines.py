@@ -3,6 +3,7 @@ by network (a network's accuracy is the mean over its copies, and a run that tra
 scores it), by cell (`hv-cells`), and the trainings to reach a share of the true front."""
 
 import csv
+import dataclasses
 import re
 from pathlib import Path
 from types import SimpleNamespace
@@ -127,3 +128,18 @@ def test_without_networks_in_the_table_each_cell_is_its_own(load_bench, tmp_path
 )
 def test_trainings_to_a_share_of_the_front(load_bench, curves, expected):
     assert load_bench("nb201_coexplore").trainings_to(curves, 0.95) == expected
+
+
+def test_a_reused_child_scores_the_cell_that_was_trained(load_bench, tmp_path):
+    """The loop reuses a network's training for another cell of it (one computation key), which
+    the table may write as another `UniqueString` class: the reused child scores the class of
+    the trained cell, as its stored accuracy is, not that of its own untrained cell."""
+    module = load_bench("nb201_coexplore")
+    bench = _bench(tmp_path)
+    trained, reused = _trial(0, 30), dataclasses.replace(_trial(1, 10), reused_from=0)
+    network = module.scorings(bench)["networks"].accuracy
+    assert network is not None
+    first, second = module.scored((trained, reused), bench, network)
+    assert first.accuracy == second.accuracy == pytest.approx(0.80)
+    (alone,) = module.scored((_trial(1, 10),), bench, network)
+    assert alone.accuracy == pytest.approx(0.92)  # trained itself: net-a's mean

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_training import fake_rung_train
+from fake_training import fake_rung_train, fake_score
 
 from coexplore import wiring as run
 from coexplore.config import Config, load_config, to_dict
@@ -26,7 +26,7 @@ def mf_config(**overrides: Any) -> Config:
 def search(config: Config, run_dir: Path, executor: Executor, train_fn: Any) -> list[TrialRecord]:
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn)
+        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn, score_fn=fake_score)
         run_search(setup, storage, executor)
         return storage.trials()
 

@@ -24,7 +24,8 @@ OVERRIDES = {"run.trials": 12, "run.batch": 4, "spec.fps": 2600.0, "run.strategy
 
 def fake_train(job: TrainJob) -> JobResult:
     accuracy = 0.5 + 0.01 * len(job.arch_json["layers"])
-    return JobResult(TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, 1))
+    scored = dict.fromkeys(job.precisions, accuracy)  # no fixed-point loss in these fakes
+    return JobResult(TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, 1), accuracy_at=scored)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from coexplore import wiring as run
 from coexplore.config import load_config, to_dict, to_toml
 from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
-from coexplore.slow.jobs import JobResult, TrainJob
+from coexplore.slow.jobs import JobResult, ScoreJob, ScoreResult, TrainJob
 from coexplore.slow.trainer import TrainResult
 from coexplore.storage import RunStorage
 
@@ -24,7 +24,13 @@ OVERRIDES = {"run.trials": 16, "run.batch": 4, "spec.fps": 2600.0, "run.strategy
 def fake_train(job: TrainJob) -> JobResult:
     kernels = [layer["kernel"] for layer in job.arch_json["layers"]]
     accuracy = min(0.99, 0.6 + 0.08 * kernels.count(3) + 0.01 * sum(kernels) / len(kernels))
-    return JobResult(TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, 1))
+    scored = dict.fromkeys(job.precisions, accuracy)  # no fixed-point loss in these fakes
+    return JobResult(TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, 1), accuracy_at=scored)
+
+
+def fake_score(job: ScoreJob) -> ScoreResult:
+    """A child stopped at an early rung, scored: its float accuracy at every precision."""
+    return ScoreResult(dict.fromkeys(job.precisions, job.float_accuracy), job.images or 500, 0.0)
 
 
 def make_run(run_dir: Path, train_fn: object = None, **overrides: object) -> Path:
@@ -32,7 +38,9 @@ def make_run(run_dir: Path, train_fn: object = None, **overrides: object) -> Pat
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.toml").write_text(to_toml(config))
     with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn or fake_train)
+        setup = dataclasses.replace(
+            run.build_setup(config), train_fn=train_fn or fake_train, score_fn=fake_score
+        )
         run_search(setup, storage, LocalExecutor())
     return run_dir
 

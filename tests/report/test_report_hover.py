@@ -71,7 +71,8 @@ def fake_with_images(job: TrainJob) -> JobResult:
     accuracy = min(0.99, 0.6 + 0.08 * kernels.count(3)) * (1 - 0.1 / until)
     state = b"x" if until < job.train.epochs else b""
     train = TrainResult(True, accuracy, (accuracy,), (0.1,), 0.01, until, state=state)
-    return JobResult(train, val_images=500)
+    scored = dict.fromkeys(job.precisions, accuracy)
+    return JobResult(train, val_images=500, accuracy_at=scored, scored_images=500 if scored else 0)
 
 
 def test_a_multi_fidelity_run_says_which_children_stopped_early_and_the_noise(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from coexplore.search.reward import PRUNED_REWARD
 from coexplore.search.strategy import Outcome
-from coexplore.slow.jobs import JobResult, TrainJob
+from coexplore.slow.jobs import JobResult, ScoreJob, ScoreResult, TrainJob
 from coexplore.slow.trainer import TrainResult
 from coexplore.storage import TrialState
 from coexplore.storage.records import HARDWARE_METRICS
@@ -20,6 +20,14 @@ from coexplore.storage.records import HARDWARE_METRICS
 def accuracy_of(arch_json: dict) -> float:
     kernels = [layer["kernel"] for layer in arch_json["layers"]]
     return min(0.99, 0.6 + 0.08 * kernels.count(3) + 0.01 * len(kernels))
+
+
+# What a precision costs a fake child's accuracy (its engine's arithmetic): fixed8 a point.
+DROP = {"fp32": 0.0, "fixed16": 0.0, "fixed8": 0.01}
+
+
+def at_precisions(accuracy: float, precisions: tuple[str, ...]) -> dict[str, float]:
+    return {p: accuracy - DROP[p] for p in precisions}
 
 
 def fake_train(job: TrainJob) -> JobResult:
@@ -34,7 +42,8 @@ def fake_train(job: TrainJob) -> JobResult:
             time.sleep(3600)
     time.sleep(float(os.environ.get("COEXPLORE_FAKE_SLEEP", "0")))
     acc = accuracy_of(job.arch_json)
-    return JobResult(TrainResult(True, acc, (acc,), (0.1,), 0.01, 1))
+    scored = at_precisions(acc, job.precisions)
+    return JobResult(TrainResult(True, acc, (acc,), (0.1,), 0.01, 1), accuracy_at=scored)
 
 
 def rung_accuracy(arch_json: dict, epochs: int) -> float:
@@ -57,7 +66,17 @@ def fake_rung_train(job: TrainJob) -> JobResult:
     state = str(until).encode() if until < job.train.epochs else b""
     curve = tuple(rung_accuracy(job.arch_json, e) for e in range(1, until + 1))
     result = TrainResult(True, acc, curve, (0.1,) * until, 0.01, until, state=state)
-    return JobResult(result, val_images=1000)
+    scored = at_precisions(acc, job.precisions)
+    return JobResult(
+        result, val_images=1000, accuracy_at=scored, scored_images=1000 if scored else 0
+    )
+
+
+def fake_score(job: ScoreJob) -> ScoreResult:
+    """Scores a fake child from its stored state (the epochs it trained, as text) on
+    `job.images` images (1000 when all): its rung accuracy less the precision's drop."""
+    acc = rung_accuracy(job.arch_json, int(job.state.decode()))
+    return ScoreResult(at_precisions(acc, job.precisions), job.images or 1000, 0.0)
 
 
 def told(reward: float) -> Outcome:

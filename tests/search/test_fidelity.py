@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from fake_training import fake_rung_train, rung_accuracy
+from fake_training import DROP, fake_rung_train, fake_score, rung_accuracy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,7 +37,7 @@ def mf_config(**overrides):
 def run_fake(config, run_dir: Path, train_fn=fake_rung_train):
     run_dir.mkdir(parents=True, exist_ok=True)
     with RunStorage.create(run_dir / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn)
+        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn, score_fn=fake_score)
         run_search(setup, storage, LocalExecutor())
         return storage.trials(), setup
 
@@ -116,10 +116,11 @@ def test_children_are_promoted_by_reward_and_store_the_epochs_they_got(tmp_path)
     assert set(epochs) == {1, 2, 4}, "every rung should be reached by someone"
     for t in trained:
         got = t.epochs
-        assert t.accuracy == rung_accuracy(t.arch, got)
+        assert t.float_accuracy == rung_accuracy(t.arch, got)
+        assert t.accuracy == rung_accuracy(t.arch, got) - DROP[t.precision]
         reached = [e for e in setup.fidelity.rungs if e <= got]
         assert sorted(t.rung_accuracies) == reached
-        assert t.val_images == 1000
+        assert t.val_images == (1000 if got == 4 else 400)  # early ones on the first 400
     for batch in {t.batch for t in trained}:
         mine = [t for t in trained if t.batch == batch]
         for low, high in itertools.pairwise(setup.fidelity.rungs):
@@ -177,7 +178,8 @@ def test_multi_fidelity_trains_fewer_epochs_for_as_many_children(tmp_path, monke
     for name, min_epochs in (("off", 0), ("on", 1)):
         log = tmp_path / f"{name}.log"
         monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
-        trials, _ = run_fake(mf_config(**{"fidelity.min_epochs": min_epochs}), tmp_path / name)
+        overrides = {"fidelity.min_epochs": min_epochs, "hardware.precisions": ["fixed16"]}
+        trials, _ = run_fake(mf_config(**overrides), tmp_path / name)
         counts[name] = (len(log.read_text().split()), [t.arch_key for t in trials])
     assert counts["on"][0] * 2 <= counts["off"][0]
     assert counts["on"][1][:8] == counts["off"][1][:8], "the first batch is asked alike"
@@ -207,7 +209,7 @@ KILL_SCRIPT = """
 import dataclasses, sys
 sys.path.insert(0, {here!r})
 from pathlib import Path
-from fake_training import fake_rung_train
+from fake_training import fake_rung_train, fake_score
 from coexplore import wiring as run
 from coexplore.executors import LocalExecutor
 from coexplore.search.loop import run_search
@@ -215,7 +217,8 @@ from coexplore.storage import RunStorage
 from coexplore.config import parse_config
 with RunStorage.open(Path({db!r})) as storage:
     setup = run.build_setup(parse_config(storage.config()))
-    run_search(dataclasses.replace(setup, train_fn=fake_rung_train), storage, LocalExecutor())
+    setup = dataclasses.replace(setup, train_fn=fake_rung_train, score_fn=fake_score)
+    run_search(setup, storage, LocalExecutor())
 """
 
 
@@ -250,7 +253,9 @@ def test_sigkill_between_rungs_then_resume_loses_and_repeats_no_epoch(
 
     monkeypatch.setenv("COEXPLORE_FAKE_LOG", str(log))
     with RunStorage.open(db) as storage:
-        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_rung_train)
+        setup = dataclasses.replace(
+            run.build_setup(config), train_fn=fake_rung_train, score_fn=fake_score
+        )
         run_search(setup, storage, LocalExecutor())
         after = storage.trials()
 
@@ -271,7 +276,8 @@ class RetriedSecondEpochs(LocalExecutor):
 
     def imap_attempts(self, fn, jobs):
         for job, outcome in zip(jobs, super().imap_attempts(fn, jobs), strict=True):
-            yield outcome._replace(attempts=2 if job.until_epoch == 2 else 1)
+            second = getattr(job, "until_epoch", 0) == 2  # a ScoreJob trains no epoch
+            yield outcome._replace(attempts=2 if second else 1)
 
 
 def test_attempts_count_tries_of_a_childs_training_not_its_epochs(tmp_path):
@@ -279,7 +285,9 @@ def test_attempts_count_tries_of_a_childs_training_not_its_epochs(tmp_path):
     all of them, so a child trained 4 epochs without a hitch has 1."""
     config = mf_config(**{"run.trials": 8})
     with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_rung_train)
+        setup = dataclasses.replace(
+            run.build_setup(config), train_fn=fake_rung_train, score_fn=fake_score
+        )
         run_search(setup, storage, RetriedSecondEpochs())
         trials = storage.trials()
     trained = [t for t in trials if t.state is TrialState.COMPLETE and t.reused_from is None]

@@ -17,7 +17,7 @@ from coexplore.search.strategies import surrogate
 from coexplore.search.strategies.frontier import CoexploreSettings, FrontierStrategy
 from coexplore.search.strategies.oracle import HardwareView, size_features
 from coexplore.search.strategies.random_feasible import RandomFeasibleStrategy
-from coexplore.spaces import ChainSpace, Nb201Space
+from coexplore.spaces import ChainSpace, Nb201Arch, Nb201Space
 
 SPACE = ChainSpace(depth=3)  # 4 kernels x 4 widths per layer: 4,096 architectures
 SPEC_FPS = 40.0
@@ -219,13 +219,17 @@ class Nb201Oracle:
         )  # fmt: skip
 
 
+def _nb201_frontier(seed):
+    settings = CoexploreSettings(candidates=32, seed_children=4)
+    return FrontierStrategy(NB201, Nb201Oracle(), (NB201_SPEC_FPS, 0.0), settings, seed)
+
+
 @pytest.mark.parametrize("seed", [0, 1])
 def test_never_asks_a_network_it_asked_before(seed):
     """NAS-Bench-201's 15,625 cells are 5,260 networks, and a front cell's one-token
     neighbours are often copies of it (a changed dead op): none is asked again, in a batch
     or later, whatever the trained ones scored."""
-    settings = CoexploreSettings(candidates=32, seed_children=4)
-    strategy = FrontierStrategy(NB201, Nb201Oracle(), (NB201_SPEC_FPS, 0.0), settings, seed)
+    strategy = _nb201_frontier(seed)
     keys: list[str] = []
     for _ in range(12):
         candidates = strategy.ask(8)
@@ -235,3 +239,51 @@ def test_never_asks_a_network_it_asked_before(seed):
     assert len(strategy.pool) == len(
         {NB201.computation_key(NB201.decode(t)) for t in strategy.pool}
     )
+
+
+def test_a_state_of_the_version_that_kept_architectures_loads_by_network():
+    """An earlier version's state listed the architectures asked ("tried") and could pool
+    copies of one network: it loads as one pool member per network, its networks asked."""
+    cells = [NB201.encode(Nb201Arch.from_index(i)) for i in (75, 76, 50)]  # 75, 76: one network
+    views = {t: Nb201Oracle()(NB201.decode(t)) for t in cells}
+    old = {
+        "seed": 0,
+        "rng": np.random.default_rng(0).bit_generator.state,
+        "pool": [[list(t), True, v.feasible, list(v.metrics), list(v.features)]
+                 for t, v in views.items()],
+        "trained": [[list(cells[1]), 0.9]],
+        "tried": [list(cells[1])],
+    }  # fmt: skip
+    strategy = _nb201_frontier(0)
+    strategy.load_state(json.dumps(old).encode())
+    assert list(strategy.pool) == [cells[0], cells[2]]
+    assert strategy.trained == {cells[0]: 0.9}
+    assert strategy.asked == {NB201.computation_key(NB201.decode(cells[1]))}
+    assert json.loads(strategy.state_bytes())["asked"] == sorted(strategy.asked)
+
+
+def _one_move(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    """`b` is `a` with one token changed, or with two positions' choices swapped."""
+    differ = [p for p in range(len(a)) if a[p] != b[p]]
+    if len(differ) == 2:
+        p, q = differ
+        return a[p] == b[q] and a[q] == b[p]
+    return len(differ) == 1
+
+
+def test_a_networks_neighbourhood_is_that_of_its_copies_too():
+    """Two chained 3x3 convolutions, as cell 1888 writes them, are two moves from three chained
+    ones (cell 9753, the only cell of that network), but one move from another cell of the same
+    network: the neighbourhood reaches it. Every neighbour is another network, one move from a
+    cell of this one."""
+    elite = NB201.encode(Nb201Arch.from_index(1888))
+    three = NB201.encode(Nb201Arch.from_index(9753))
+    key = NB201.computation_key(NB201.decode(elite))
+    assert not _one_move(elite, three)
+    rows = _nb201_frontier(0)._network_neighbours(elite)
+    assert three in rows and len(set(rows)) == len(rows)
+    copies = [NB201.encode(Nb201Arch.from_index(i)) for i in range(15625)]
+    copies = [t for t in copies if NB201.computation_key(NB201.decode(t)) == key]
+    for row in rows:
+        assert NB201.computation_key(NB201.decode(row)) != key
+        assert any(_one_move(c, row) for c in copies)

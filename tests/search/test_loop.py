@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_training import accuracy_of, fake_train
+from fake_training import DROP, accuracy_of, fake_train
 
 from coexplore import wiring as run
 from coexplore.config import load_config, to_dict
@@ -51,12 +51,14 @@ def test_repeated_architectures_reuse_their_training(tmp_path, monkeypatch):
     config = quick_config(**{"space.layers": 1, "run.trials": 20})  # 4 architectures only
     trials = run_fake(config, tmp_path)
     complete = [t for t in trials if t.state is TrialState.COMPLETE]
-    keys = {t.arch_key for t in complete}
-    assert len(log.read_text().split()) == len(keys) < len(complete)
+    networks = {t.network_key for t in complete}  # one network at both precisions trains once
+    assert len(log.read_text().split()) == len(networks) < len(complete)
+    assert len({t.arch_key for t in complete}) > len(networks)  # pairs at both precisions
     for t in complete:
-        assert t.accuracy == accuracy_of(t.arch)
+        assert t.accuracy == accuracy_of(t.arch) - DROP[t.precision]
+        assert t.float_accuracy == accuracy_of(t.arch)
         if t.reused_from is not None:
-            assert t.attempts == 0 and trials[t.reused_from].arch_key == t.arch_key
+            assert t.attempts == 0 and trials[t.reused_from].network_key == t.network_key
 
 
 def test_rewards_follow_accuracy_and_fps(tmp_path):
@@ -182,7 +184,9 @@ def test_a_repeat_reuses_the_training_even_after_a_pruned_trial_of_its_architect
     )  # fmt: skip
     trained = dataclasses.replace(
         stored, number=1, slot=1, state=TrialState.COMPLETE, reason="", reward=0.5, seed=2,
-        accuracy=0.4321, epochs=1, meets_spec=True, network_key=arch.key,
+        accuracy=0.4321, epochs=1, meets_spec=True, network_key=setup.space.network_key(arch),
+        precision=setup.space.precision_of(arch),
+        accuracy_at=dict.fromkeys(("fixed16", "fixed8"), 0.4321),
     )  # fmt: skip
     with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
         storage.put_trial(stored)

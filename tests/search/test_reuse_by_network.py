@@ -72,13 +72,14 @@ def cell_train(job: TrainJob) -> JobResult:
     with open(os.environ["COEXPLORE_FAKE_LOG"], "a") as handle:
         handle.write(SPACE.computation_key(arch) + "\n")
     acc = 0.5 + arch.index / 40000
-    return JobResult(TrainResult(True, acc, (acc,), (0.1,), 0.01, 1))
+    scored = dict.fromkeys(job.precisions, acc)
+    return JobResult(TrainResult(True, acc, (acc,), (0.1,), 0.01, 1), accuracy_at=scored)
 
 
 def _search(tmp_path: Path):
     overrides = {
         "space.name": "nb201", "space.layers": 0, "run.trials": 12, "run.batch": 4,
-        "spec.fps": 1.0,
+        "spec.fps": 1.0, "hardware.precisions": ["fixed16"],
     }  # fmt: skip
     config = load_config("quick", overrides=overrides)
     setup = dataclasses.replace(

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coexplore.spaces import SPACES, ChainSpace, ImagenetSpace, Nb201Space, SearchSpace, UnetSpace
+from coexplore.spaces.precision import PrecisionSpace
 
 # Space name -> instances the contract runs on (the default one and some other settings).
 EXAMPLES: dict[str, list[SearchSpace]] = {
@@ -33,7 +34,13 @@ EXAMPLES: dict[str, list[SearchSpace]] = {
     ],
     "unet": [UnetSpace(), UnetSpace(levels=2, convs=1), UnetSpace(levels=1)],
 }
-SPACE_CASES = [space for name in SPACES for space in EXAMPLES.get(name, [])]
+# A run searching several precisions searches its space at each (spaces.precision): the
+# wrapper keeps the whole contract.
+AT_PRECISIONS = [
+    PrecisionSpace(ChainSpace(depth=3, stride_mode="predictable"), ("fixed16", "fixed8")),
+    PrecisionSpace(Nb201Space(), ("fixed8", "fixed16", "fp32")),
+]
+SPACE_CASES = [space for name in SPACES for space in EXAMPLES.get(name, [])] + AT_PRECISIONS
 ids = [repr(space) for space in SPACE_CASES]
 space_params = pytest.mark.parametrize("space", SPACE_CASES, ids=ids)
 

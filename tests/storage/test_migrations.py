@@ -251,3 +251,91 @@ def test_a_version_4_database_counts_attempts_as_tries_not_epochs(tmp_path: Path
     assert [t.epochs for t in trials] == [epochs for _, epochs, _, _ in V4_ATTEMPTS]
     with RunStorage.open(path) as storage:  # opened again: migrated once, not twice
         assert [t.attempts for t in storage.trials()] == [t.attempts for t in trials]
+
+
+def _age_to_version_3(run_dir: Path) -> None:
+    """A run folder of today, rewritten as coexplore stored runs before typed accuracy fields
+    and precisions: schema 3 (accuracy, epochs, images and rung accuracies as floats in the
+    metrics JSON) and the config's old keys (space.depth, hardware.precision, [frontier])."""
+    db = run_dir / "run.db"
+    new = sqlite3.connect(db)
+    config = json.loads(new.execute("SELECT value FROM meta WHERE key = 'config'").fetchone()[0])
+    config["space"]["depth"] = config["space"].pop("layers")
+    config["hardware"]["precision"] = config["hardware"].pop("precisions")[0]
+    config["frontier"] = config.pop("coexplore")
+    fields = V3_COLUMNS + ", accuracy, epochs, val_images, rung_accuracies"
+    rows = []
+    for row in new.execute(f"SELECT {fields} FROM trials ORDER BY number"):
+        *kept, accuracy, epochs, images, rungs = row
+        metrics = json.loads(kept[8])
+        if accuracy is not None:
+            metrics |= {"accuracy": accuracy, "epochs": float(epochs)}
+            metrics |= {f"accuracy_{e}ep": a for e, a in json.loads(rungs).items()}
+        if images:
+            metrics["val_images"] = float(images)
+        kept[8] = json.dumps(metrics)
+        rows.append(tuple(kept))
+    checkpoints = new.execute("SELECT batch, blob, saved_at FROM checkpoints").fetchall()
+    status = new.execute("SELECT value FROM meta WHERE key = 'status'").fetchone()[0]
+    new.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    old = sqlite3.connect(db)
+    old.executescript(VERSION_3)
+    meta = [("schema_version", "3"), ("config", json.dumps(config)), ("status", status)]
+    old.executemany("INSERT INTO meta VALUES (?, ?)", meta)
+    old.executemany(f"INSERT INTO trials ({V3_COLUMNS}) VALUES ({', '.join('?' * 19)})", rows)
+    old.executemany("INSERT INTO checkpoints VALUES (?, ?, ?)", checkpoints)
+    old.commit()
+    old.close()
+
+
+@pytest.mark.slow
+def test_a_run_stored_before_typed_accuracy_and_precisions_resumes_and_reports(tmp_path):
+    """A run folder of schema 3 with the old config keys, stopped after two batches, resumes
+    to the end with today's code and reports: its accuracies (float, as measured then) keep
+    their values, with the stored precision beside them."""
+    import dataclasses
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "search"))
+    from fake_training import fake_train
+
+    from coexplore import wiring as run
+    from coexplore.config import load_config, to_dict
+    from coexplore.executors import LocalExecutor
+    from coexplore.report import write_report
+    from coexplore.search.loop import run_search
+
+    class Stop(Exception):
+        pass
+
+    def two_batches(records: list) -> None:
+        if records[-1].batch == 1:
+            raise Stop
+
+    overrides = {"run.trials": 16, "run.batch": 4, "spec.fps": 2000.0,
+                 "run.strategy": "random", "hardware.precisions": ["fixed16"]}  # fmt: skip
+    config = load_config("quick", overrides=overrides)
+    run_dir = tmp_path / "old"
+    run_dir.mkdir()
+    with RunStorage.create(run_dir / "run.db", to_dict(run.check_config(config))) as storage:
+        storage.set_meta("status", "running")
+        setup = dataclasses.replace(run.build_setup(config), train_fn=fake_train)
+        with pytest.raises(Stop):
+            run_search(setup, storage, LocalExecutor(), two_batches)
+        before = {t.number: (t.accuracy, t.reward) for t in storage.trials()}
+    _age_to_version_3(run_dir)
+    with RunStorage.open(run_dir / "run.db") as storage:
+        assert storage.get_meta("schema_version") == str(SCHEMA_VERSION)
+        aged = {t.number: (t.accuracy, t.reward) for t in storage.trials()}
+        assert aged == before and len(aged) == 8
+    result = run.resume(run_dir, LocalExecutor(), progress=False)
+    assert result.summary["trials"] == 16
+    with RunStorage.open(run_dir / "run.db") as storage:
+        trials = storage.trials()
+    assert {t.precision for t in trials} == {"fixed16"}
+    assert {t.number: (t.accuracy, t.reward) for t in trials[:8]} == before
+    assert all(t.float_accuracy == t.accuracy for t in trials[:8] if t.accuracy is not None)
+    report = write_report(run_dir)
+    assert "OptSW" in report.read_text()

@@ -76,6 +76,8 @@ def export_trial(
         "trial": number,
         "files": {what: path.name for what, path in files.items()},
         "notes": notes,
+        "precision": trial.precision,  # the arithmetic the design computes in
+        "accuracy_at": trial.accuracy_at,  # the network's validation accuracy at each
         "stored_metrics": trial.flat_metrics(),
         **trained,
     }

@@ -66,7 +66,11 @@ def _interval_text(accuracy: float, images: int) -> str:
 
 
 def run_summary(
-    trials: list[TrialRecord], picks: Picks, tests: dict[int, float | str], config: Config
+    trials: list[TrialRecord],
+    picks: Picks,
+    tests: dict[int, float | str],
+    config: Config,
+    float_tests: dict[int, float] | None = None,
 ) -> dict[str, Any]:
     """picks.json's figures: the trials by state, training time, failures, OptSW and OptHW."""
     counts = {s.value: sum(t.state is s for t in trials) for s in TrialState}
@@ -79,8 +83,9 @@ def run_summary(
         "training_hours": train_seconds / 3600,
         "spec_fps": config.spec.fps,
         "failures": [{"reason": r, "count": n} for r, n in failure_counts(trials)],
-        "opt_sw": pick_json(picks.opt_sw, tests),
-        "opt_hw": pick_json(picks.opt_hw, tests),
+        "precisions": list(config.hardware.precisions),
+        "opt_sw": pick_json(picks.opt_sw, tests, float_tests),
+        "opt_hw": pick_json(picks.opt_hw, tests, float_tests),
         "nothing_found": nothing_found(trials, picks) or None,
     }
 
@@ -121,8 +126,14 @@ def _fate(what: str, counts: list[tuple[str, int]]) -> str:
     return f"{total} {what}: {reason}" if n == total else f"{total} {what}, {n} of them: {reason}"
 
 
-def pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str, Any] | None:
-    """A pick as picks.json shows it: its trial, architecture, design, metrics, test result."""
+def pick_json(
+    t: TrialRecord | None,
+    tests: dict[int, float | str],
+    float_tests: dict[int, float] | None = None,
+) -> dict[str, Any] | None:
+    """A pick as picks.json shows it: its trial, architecture, design, precision, metrics
+    (validation accuracy at its precision and float), test result (at its precision and
+    float)."""
     if t is None:
         return None
     test = tests.get(t.number)
@@ -130,11 +141,14 @@ def pick_json(t: TrialRecord | None, tests: dict[int, float | str]) -> dict[str,
     return {
         "trial": t.number,
         "precision": t.precision,
+        "accuracy": t.accuracy,
+        "float_accuracy": t.float_accuracy,
         "val_interval_95": interval(_accuracy(t), images) if images else None,
         "arch": t.arch,
         "hardware": t.hardware,
         "metrics": {k: whole(k, v) for k, v in t.flat_metrics().items()},
         "test_accuracy": test if isinstance(test, float) else None,
+        "float_test_accuracy": (float_tests or {}).get(t.number),
         "final_training_failed": test if isinstance(test, str) else None,
     }
 

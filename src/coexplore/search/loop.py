@@ -5,17 +5,24 @@ after every batch. Resuming restores the last checkpoint and re-asks the next ba
 strategy proposes the same candidates, and trials of that batch already stored are reused, so
 no finished trial is lost or run twice.
 
-No network is trained twice either: a trial's `network_key` is the space's computation key
-(`SearchSpace.computation_key`: architectures with one key compute the same function), and a
-child whose network was trained before takes that training's accuracy (`_reuse`); two children
-of one network in a batch train once.
+No network is trained twice either: a trial's `network_key` is the space's network key
+(`SearchSpace.network_key`: architectures with one key train the same network), and a child
+whose network was trained before takes that training's accuracy (`_reuse`); two children of one
+network in a batch train once.
+
+Accuracy at precision: a child's `accuracy` is the one its design's arithmetic computes
+(`precision`; docs/fixed-point.md), `float_accuracy` the float one. A child is scored at every
+precision of the run (`accuracy_at`) once, when its training ends (`slow.jobs`), so a network
+trained at one precision is a trained pair at every other. Promotions between rungs rank by
+the float accuracy at the rung (docs/search.md, "Promotion rule": scoring every child at every
+rung would cost more than the training it saves).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -29,7 +36,14 @@ from coexplore.search.failures import FailureWatch
 from coexplore.search.fidelity import Fidelity, Ranking, by_front, by_score
 from coexplore.search.reward import PRUNED_REWARD, Reward, normalise
 from coexplore.search.strategy import Candidate, Outcome, Rules, Strategy
-from coexplore.slow.jobs import JobResult, TrainJob, run_train_job
+from coexplore.slow.jobs import (
+    JobResult,
+    ScoreJob,
+    ScoreResult,
+    TrainJob,
+    run_score_job,
+    run_train_job,
+)
 from coexplore.spaces.base import SearchSpace
 from coexplore.storage import RunStorage, StorageError, TrialRecord, TrialState
 from coexplore.workload import Workload
@@ -51,8 +65,12 @@ class SearchSetup:
     trials: int
     batch: int
     seed: int
-    precision: str = "fixed16"  # the arithmetic of the explorer's designs
+    precision: str = "fixed16"  # the arithmetic of `explorer`'s designs
+    explorers: Mapping[str, Any] = field(default_factory=dict)  # other precisions' explorers
+    precisions: tuple[str, ...] = ()  # a child is scored at each (the run's hardware.precisions)
+    early_images: int = 0  # a child stopped at an early rung is scored on this many (0: all)
     train_fn: Callable[[TrainJob], Any] = run_train_job
+    score_fn: Callable[[ScoreJob], Any] = run_score_job
     stop_after_failures: int = 0  # trainings failed alike in a row that stop the search (0: never)
     multi_fidelity: Fidelity | None = None  # None: every child trains train.epochs
 
@@ -63,6 +81,9 @@ class SearchSetup:
     @property
     def fidelity(self) -> Fidelity:
         return self.multi_fidelity or Fidelity((self.train.epochs,))
+
+    def explorer_for(self, precision: str) -> Any:
+        return self.explorers.get(precision, self.explorer)
 
 
 Progress = Callable[[list[TrialRecord]], None]
@@ -133,9 +154,12 @@ def evaluate_batch(
     firsts = [records[0] for records in waiting.values()]
     trained = _train_rungs(setup, storage, executor, firsts, list(done.values()))
     for first, *repeats in waiting.values():
-        done[first.slot] = trained[first.number]
+        result = done[first.slot] = trained[first.number]
         for record in repeats:
-            done[record.slot] = _reuse(setup, record, trained[first.number])
+            if result.state is TrialState.FAILED:  # its network's training failed: so does it
+                done[record.slot] = _failed(record, result.reason, 0)
+            else:
+                done[record.slot] = _reuse(setup, record, result)
             storage.put_trial(done[record.slot])
     return [done[slot] for slot in range(len(candidates))]
 
@@ -163,12 +187,49 @@ def _train_rungs(
             running = [t for t in running if t.state is TrialState.RUNNING]
         reached = [t for t in population.values() if epochs in t.rung_accuracies]
         promoted = setup.fidelity.promote(reached, epochs, *_promotion_rule(setup))
-        for t in running:
-            if t.number not in promoted:
-                finished[t.number] = _complete(setup, t)
-                storage.put_trial(finished[t.number])
+        stopping = [t for t in running if t.number not in promoted]
+        for t in _score_stopping(setup, storage, executor, stopping):
+            finished[t.number] = t
+            storage.put_trial(t)
         running = [t for t in running if t.number in promoted]
     return finished
+
+
+def _score_stopping(
+    setup: SearchSetup, storage: RunStorage, executor: Executor, stopping: list[TrialRecord]
+) -> list[TrialRecord]:
+    """The children that stop at this (earlier) rung, scored at each precision of the run from
+    their stored weights, then COMPLETE (FAILED when scoring fails)."""
+    if not setup.precisions:
+        return [_complete(setup, t) for t in stopping]
+    jobs = [_score_job(setup, storage, t) for t in stopping]
+    out = []
+    for t, (result, _) in zip(stopping, executor.imap_attempts(setup.score_fn, jobs), strict=True):
+        if isinstance(result, JobFailure):
+            out.append(_failed(t, f"scoring at precision: {result.reason}", t.attempts))
+            continue
+        out.append(_complete(setup, _scored(t, result)))
+    return out
+
+
+def _score_job(setup: SearchSetup, storage: RunStorage, record: TrialRecord) -> ScoreJob:
+    stored = storage.train_state(record.number)
+    state = stored[1] if stored is not None else b""
+    assert record.float_accuracy is not None  # trained to this rung
+    return ScoreJob(
+        record.arch, setup.data, setup.seed, record.seed, state, setup.precisions,
+        record.float_accuracy, setup.early_images,
+    )  # fmt: skip
+
+
+def _scored(record: TrialRecord, result: ScoreResult) -> TrialRecord:
+    return replace(
+        record,
+        accuracy=result.accuracy_at[record.precision],
+        accuracy_at=dict(result.accuracy_at),
+        val_images=result.images,
+        timings={**record.timings, "score_seconds": result.seconds},
+    )
 
 
 def _promotion_rule(setup: SearchSetup) -> tuple[Ranking, int]:
@@ -193,7 +254,8 @@ def _train_one_epoch(
     from its last stored epoch and no finished epoch is trained again. The learning-rate
     schedule spans `train.epochs` however the epochs are cut (`train_child`), so the outcome
     is that of training straight through."""
-    jobs = [_job(setup, storage, t, t.epochs + 1) for t in due]
+    last = setup.fidelity.rungs[-1]
+    jobs = [_job(setup, storage, t, t.epochs + 1, t.epochs + 1 == last) for t in due]
     out = []
     for t, (result, attempts) in zip(
         due, executor.imap_attempts(setup.train_fn, jobs), strict=True
@@ -232,8 +294,8 @@ def _fast_level(
         timings={"fast_seconds": fast.seconds},
         meets_spec=not fast.pruned,
         hw_tries=candidate.hw_tries,
-        precision=setup.precision,
-        network_key=setup.space.computation_key(candidate.arch),
+        precision=setup.space.precision_of(candidate.arch) or setup.precision,
+        network_key=setup.space.network_key(candidate.arch),
     )
     if fast.pruned and setup.rules.prunes:
         return replace(
@@ -254,10 +316,11 @@ def _fast(setup: SearchSetup, candidate: Candidate) -> FastResult:
         j = candidate.judgement
         return FastResult(j.design, j.evaluation, j.reason, 0.0)
     workload = setup.workload(candidate.arch)
+    explorer = setup.explorer_for(setup.space.precision_of(candidate.arch) or setup.precision)
     if setup.rules.prunes:
-        return setup.explorer.explore(workload, setup.spec)
+        return explorer.explore(workload, setup.spec)
     # Hardware designed afterwards: the best design whatever the spec, then judged on it.
-    result = setup.explorer.explore(workload, Spec())
+    result = explorer.explore(workload, Spec())
     miss = "" if result.evaluation is None else _spec_miss(result, setup.spec)
     return replace(result, reason=result.reason or miss)
 
@@ -267,14 +330,19 @@ def _spec_miss(result: FastResult, spec: Spec) -> str:
     return spec_problem(result.evaluation, spec)
 
 
-def _job(setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: int) -> TrainJob:
-    """The job that trains `record` to `epochs`, going on from its stored state if it has one."""
+def _job(
+    setup: SearchSetup, storage: RunStorage, record: TrialRecord, epochs: int, last: bool
+) -> TrainJob:
+    """The job that trains `record` to `epochs`, going on from its stored state if it has one;
+    the `last` epoch of its training also scores it at each precision of the run."""
     stored = storage.train_state(record.number) if record.epochs > 0 else None
     # Without the state that goes with its epochs (none stored), the child starts afresh.
     state = stored[1] if stored is not None and stored[0] == record.epochs else b""
+    precisions = setup.precisions if last else ()
     return TrainJob(
-        record.arch, setup.data, setup.seed, setup.train, record.seed, False, epochs, state
-    )
+        record.arch, setup.data, setup.seed, setup.train, record.seed, False, epochs, state,
+        precisions,
+    )  # fmt: skip
 
 
 def _trained(
@@ -283,59 +351,63 @@ def _trained(
     """`record` after training to `epochs`: still RUNNING with its accuracy (and, at the end of
     a rung, the rung's accuracy, which promotions rank), or FAILED. Its `attempts` are 1 plus
     the retries of all its epochs' jobs (`attempts`: the tries of this one)."""
-    now = time.time()
     if record.epochs > 0:  # its earlier epochs' jobs: their retries count too
         attempts += record.attempts - 1
     if isinstance(result, JobFailure):
-        return replace(
-            record,
-            state=TrialState.FAILED,
-            reward=PRUNED_REWARD,
-            reason=result.reason,
-            finished_at=now,
-            attempts=attempts,
-        )
+        return _failed(record, result.reason, attempts)
     train = result.train
     seconds = record.timings.get("train_seconds", 0.0) + train.seconds
     record = replace(
         record, timings={**record.timings, "train_seconds": seconds}, attempts=attempts
     )
     if not train.ok:
-        return replace(
-            record,
-            state=TrialState.FAILED,
-            reward=PRUNED_REWARD,
-            reason=train.reason,
-            finished_at=now,
-        )
+        return _failed(record, train.reason, attempts)
     rungs = {**record.rung_accuracies, rung: train.val_accuracy} if epochs == rung else {}
-    return replace(
+    record = replace(
         record,
         metrics={**record.metrics, **train.val_metrics},  # e.g. iou, dice of segmentation
-        accuracy=train.val_accuracy,
+        accuracy=train.val_accuracy,  # float until scored at its precision (the last epoch)
         float_accuracy=train.val_accuracy,
-        accuracy_at={record.precision: train.val_accuracy},
         epochs=epochs,
         rung_accuracies=rungs or record.rung_accuracies,
         val_images=result.val_images or record.val_images,
     )
+    if not result.accuracy_at:
+        return record
+    scored = ScoreResult(result.accuracy_at, result.scored_images, result.scored_seconds)
+    return _scored(record, scored)
+
+
+def _failed(record: TrialRecord, reason: str, attempts: int) -> TrialRecord:
+    return replace(
+        record,
+        state=TrialState.FAILED,
+        reward=PRUNED_REWARD,
+        reason=reason,
+        finished_at=time.time(),
+        attempts=attempts,
+    )
 
 
 def _complete(setup: SearchSetup, record: TrialRecord) -> TrialRecord:
-    """A child that trained as far as it goes: COMPLETE, with its reward."""
+    """A child that trained as far as it goes, scored: COMPLETE, with its reward."""
+    if setup.precisions and record.precision not in record.accuracy_at:
+        raise AssertionError(f"trial {record.number}: completed without its accuracy at precision")
     reward = _reward(setup, record)
     return replace(record, state=TrialState.COMPLETE, finished_at=time.time(), reward=reward)
 
 
 def _reuse(setup: SearchSetup, record: TrialRecord, earlier: TrialRecord) -> TrialRecord:
-    """A network trained before (one computation key: the same architecture, or another that
-    computes the same function): its stored accuracy, this trial's hardware, no training."""
+    """A network trained before (one network key: the same architecture, or another that
+    computes the same function, at any precision): its stored accuracy at this trial's
+    precision, this trial's hardware, no training."""
     # Its accuracy, not the rung accuracies: those rank the children of the batch that
     # trained them.
+    accuracy = earlier.accuracy_at.get(record.precision, earlier.accuracy)
     reused = replace(
         record,
         state=TrialState.COMPLETE,
-        accuracy=earlier.accuracy,
+        accuracy=accuracy,
         float_accuracy=earlier.float_accuracy,
         accuracy_at=earlier.accuracy_at,
         epochs=earlier.epochs,

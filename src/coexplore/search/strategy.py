@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from coexplore.config import Config, Section
 from coexplore.fast.controller_mode import HardwareJudgement
+from coexplore.hardware.devices import Precision
 from coexplore.storage import TrialRecord, TrialState
 
 if TYPE_CHECKING:
     from coexplore.fast.optimal import OptimalExplorer
-    from coexplore.hardware.devices import Pool, Precision, Spec
+    from coexplore.hardware.devices import Pool, Spec
     from coexplore.spaces.base import SearchSpace
     from coexplore.workload import Workload
 
@@ -54,11 +55,17 @@ class Outcome:
     metrics: Mapping[str, float] = field(default_factory=dict)
     meets_spec: bool = False
     accuracy: float | None = None
+    # Its network's accuracy at every precision of the run (a pair of it at another precision
+    # is known without training).
+    accuracy_at: Mapping[str, float] = field(default_factory=dict)
 
     @classmethod
     def of(cls, record: TrialRecord) -> Outcome:
         reward = record.reward or 0.0  # every finished record has one; RUNNING is never told
-        return cls(record.state, reward, record.metrics, record.meets_spec, record.accuracy)
+        return cls(
+            record.state, reward, record.metrics, record.meets_spec, record.accuracy,
+            record.accuracy_at,
+        )  # fmt: skip
 
 
 class Strategy(ABC):
@@ -91,11 +98,20 @@ class StrategyContext:
     precision: Precision
     input_shape: tuple[int, int, int]
     classes: int
-    explorer: OptimalExplorer  # the run's fast explorer
+    explorer: OptimalExplorer  # the run's fast explorer (at `precision`)
     indices: Any = None  # exhaustive: the architectures to walk (a table's); None: the space
+    explorers: Mapping[str, Any] = field(default_factory=dict)  # at the run's other precisions
 
     def workload(self, arch: Any) -> Workload:
         return self.space.workload(arch, self.input_shape, self.classes)
+
+    def precision_of(self, arch: Any) -> Precision:
+        """The precision `arch` is computed at: its own where the space chooses it."""
+        return Precision(self.space.precision_of(arch) or self.precision)
+
+    def explorer_of(self, arch: Any) -> OptimalExplorer:
+        """The fast explorer at `arch`'s precision."""
+        return self.explorers.get(self.precision_of(arch).value, self.explorer)
 
     def settings(self, cls: type[S]) -> S:
         """The config section `cls` declares (`cls.SECTION`), with its defaults."""
@@ -108,6 +124,7 @@ class Rules:
 
     name: str = ""  # the registry's name, stored with each trial
     explorer: Any = None  # an explorer of its own (a fixed design), else the run's
+    explorers: Mapping[str, Any] = field(default_factory=dict)  # its own at other precisions
     prunes: bool = True  # False: a child no design fits is still trained (hardware judged after)
     accuracy_only: bool = False  # True: the reward is the normalised accuracy alone
     # Its own reward of (accuracy, metrics) (MnasNet's soft one); None: the run's Reward.

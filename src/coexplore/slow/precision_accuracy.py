@@ -77,16 +77,20 @@ def accuracy_at_precisions(
     split: str = "val",
     calibration_images: int = CALIBRATION_IMAGES,
     float_accuracy: float | None = None,
+    images: int = 0,
 ) -> PrecisionAccuracy:
-    """Accuracy of the trained `model` on `split` ("val" or "test") at each of `precisions`.
+    """Accuracy of the trained `model` on `split` ("val" or "test") at each of `precisions`;
+    on its first `images` images only when `images` > 0 (all otherwise).
 
     `float_accuracy` skips the float pass when the caller has it (the trainer's last
-    validation accuracy is exactly that). The model is left as it was (mode, weights); the
-    fixed-point passes run on the CPU wherever the model is (the float path on a GPU, cuDNN
-    off, is written but has not run on one).
+    validation accuracy is exactly that, on the whole split). The model is left as it was
+    (mode, weights); the fixed-point passes run on the CPU wherever the model is (the float
+    path on a GPU, cuDNN off, is written but has not run on one).
     """
     start = time.perf_counter()
     x, y = _split(data, split)
+    if images > 0:
+        x, y = x[:images], y[:images]
     precisions = list(dict.fromkeys(precisions))
     if float_accuracy is None:
         float_accuracy = evaluate(model, x, y)

@@ -196,6 +196,13 @@ def _load_state(
     run.losses[:] = state["losses"]
 
 
+def load_weights(model: nn.Module, state: bytes) -> None:
+    """The weights of a state `train_child` handed back (`TrainResult.state`) into `model`."""
+    # weights_only: tensors and plain containers, nothing that can run code (no pickle).
+    loaded = torch.load(io.BytesIO(state), map_location="cpu", weights_only=True)
+    model.load_state_dict(loaded["model"])
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,

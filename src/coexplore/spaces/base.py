@@ -116,6 +116,20 @@ class SearchSpace(ABC, Generic[A]):
         path to the output, skips that lead to the same sums) says so here."""
         return arch.key
 
+    def network_key(self, arch: A) -> str:
+        """What is trained for `arch`: two architectures with one network key share one
+        training. The computation key, except where one trained network is computed several
+        ways (at several precisions: `spaces.precision.PrecisionSpace`)."""
+        return self.computation_key(arch)
+
+    def precision_of(self, arch: A) -> str | None:
+        """The precision `arch` is computed at, where the space chooses it (None: the run's)."""
+        return None
+
+    def at(self, arch: A, precision: str) -> A:
+        """The same network at another precision, where the space chooses it (else itself)."""
+        return arch
+
     def sample(self, rng: np.random.Generator) -> A:
         """A uniformly random architecture."""
         return self.decode(tuple(int(rng.integers(len(t.choices))) for t in self.token_types()))

@@ -144,6 +144,8 @@ def _row(path: str, line: int, row: dict[str, str], column: str) -> tuple[int, f
 @dataclass(frozen=True)
 class TableTrainer:
     """A `SearchSetup.train_fn` that looks the child's accuracy up instead of training it.
+    The table holds float accuracies only: at every precision a child is scored at, it has its
+    table accuracy (on NAS-Bench-201 precision is a hardware choice, docs/fixed-point.md).
 
     Picklable (a path, not the table), so any executor can run it."""
 
@@ -155,9 +157,20 @@ class TableTrainer:
         from coexplore.slow.trainer import TrainResult
 
         start = time.perf_counter()
-        arch = Nb201Arch.from_string(job.arch_json["arch"])
-        acc = load_accuracy_table(Path(self.path), self.dataset).lookup(arch.index)
-        return JobResult(TrainResult(True, acc, (acc,), (0.0,), time.perf_counter() - start, 200))
+        acc = self._lookup(job.arch_json)
+        scored = dict.fromkeys(job.precisions, acc)  # the table's float accuracy (docstring)
+        seconds = time.perf_counter() - start
+        return JobResult(TrainResult(True, acc, (acc,), (0.0,), seconds, 200), accuracy_at=scored)
+
+    def score(self, job: Any) -> Any:
+        """A `SearchSetup.score_fn`: the table's accuracy at every precision asked."""
+        from coexplore.slow.jobs import ScoreResult
+
+        return ScoreResult(dict.fromkeys(job.precisions, self._lookup(job.arch_json)), 0, 0.0)
+
+    def _lookup(self, arch_json: dict[str, Any]) -> float:
+        arch = Nb201Arch.from_string(arch_json["arch"])
+        return load_accuracy_table(Path(self.path), self.dataset).lookup(arch.index)
 
 
 def table_trainer(config: Any) -> TableTrainer:

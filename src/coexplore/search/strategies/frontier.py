@@ -53,6 +53,10 @@ Tokens = tuple[int, ...]
 # trainings, CIFAR-10 and CIFAR-100: a quarter 0.94 / 0.98 and 0.84 / 0.96, a half 0.92 / 0.99
 # and 0.88 / 0.98 (acc x GOPS/W within 0.03 of each other).
 UNIFORM_SHARE = 0.5
+# The architectures of one network whose moves make up its neighbourhood (the one the pool holds
+# and up to this many more found from it). On NAS-Bench-201 a network has up to 460 cells; the
+# cells near the pool's one give most of its neighbours (DRAFT: measured below).
+COPIES = 32
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,10 @@ class FrontierStrategy(Strategy):
         self.keys: dict[Tokens, str] = {}
         self.members: dict[str, Tokens] = {}
         self.structure: dict[Tokens, tuple[float, ...]] = {}
+        self.neighbourhoods: dict[Tokens, list[Tokens]] = {}  # `_network_neighbours`
+        # Pairs whose accuracy is known without asking them: their network trained at another
+        # precision (a run searching several).
+        self.known: dict[Tokens, float] = {}
 
     # -- ask ------------------------------------------------------------------------------
 
@@ -153,9 +161,33 @@ class FrontierStrategy(Strategy):
         return list(out.values())
 
     def _shuffled_neighbours(self, tokens: Tokens) -> list[Tokens]:
-        rows = [self.space.encode(a) for a in self.space.neighbours(self.space.decode(tokens))]
-        rows += _swaps(self.space, tokens)
+        rows = self._network_neighbours(tokens)
         return [rows[i] for i in self.rng.permutation(len(rows))]
+
+    def _network_neighbours(self, tokens: Tokens) -> list[Tokens]:
+        """The architectures one move (a token changed, or two swapped) from any architecture
+        of `tokens`'s network, that are other networks: the network's neighbourhood, not only
+        that of the one architecture the pool holds for it. Its other architectures are found
+        by moves that keep the network (up to `COPIES` of them, nearest first)."""
+        if tokens in self.neighbourhoods:
+            return self.neighbourhoods[tokens]
+        key, copies, seen = self._key(tokens), [tokens], {tokens}
+        rows: list[Tokens] = []
+        for cell in copies:  # grows while it is read: a breadth-first walk over the copies
+            for row in self._moves(cell):
+                if row in seen:
+                    continue
+                seen.add(row)
+                if self._key(row) != key:
+                    rows.append(row)
+                elif len(copies) < COPIES:
+                    copies.append(row)
+        self.neighbourhoods[tokens] = rows
+        return rows
+
+    def _moves(self, tokens: Tokens) -> list[Tokens]:
+        rows = [self.space.encode(a) for a in self.space.neighbours(self.space.decode(tokens))]
+        return rows + _swaps(self.space, tokens)
 
     def _elites(self) -> list[Tokens]:
         """Trained spec-meeting children on the front of any plane, most accurate first."""
@@ -279,16 +311,19 @@ class FrontierStrategy(Strategy):
         return ((t, self.trained[t]) for t in self._feasible_trained())
 
     def _predict(self, rows: list[Tokens]) -> tuple[np.ndarray, np.ndarray]:
-        known = list(self.trained)
-        seed = int(np.random.SeedSequence([self.seed, len(known)]).generate_state(1)[0])
-        y = np.array([self.trained[t] for t in known])
-        return surrogate.fit_predict(
-            self._features(known),
-            y,
-            self._features(rows),
-            seed,
-            floor=_floor(y),
+        """The surrogate's accuracy (mean, std) of `rows`; exact for the pairs already known."""
+        seen = {**self.known, **self.trained}
+        known = list(seen)
+        seed = int(np.random.SeedSequence([self.seed, len(self.trained)]).generate_state(1)[0])
+        y = np.array([seen[t] for t in known])
+        mean, std = surrogate.fit_predict(
+            self._features(known), y, self._features(rows), seed, floor=_floor(y)
         )
+        exact = np.array([t in self.known for t in rows], dtype=bool)
+        if exact.any():
+            mean = np.where(exact, [self.known.get(t, 0.0) for t in rows], mean)
+            std = np.where(exact, 0.0, std)
+        return mean, std
 
     def _features(self, rows: list[Tokens]) -> surrogate.Encoded:
         """One-hot tokens, the space's structure features, the workload's size features."""
@@ -318,6 +353,17 @@ class FrontierStrategy(Strategy):
             self.asked.add(self.keys[tokens])
             if outcome.state is TrialState.COMPLETE:  # pruned or failed: no accuracy
                 self.trained[self.members[self.keys[tokens]]] = float(outcome.accuracy)
+                self._learn_pairs(candidate.arch, outcome)
+
+    def _learn_pairs(self, arch: Any, outcome: Outcome) -> None:
+        """The trained network at the run's other precisions: their accuracies are known (the
+        loop scored it at each), so those pairs join the pool as exact points, asked at no
+        training cost when they push the front."""
+        for precision, accuracy in outcome.accuracy_at.items():
+            tokens = self.space.encode(self.space.at(arch, precision))
+            if self._key(tokens) not in self.asked:
+                self._evaluate(tokens, uniform=False)
+                self.known[self.members[self.keys[tokens]]] = float(accuracy)
 
     def state_bytes(self) -> bytes:
         state = {
@@ -328,6 +374,7 @@ class FrontierStrategy(Strategy):
                 for t, e in self.pool.items()
             ],
             "trained": [[list(t), a] for t, a in self.trained.items()],
+            "known": [[list(t), a] for t, a in self.known.items()],
             "asked": sorted(self.asked),
         }
         return json.dumps(state).encode()
@@ -347,6 +394,7 @@ class FrontierStrategy(Strategy):
             state["asked"] if "asked" in state else [self._key(tuple(t)) for t in state["tried"]]
         )
         self.asked = set(asked)
+        self.known = {tuple(t): float(a) for t, a in state.get("known", [])}
 
 
 def _floor(accuracy: np.ndarray) -> float:

@@ -12,12 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from coexplore.config import Section, setting
 from coexplore.errors import InputError
 from coexplore.fast.fixed_pipeline import FixedPipelineExplorer
 from coexplore.fast.optimal import OptimalExplorer
-from coexplore.hardware.devices import Spec
+from coexplore.hardware.devices import Precision, Spec
 from coexplore.hardware.pipeline import HardwareDesign
 from coexplore.search.reward import PRUNED_REWARD
 from coexplore.search.strategies.controller import ControllerSettings
@@ -52,9 +53,9 @@ def reference_workload(ctx: StrategyContext) -> Workload:
     return ctx.space.workload(ctx.space.decode(middle), ctx.input_shape, ctx.classes)
 
 
-def fixed_design(ctx: StrategyContext) -> HardwareDesign:
+def fixed_design(ctx: StrategyContext, precision: Precision) -> HardwareDesign:
     """The design hardware-aware NAS keeps: the fastest one for the reference architecture."""
-    result = OptimalExplorer(ctx.pool, Spec(), ctx.precision).explore(reference_workload(ctx))
+    result = OptimalExplorer(ctx.pool, Spec(), precision).explore(reference_workload(ctx))
     if result.design is None:
         raise InputError(f"hwnas: the reference architecture fits no design: {result.reason}")
     return result.design
@@ -81,18 +82,24 @@ class SoftReward:
         return accuracy * (self.spec_fps / fps) ** self.weight
 
 
-def fixed_explorer(ctx: StrategyContext) -> FixedPipelineExplorer:
-    """The explorer of hardware-aware NAS: per child, only the partition over `fixed_design`."""
-    return FixedPipelineExplorer(fixed_design(ctx), ctx.pool, ctx.spec)
+def fixed_explorer(ctx: StrategyContext, precision: Precision) -> FixedPipelineExplorer:
+    """The explorer of hardware-aware NAS: per child, only the partition over `fixed_design`
+    (one fixed design per precision the run searches)."""
+    return FixedPipelineExplorer(fixed_design(ctx, precision), ctx.pool, ctx.spec)
+
+
+def _fixed_rules(ctx: StrategyContext) -> dict[str, Any]:
+    others = {p: fixed_explorer(ctx, Precision(p)) for p in ctx.explorers}
+    return {"explorer": fixed_explorer(ctx, ctx.precision), "explorers": others}
 
 
 def _hard_rules(ctx: StrategyContext) -> Rules:
-    return Rules(explorer=fixed_explorer(ctx))
+    return Rules(**_fixed_rules(ctx))
 
 
 def _soft_rules(ctx: StrategyContext) -> Rules:
     reward = SoftReward(ctx.spec.fps, ctx.settings(HwnasSettings).soft_weight)
-    return Rules(explorer=fixed_explorer(ctx), prunes=False, reward=reward)
+    return Rules(**_fixed_rules(ctx), prunes=False, reward=reward)
 
 
 _SECTIONS = (ControllerSettings, HwnasSettings)

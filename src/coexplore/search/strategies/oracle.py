@@ -31,14 +31,14 @@ class HardwareView:
 
 @dataclass(frozen=True)
 class HardwareOracle:
-    explorer: OptimalExplorer
+    explorer: Callable[[Any], OptimalExplorer]  # the explorer of an architecture's precision
     workload: Callable[[Any], Workload]
     spec: Spec
     metrics: tuple[str, ...]
 
     def __call__(self, arch: Any) -> HardwareView:
         workload = self.workload(arch)
-        result = self.explorer.explore(workload, self.spec)
+        result = self.explorer(arch).explore(workload, self.spec)
         values = result.evaluation.metrics() if result.evaluation else {}
         return HardwareView(
             not result.pruned,
@@ -54,4 +54,4 @@ def size_features(workload: Workload) -> tuple[float, ...]:
 
 def oracle_for(ctx: StrategyContext, metrics: tuple[str, ...] = ("fps",)) -> HardwareOracle:
     """The oracle of a run: its own explorer, workload function and spec."""
-    return HardwareOracle(ctx.explorer, ctx.workload, ctx.spec, metrics)
+    return HardwareOracle(ctx.explorer_of, ctx.workload, ctx.spec, metrics)

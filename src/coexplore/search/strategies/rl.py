@@ -89,7 +89,7 @@ def _rl(ctx: StrategyContext) -> Strategy:
     max_layers = len(ctx.workload(ctx.space.sample(np.random.default_rng(seed))))
 
     def judge(arch: Any, tokens: tuple[int, ...]) -> Any:
-        return judge_tokens(tokens, ctx.workload(arch), ctx.pool, ctx.spec, ctx.precision)
+        return judge_tokens(tokens, ctx.workload(arch), ctx.pool, ctx.spec, ctx.precision_of(arch))
 
     return ControllerStrategy(
         ctx.space,
