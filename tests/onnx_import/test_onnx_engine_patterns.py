@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx_helpers  # noqa: F401  (first: it puts tests/slow on the path)
 import pytest
 import torch
-from test_engine_convert import randomise_batchnorm  # tests/slow, on the path by onnx_helpers
-from test_torch_patterns import EXPORTERS, PATTERNS, SHAPE, export, summary  # first: the path
+from test_engine_convert import randomise_batchnorm  # tests/slow
+from test_torch_patterns import EXPORTERS, PATTERNS, SHAPE, export, summary
 from torch import nn
 
 from coexplore.hardware.engine.net import OpKind
