@@ -80,7 +80,9 @@ def test_a_subset_scores_the_change_a_precision_makes_there(trained_chain) -> No
     whole = evaluate(model, data.val_x, data.val_y)
     k = 40
     x, y = data.val_x[:k], data.val_y[:k]
-    qnets = calibrate(engine_net(model, data.input_shape), calibration_batch(data, 2, 256), BOTH, CPU)
+    qnets = calibrate(
+        engine_net(model, data.input_shape), calibration_batch(data, 2, 256), BOTH, CPU
+    )
     for given in (whole, 0.0, 1.0):
         result = accuracy_at_precisions(model, data, BOTH, seed=2, float_accuracy=given, images=k)
         assert result.images == k and result.float_accuracy == given
