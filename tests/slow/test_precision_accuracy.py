@@ -73,6 +73,28 @@ def test_test_split_and_given_float_accuracy(trained_chain) -> None:  # type: ig
         accuracy_at_precisions(model, data, BOTH, seed=0, split="train")
 
 
+def test_a_subset_scores_the_change_a_precision_makes_there(trained_chain) -> None:  # type: ignore[no-untyped-def]
+    """On the first k images: the whole split's float accuracy plus (precision - float) on
+    those k images, each measured by itself; clipped to [0, 1]."""
+    model, data = trained_chain
+    whole = evaluate(model, data.val_x, data.val_y)
+    k = 40
+    x, y = data.val_x[:k], data.val_y[:k]
+    qnets = calibrate(
+        engine_net(model, data.input_shape), calibration_batch(data, 2, 256), BOTH, CPU
+    )
+    for given in (whole, 0.0, 1.0):
+        result = accuracy_at_precisions(model, data, BOTH, seed=2, float_accuracy=given, images=k)
+        assert result.images == k and result.float_accuracy == given
+        for precision, qnet in zip(BOTH, qnets, strict=True):
+            change = integer_accuracy(qnet, x, y, CPU) - evaluate(model, x, y)
+            assert result.at(precision) == pytest.approx(min(1.0, max(0.0, given + change)))
+    # without the whole split's float accuracy the subset is scored as it is
+    alone = accuracy_at_precisions(model, data, BOTH, seed=2, images=k)
+    assert alone.float_accuracy == evaluate(model, x, y)
+    assert alone.at(Precision.FIXED8) == integer_accuracy(qnets[1], x, y, CPU)
+
+
 def test_the_model_is_left_as_it_was(trained_chain) -> None:  # type: ignore[no-untyped-def]
     model, data = trained_chain
     model.train()
