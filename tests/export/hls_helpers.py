@@ -11,7 +11,16 @@ import pytest
 from coexplore.hardware.accelerator import Tiling
 from coexplore.hardware.devices import Precision, parse_pool
 from coexplore.hardware.engine.fixed import Calibrator
-from coexplore.hardware.engine.net import INPUT, ZEROS, Affine, EngineNet, EngineOp, OpKind, Relu
+from coexplore.hardware.engine.net import (
+    INPUT,
+    ZEROS,
+    Affine,
+    EngineNet,
+    EngineOp,
+    HardSigmoid,
+    OpKind,
+    Relu,
+)
 from coexplore.hardware.engine.quantise import QuantNet, quantise
 from coexplore.hardware.engine.reference import run_float
 from coexplore.hardware.hls import HlsExport, load_engine, write_hls
@@ -105,4 +114,55 @@ EVERY_KIND_STAGES = [
     (0, 4, Tiling(4, 2, 4, 5, 2, 1, 3)),
     (5, 9, Tiling(3, 5, 5, 4, 1, 2, 2)),
     (10, 14, Tiling(7, 3, 2, 2, 3, 3, 1)),
+]
+
+
+def streaming_net(rng: np.random.Generator) -> EngineNet:
+    """The layers of squeeze-and-excitation, MobileNetV3, EfficientNet and ConvNeXt: every act
+    function, a scale with each gate function, norms with and without a shift (of a map and
+    of a vector), hard-sigmoid steps, and rectangular windows (1 x 5 and 3 x 1 convolutions,
+    a 3 x 2 pool), on a 3 x 10 x 12 input (20 ops)."""
+
+    def w(*shape: int) -> np.ndarray:
+        return rng.normal(0, 0.5, shape)
+
+    c, size = 6, (6, 5, 6)
+    conv = dict(weight=w(c, 3, 1, 5), bias=w(c), kernel=1, kernel_cols=5, stride=2,
+                padding=0, padding_cols=2)  # fmt: skip
+    ops = [
+        EngineOp(OpKind.CONV, (INPUT,), (3, 10, 12), size, name="conv 1x5 s2", **conv),
+        EngineOp(OpKind.ACT, (0,), size, size, function="hswish"),
+        EngineOp(OpKind.GLOBAL_AVG_POOL, (1,), size, (c, 1, 1)),
+        EngineOp(OpKind.CONV, (2,), (c, 1, 1), (2, 1, 1), weight=w(2, c, 1, 1), bias=w(2),
+                 post=(Relu(),), name="reduce"),
+        EngineOp(OpKind.CONV, (3,), (2, 1, 1), (c, 1, 1), weight=w(c, 2, 1, 1), bias=w(c),
+                 post=(HardSigmoid(),), name="expand"),
+        EngineOp(OpKind.SCALE, (1, 4), size, size, name="se hard"),
+        EngineOp(OpKind.CONV, (5,), size, size, weight=w(c, c, 3, 1), kernel=3, kernel_cols=1,
+                 padding=1, padding_cols=0, name="conv 3x1"),
+        EngineOp(OpKind.ACT, (6,), size, size, function="silu"),
+        EngineOp(OpKind.GLOBAL_AVG_POOL, (7,), size, (c, 1, 1)),
+        EngineOp(OpKind.SCALE, (7, 8), size, size, function="sigmoid", post=(Relu(),)),
+        EngineOp(OpKind.SCALE, (9, 8), size, size, function="tanh"),
+        EngineOp(OpKind.SCALE, (10, 8), size, size),
+        EngineOp(OpKind.NORM, (11,), size, size, weight=w(c) + 1, bias=w(c), eps=1e-6,
+                 pre=(Relu(),)),
+        EngineOp(OpKind.ACT, (12,), size, size, function="gelu"),
+        EngineOp(OpKind.NORM, (13,), size, size, weight=w(c) + 1, eps=1e-5),
+        EngineOp(OpKind.ACT, (14,), size, size, function="sigmoid", post=(HardSigmoid(),)),
+        EngineOp(OpKind.MAX_POOL, (15,), size, (c, 3, 3), kernel=3, kernel_cols=2, stride=2,
+                 padding=1, padding_cols=0),
+        EngineOp(OpKind.ACT, (16,), (c, 3, 3), (c, 3, 3), function="tanh"),
+        EngineOp(OpKind.GLOBAL_AVG_POOL, (17,), (c, 3, 3), (c, 1, 1)),
+        EngineOp(OpKind.NORM, (18,), (c, 1, 1), (c, 1, 1), weight=w(c) + 1, bias=w(c),
+                 eps=1e-6),
+    ]  # fmt: skip
+    return EngineNet((3, 10, 12), tuple(ops), "streaming")
+
+
+# Uneven tiles: Tm x Tn = 4, 7, 6 over 180-word maps (trips with a partial last one).
+STREAMING_STAGES = [
+    (0, 6, Tiling(2, 2, 2, 4, 2, 1, 3)),
+    (7, 13, Tiling(7, 1, 3, 2, 1, 3, 2)),
+    (14, 19, Tiling(3, 2, 2, 2, 3, 2, 1)),
 ]

@@ -28,12 +28,14 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "hardware"))  # tests/hardwar
 from engine_cases import Case, single_op_cases
 from hls_helpers import (
     EVERY_KIND_STAGES,
+    STREAMING_STAGES,
     calibrated,
     design_of,
     every_kind_net,
     export,
     need_compiler,
     reweight,
+    streaming_net,
     words,
 )
 
@@ -72,6 +74,32 @@ def test_every_layer_kind_over_three_fpgas_equals_the_reference(tmp_path: Path, 
     assert (every == top).any() and (every == -top - 1).any()  # saturation was exercised
 
 
+@pytest.mark.parametrize("bits", [8, 16])
+def test_act_scale_norm_and_rectangular_windows_equal_the_reference(
+    tmp_path: Path, bits: int
+) -> None:
+    """Every function, gate and norm, hard-sigmoid steps and Kh x Kw windows over three FPGAs:
+    calibrated words, saturating words, and random parameter words (tables included)."""
+    need_compiler()
+    rng = np.random.default_rng(10 + bits)
+    net = streaming_net(rng)
+    images = rng.normal(0, 1, (16, *net.input_shape))
+    qnet = calibrated(net, bits, images)
+    exported = export(tmp_path, qnet, STREAMING_STAGES)
+    assert_exact(check(tmp_path, input_words(qnet, images[:4])))
+    layers = net.workload().layers
+    # the buffers of a 1 x 5 and a 3 x 1 conv: 3 x 5 (pools and streaming layers size none)
+    assert [(p.kmax, p.kmax_cols) for p in exported.plans] == [(3, 5), (1, 1), (1, 1)]
+    for plan in exported.plans:
+        for offset, modelled in enumerate(plan.modelled):
+            layer = layers[plan.stage.first_layer + offset]
+            assert modelled == compute_cycles(layer, plan.tiling)
+    assert_exact(check(tmp_path, words(rng, (6, *net.input_shape), bits), built=True))
+    for _ in range(2):
+        reweight(tmp_path, rng)
+        assert_exact(check(tmp_path, words(rng, (4, *net.input_shape), bits), built=True))
+
+
 def test_the_engine_is_clean_under_address_and_undefined_behaviour_sanitizers(
     tmp_path: Path,
 ) -> None:
@@ -80,12 +108,17 @@ def test_the_engine_is_clean_under_address_and_undefined_behaviour_sanitizers(
     net = every_kind_net(rng)
     qnet = calibrated(net, 16, rng.normal(0, 1, (8, *net.input_shape)))
     export(tmp_path, qnet, EVERY_KIND_STAGES)
+    streaming = tmp_path / "streaming"
+    export(streaming, calibrated(streaming_net(rng), 16, rng.normal(0, 1, (8, 3, 10, 12))),
+           STREAMING_STAGES)  # fmt: skip
     sanitizers = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-g")
     try:
         build(tmp_path, extra_flags=sanitizers)
     except Exception as error:  # a compiler without the sanitizer runtimes
         pytest.skip(f"g++ cannot build with sanitizers here: {error}")
     assert_exact(check(tmp_path, words(rng, (3, *net.input_shape), 16), built=True))
+    build(streaming, extra_flags=sanitizers)
+    assert_exact(check(streaming, words(rng, (3, 3, 10, 12), 16), built=True))
 
 
 def identity_conv(

@@ -4,6 +4,8 @@ the engine net's checks and workload (no torch)."""
 from __future__ import annotations
 
 import itertools
+import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -11,6 +13,7 @@ from engine_cases import Case, single_op_cases
 from hypothesis import given, settings
 
 from coexplore.errors import InputError
+from coexplore.hardware.engine.functions import GATED, norm_frac, table_bits
 from coexplore.hardware.engine.net import (
     INPUT,
     ZEROS,
@@ -21,7 +24,14 @@ from coexplore.hardware.engine.net import (
     Relu,
     format_sites,
 )
-from coexplore.hardware.engine.quantise import QAffine, QOp, QuantNet, quantise
+from coexplore.hardware.engine.quantise import (
+    QAffine,
+    QHardSigmoid,
+    QOp,
+    QuantNet,
+    core_bound,
+    quantise,
+)
 from coexplore.hardware.engine.reference import predict, run_float, run_integer
 from coexplore.workload import LayerKind
 
@@ -39,9 +49,23 @@ def requant(v: int, f: int, g: int, bits: int) -> int:
     return sat(sat(v, bits) * (1 << (g - f)), bits)
 
 
+def half_up(value: Fraction, bits: int) -> int:
+    return sat(math.floor(value + Fraction(1, 2)), bits)
+
+
+def hard(x: int, fx: int, fy: int, bits: int, product: bool) -> int:
+    """relu6(x + 3) / 6, or x times it, of a word of fx as a word of fy, in rationals."""
+    value = Fraction(x) / 2**fx if fx >= 0 else Fraction(x * 2**-fx)
+    gate = min(max(value + 3, Fraction(0)), Fraction(6)) / 6
+    return half_up((value * gate if product else gate) * Fraction(2) ** fy, bits)
+
+
 def step(s: object, x: np.ndarray, frac: int, bits: int) -> tuple[np.ndarray, int]:
     if isinstance(s, Relu):
         return np.vectorize(lambda v: max(int(v), 0), otypes=[object])(x), frac
+    if isinstance(s, QHardSigmoid):
+        fy = s.out_frac
+        return np.vectorize(lambda v: hard(int(v), frac, fy, bits, False), otypes=[object])(x), fy
     assert isinstance(s, QAffine)
     wide = frac + s.scale_frac
     out = np.empty(x.shape, dtype=object)
@@ -55,8 +79,8 @@ def step(s: object, x: np.ndarray, frac: int, bits: int) -> tuple[np.ndarray, in
 def window(op: EngineOp, r: int, c: int) -> list[tuple[int, int]]:
     """The (row, col) positions of an output's window that lie inside the input."""
     rows, cols = op.in_shape[1:]
-    top, left = r * op.stride - op.padding, c * op.stride - op.padding
-    return [(i, j) for i in range(top, top + op.kernel) for j in range(left, left + op.kernel)
+    top, left = r * op.stride - op.padding, c * op.stride - op.pw
+    return [(i, j) for i in range(top, top + op.kernel) for j in range(left, left + op.kw)
             if 0 <= i < rows and 0 <= j < cols]  # fmt: skip
 
 
@@ -73,10 +97,12 @@ def core(op: EngineOp, q: QOp, xs: list[np.ndarray], fx: int, bits: int) -> np.n
 def point(op: EngineOp, q: QOp, xs: list[np.ndarray], fx: int, bits: int, at: tuple) -> int:
     b, i, r, c = at
     x = xs[0]
+    if op.kind in (OpKind.ACT, OpKind.SCALE, OpKind.NORM):
+        return streaming(op, q, xs, fx, bits, at)
     if op.kind is OpKind.CONV:
         per_group = op.in_shape[0] // op.groups
         group = i // (op.out_shape[0] // op.groups)
-        top, left = r * op.stride - op.padding, c * op.stride - op.padding
+        top, left = r * op.stride - op.padding, c * op.stride - op.pw
         acc = sum(int(q.weight[i, n, a - top, e - left]) * int(x[b, group * per_group + n, a, e])
                   for n in range(per_group) for a, e in window(op, r, c))  # fmt: skip
         return _biased(acc, q, i, fx, bits)
@@ -92,7 +118,7 @@ def point(op: EngineOp, q: QOp, xs: list[np.ndarray], fx: int, bits: int, at: tu
             n = len(cells)
         else:
             cells = window(op, r, c)
-            n = op.kernel**2 if op.count_include_pad else len(cells)
+            n = op.kernel * op.kw if op.count_include_pad else len(cells)
         recip = ((1 << 25) + n) // (2 * n)
         total = sum(int(x[b, i, a, e]) for a, e in cells)
         return requant(total * recip, fx + 24, q.core_frac, bits)
@@ -107,6 +133,50 @@ def point(op: EngineOp, q: QOp, xs: list[np.ndarray], fx: int, bits: int, at: tu
             i -= t.shape[1]
     k = op.upsample_factor
     return int(x[b, i, r // k, c // k])
+
+
+def entry(q: QOp, word: int, bits: int) -> int:
+    """The table word of an input word: its top T bits, counted from the lowest."""
+    t = table_bits(bits)
+    assert q.table is not None
+    return int(q.table[(word >> (bits - t)) + (1 << (t - 1))])
+
+
+def streaming(op: EngineOp, q: QOp, xs: list[np.ndarray], fx: int, bits: int, at: tuple) -> int:
+    b, i, r, c = at
+    x = int(xs[0][b, i, r, c])
+    if op.kind is OpKind.NORM:
+        return norm(q, [int(v) for v in xs[0][b, :, r, c]], i, fx, bits)
+    if op.function == "hswish":
+        return hard(x, fx, q.core_frac, bits, True)
+    if op.kind is OpKind.SCALE:
+        gate, g_frac = int(xs[1][b, i, 0, 0]), q.read_fracs[1]
+        if q.table is not None:
+            gate, g_frac = entry(q, gate, bits), q.table_frac
+        return requant(x * gate, fx + g_frac, q.core_frac, bits)
+    if op.function in GATED:
+        return requant(x * entry(q, x, bits), fx + q.table_frac, q.core_frac, bits)
+    return requant(entry(q, x, bits), q.table_frac, q.core_frac, bits)
+
+
+def norm(q: QOp, pixel: list[int], i: int, fx: int, bits: int) -> int:
+    """LayerNorm of channel i of one pixel, in Python integers (docs/fixed-point.md)."""
+    count = len(pixel)
+    s1, s2 = sum(pixel), sum(v * v for v in pixel)
+    v = count * s2 - s1 * s1 + q.eps
+    e = -((30 - v.bit_length()) // 2)
+    m = v >> (2 * e) if e >= 0 else v << (-2 * e)
+    rsqrt = math.isqrt((1 << 62) // m)
+    z_frac = norm_frac(count, bits)
+    z = (count * pixel[i] - s1) * rsqrt
+    shift = 31 + e - z_frac
+    z = (z + (1 << (shift - 1))) >> shift if shift > 0 else z << -shift
+    assert q.weight is not None
+    wide = z_frac + q.weight_frac
+    t = z * int(q.weight[i])
+    if q.bias is not None:
+        t += int(q.bias[i]) << (wide - q.bias_frac)
+    return requant(t, wide, q.core_frac, bits)
 
 
 def _biased(acc: int, q: QOp, i: int, fx: int, bits: int) -> int:
@@ -212,3 +282,22 @@ def test_quantise_refuses_formats_whose_sums_leave_int64() -> None:
     with pytest.raises(InputError, match="2\\*\\*61"):
         quantise(net, 16, {INPUT: 32, (0, 0): 0})
     assert quantise(net, 16, {INPUT: 0, (0, 0): 0}).ops[0].bias is not None
+
+
+def test_a_conv_sums_bound_counts_every_product_of_its_kh_x_kw_window() -> None:
+    """A 1 x 7 conv sums 7 products per input channel, as many as a 7 x 1 conv: the bound that
+    keeps the float64 fast path exact counts Kh x Kw, not Kh squared."""
+    wide, tall = (
+        conv(
+            kernel=h,
+            kernel_cols=w,
+            padding=h // 2,
+            padding_cols=w // 2,
+            weight=np.ones((4, 2, h, w)),
+        )
+        for h, w in ((1, 7), (7, 1))
+    )
+    net = EngineNet((2, 5, 5), (wide, tall))
+    qnet = quantise(net, 8, {INPUT: 4, (0, 0): 4, (1, 0): 4})
+    bounds = [core_bound(op, q, 8) for op, q in zip(net.ops, qnet.ops, strict=True)]
+    assert bounds[0] == bounds[1] >= 2 * 7 * 2.0**7 * 2.0**7

@@ -169,8 +169,9 @@ def test_gemm_after_global_pooling_and_a_matmul_bias_fold() -> None:
 @pytest.mark.parametrize(
     ("node", "weights", "message"),
     [
-        (helper.make_node("Clip", ["x"], ["y"], name="relu6"), {}, "'relu6' (Clip): not an engine"),
-        (helper.make_node("Mul", ["x", "x"], ["y"], name="sq"), {}, "'sq' (Mul): combines"),
+        (helper.make_node("Clip", ["x"], ["y"], name="relu6"), {}, "'relu6' (Clip): a clip"),
+        (helper.make_node("Mul", ["x", "x"], ["y"], name="sq"), {}, "'sq' (Mul): computes product"),
+        (helper.make_node("Softplus", ["x"], ["y"], name="soft"), {}, "'soft' (Softplus): comput"),
         (helper.make_node("Conv", ["x", "g.w"], ["y"], name="grouped", group=2, pads=[1, 1, 1, 1]),
          {"g.w": RNG.normal(size=(4, 1, 3, 3))}, "'grouped' (Conv): a conv of 2 groups"),
         (helper.make_node("MaxPool", ["x"], ["y"], name="ceil", kernel_shape=[3, 3], strides=[2, 2],
@@ -185,6 +186,27 @@ def test_what_the_engine_cannot_run_is_one_line_naming_the_node(
     shape = (1, 2, 5, 5)
     with pytest.raises(OnnxImportError) as error:
         onnx_engine_net(model_of([node], weights, shape))
+    assert message in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("after", "message"),
+    [
+        (helper.make_node("MaxPool", ["t"], ["y"], name="pool", kernel_shape=[2, 2]),
+         "'pool' (MaxPool): reads a channels-last map"),
+        (helper.make_node("Flatten", ["t"], ["y"], name="flat"), "'flat' (Flatten): reads a"),
+        (helper.make_node("Transpose", ["t"], ["y"], name="again", perm=[0, 2, 3, 1]),
+         "'again' (Transpose): transposes [0, 2, 3, 1]"),
+    ],
+)  # fmt: skip
+def test_a_channels_last_map_is_read_only_by_layernorm_matmul_and_the_way_back(
+    after: onnx.NodeProto, message: str
+) -> None:
+    """After Transpose (0, 2, 3, 1) the words are a channels-last map: a window, a reshape
+    or a second transpose there would read them in another order than the engine keeps."""
+    there = helper.make_node("Transpose", ["x"], ["t"], name="last", perm=[0, 2, 3, 1])
+    with pytest.raises(OnnxImportError) as error:
+        onnx_engine_net(model_of([there, after], {}, (1, 2, 6, 6)))
     assert message in str(error.value) and "\n" not in str(error.value)
 
 

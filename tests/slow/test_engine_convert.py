@@ -24,6 +24,10 @@ SPACES = {
     "chain": (ChainSpace(depth=4, stride_mode="predictable"), [(1, 12, 12), (3, 9, 7)]),
     "nb201": (Nb201Space(cells_per_stage=2), [(3, 8, 8), (1, 12, 8)]),
     "imagenet": (ImagenetSpace(depth=7), [(3, 32, 32), (3, 24, 40)]),
+    "imagenet+se+hswish": (
+        ImagenetSpace(depth=7, se_choices=(False, True), activations=("relu", "hswish")),
+        [(3, 32, 32), (3, 24, 40)],
+    ),
     "unet": (UnetSpace(levels=3), [(1, 16, 16), (3, 8, 12)]),
 }
 
@@ -57,6 +61,7 @@ def test_engine_net_has_the_space_workload_and_the_model_output(
     net = engine_net(model, shape)
     ours, theirs = net.workload(), space.workload(arch, shape, 5)
     assert [x.shape_key() for x in ours.layers] == [x.shape_key() for x in theirs.layers]
+    assert [x.function for x in ours.layers] == [x.function for x in theirs.layers]
     assert ours.skips == theirs.skips
     assert ours.macs == theirs.macs
     images = torch.randn(3, *shape, generator=torch.Generator().manual_seed(seed))
@@ -142,9 +147,9 @@ def test_steps_go_where_they_can() -> None:
 @pytest.mark.parametrize(
     ("model", "named"),
     [
-        (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Sigmoid()), r"'1' \(Sigmoid\)"),
+        (nn.Sequential(nn.Conv2d(1, 2, 3), nn.Softplus()), r"'1' \(Softplus\)"),
         (nn.Sequential(nn.Conv2d(1, 2, 3, dilation=2)), r"'0' \(Conv2d\).*dilation"),
-        (nn.Sequential(nn.Conv2d(1, 2, (3, 1))), r"'0' \(Conv2d\).*non-square"),
+        (nn.Sequential(nn.Conv2d(1, 2, 3, stride=(2, 1))), r"'0' \(Conv2d\).*non-square"),
         (nn.Sequential(nn.MaxPool2d(2, ceil_mode=True)), r"'0' \(MaxPool2d\).*ceil_mode"),
         (nn.Sequential(nn.AdaptiveAvgPool2d(2)), r"'0' \(AdaptiveAvgPool2d\)"),
         (nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear")), r"'0' \(Upsample\)"),

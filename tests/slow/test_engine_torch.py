@@ -119,6 +119,7 @@ SPACE_CASES = [
     (ChainSpace(depth=3, stride_mode="predictable"), (1, 12, 12)),
     (Nb201Space(cells_per_stage=1), (3, 8, 8)),
     (ImagenetSpace(depth=5), (3, 32, 32)),
+    (ImagenetSpace(depth=5, se_choices=(True,), activations=("relu", "hswish")), (3, 32, 32)),
     (UnetSpace(levels=3), (1, 16, 16)),
 ]
 

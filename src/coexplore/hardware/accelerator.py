@@ -82,10 +82,11 @@ def compute_cycles(layer: Layer, t: Any) -> Any:
     """The compute term alone: cycles the Tm x Tn array spends in its pipelined loop over the
     whole layer, at one trip per cycle. A conv or fc runs Kh Kw Tr' Tc' trips per tile (Tr' =
     min(Tr, R), also for a last, partial tile) for every tile of rows, columns, Tm outputs and
-    Tn inputs; depthwise conv and pooling for every tile of min(Tm, Tn) channels; an add one
-    trip per Tm x Tn words (so do act, scale and norm, as their model streams them); concat and
-    upsample none (they only move words). This is what a C simulation of the exported engine
-    counts (coexplore.hardware.hls); fill and memory terms are not in it."""
+    Tn inputs; depthwise conv and pooling for every tile of min(Tm, Tn) channels; an add, act
+    and scale one trip per Tm x Tn words, a norm two passes of them (statistics, then the
+    normalised words); concat and upsample none (they only move words). This is what a C
+    simulation of the exported engine counts (coexplore.hardware.hls); fill and memory terms
+    are not in it."""
     t_comp = _terms(layer, t)[1][0]
     kind = layer.kind
     if kind not in (LayerKind.CONV, LayerKind.FC, LayerKind.DWCONV, LayerKind.POOL):
@@ -170,9 +171,9 @@ def _element_terms(layer: Layer, t: Any) -> tuple[Any, Terms]:
     if kind is LayerKind.SCALE:
         gate = _cdiv(layer.out_channels, t.wp)
         return _stream_terms(_cdiv(words, t.ip), _cdiv(words, lanes), _cdiv(words, t.op), gate)
-    if kind is LayerKind.NORM:
+    if kind is LayerKind.NORM:  # two passes over the map, each whole trips of Tm x Tn words
         affine = _cdiv(layer.weight_words, t.wp)
-        passes = _cdiv(2 * words, t.ip), _cdiv(2 * words, lanes), _cdiv(words, t.op)
+        passes = _cdiv(2 * words, t.ip), 2 * _cdiv(words, lanes), _cdiv(words, t.op)
         return _stream_terms(*passes, affine)
     raise ValueError(f"no hardware model for layer kind {kind}")
 

@@ -6,20 +6,27 @@ input, batch 1, optional new input size and shape inference, `coexplore.onnx_imp
 and every op on the image path becomes one engine op in node order, so the engine net's
 workload is the reader's layer for layer (`load_onnx_workload`):
 
-- Conv (full or depthwise; square kernel, stride and symmetric padding, dilation 1), Gemm and
-  MatMul with a weight (an fc over the flattened input), MaxPool / AveragePool (floor mode),
+- Conv (full or depthwise; any Kh x Kw kernel, one stride, padding equal above and below and
+  left and right, dilation 1), Gemm and MatMul with a weight (an fc over the flattened input;
+  a 1 x 1 conv on a channels-last map), MaxPool / AveragePool (floor mode, any window),
   GlobalAveragePool and ReduceMean over rows and columns, GlobalMaxPool and ReduceMax over a
   square map, Add / Sum of activations, Concat on channels, Resize / Upsample (nearest,
-  integer factor) are ops;
-- Relu is a step; BatchNormalization and Add / Sub / Mul / Div with a per-channel or scalar
-  constant are an affine step, folded into the conv or fc before when nothing else reads its
-  result; steps join the op before as post steps when every reader of its result reads them,
-  else the single-input ops after as pre steps;
-- Flatten, Reshape (to batch x features), Dropout, Identity and Cast change nothing.
+  integer factor), LayerNormalization over the channels (of a channels-last map, between the
+  Transpose pair, or of a vector) are ops;
+- element-wise functions (Sigmoid, Tanh, Gelu, HardSwish, and chains of them with constants,
+  Clip and products of one value, as SiLU's Sigmoid + Mul or GELU's erf) are one `act` op
+  each, placed when a layer reads them, named by what they compute (`engine_functions`); a
+  map times a gate of one value per channel is a `scale` op (squeeze-and-excitation), its
+  gate's sigmoid or tanh applied by the scale;
+- Relu and HardSigmoid (relu6(x + 3) / 6) are steps; BatchNormalization and Add / Sub / Mul /
+  Div with a per-channel or scalar constant are an affine step, folded into the conv or fc
+  before when nothing else reads its result; steps join the op before as post steps when
+  every reader of its result reads them, else the single-input ops after as pre steps;
+- Flatten, Reshape (to batch x features), Dropout, Identity, Cast and the channels-last
+  Transpose pair change nothing.
 
-Anything else on the image path (Clip, Sigmoid, a product of activations, ...) is one
-`OnnxImportError` naming the node: the engine's arithmetic (docs/fixed-point.md) has no
-definition for it yet.
+Anything else on the image path (a Clip alone, Softplus, a product of two maps, attention,
+...) is one `OnnxImportError` naming the node and why.
 """
 
 from __future__ import annotations
@@ -41,7 +48,8 @@ from coexplore.hardware.engine.net import (
     Shape,
     Step,
 )
-from coexplore.onnx_import.engine_nodes import HANDLERS, Draft, Value
+from coexplore.onnx_import.engine_functions import identify
+from coexplore.onnx_import.engine_nodes import CHANNELS_FIRST_ONLY, HANDLERS, LAYERS, Draft, Value
 from coexplore.onnx_import.ops import OnnxImportError, node_error, node_name
 from coexplore.onnx_import.shapes import image_index, image_shape, inferred_shapes, with_input_shape
 
@@ -79,9 +87,10 @@ def onnx_engine_net(
     reader.values[image] = Value(INPUT, shape)
     for node in model.graph.node:
         reader.visit(node)
+    output_name = model.graph.output[0].name
+    output = reader.place(output_name) if output_name in reader.values else None
     if not reader.drafts:
         raise OnnxImportError("no compute layer on the image path")
-    output = reader.values.get(model.graph.output[0].name)
     if output is None or output.producer != len(reader.drafts) - 1:
         raise OnnxImportError("the graph's output is not the result of its last layer")
     return EngineNet(shape, tuple(_resolve(reader.drafts, output)), name or model.graph.name)
@@ -99,12 +108,16 @@ class _Reader:
         if node.op_type == "Constant" and node.output:
             self.constants[node.output[0]] = _constant(node)
             return
-        data = [self.values[name] for name in node.input if name in self.values]
-        if not data:
+        names = [name for name in node.input if name in self.values]
+        if not names:
             return  # shape arithmetic or constants: not on the image path
         handler = HANDLERS.get(node.op_type)
         if handler is None:
             raise node_error(node, "not an engine layer or step (docs/onnx-import.md)")
+        layer = node.op_type in LAYERS  # reads its inputs as they are: chains become act ops
+        data = [self.place(name) if layer else self.values[name] for name in names]
+        if node.op_type in CHANNELS_FIRST_ONLY and any(v.last for v in data):
+            raise node_error(node, "reads a channels-last map (after a Transpose)")
         value = handler(self, node, data)
         sole = value.sole and self.readers.get(node.output[0], 0) == 1
         self.values[node.output[0]] = replace(value, sole=sole)
@@ -115,18 +128,52 @@ class _Reader:
             raise node_error(node, f"input {position} must be a constant (an initializer)")
         return self.constants[name]
 
-    def out_shape(self, node: onnx.NodeProto) -> Shape:
+    def out_shape(self, node: onnx.NodeProto, last: bool = False) -> Shape:
+        """(channels, rows, cols) of the node's output: N x C x H x W, N x H x W x C when
+        channels-last, or N x C (a vector: C x 1 x 1)."""
         dims = list(self.shapes.get(node.output[0]) or ())
         if len(dims) not in (2, 4) or None in dims:
             raise node_error(node, f"its output has no static N x C x H x W shape: {dims}")
+        if last and len(dims) == 4:
+            dims = [dims[0], dims[3], dims[1], dims[2]]
         channels, rows, cols = [*dims[1:], 1, 1][:3]
         return int(channels), int(rows), int(cols)
 
-    def add_op(self, node: onnx.NodeProto, reads: list[Value], **fields: Any) -> Value:
-        fields.setdefault("out_shape", self.out_shape(node))
+    def add_op(
+        self, node: onnx.NodeProto, reads: list[Value], name: str = "", **fields: Any
+    ) -> Value:
+        last = any(v.last for v in reads)
+        fields.setdefault("out_shape", self.out_shape(node, last))
         fields.setdefault("in_shape", reads[0].shape)
-        self.drafts.append(Draft({**fields, "name": node_name(node)}, reads))
-        return Value(len(self.drafts) - 1, fields["out_shape"], sole=True)
+        self.drafts.append(Draft({**fields, "name": name or node_name(node)}, reads))
+        return Value(len(self.drafts) - 1, fields["out_shape"], sole=True, last=last)
+
+    def place(self, tensor: str) -> Value:
+        """The value of `tensor` as a layer reads it: a pending element-wise chain becomes
+        its `act` op first (once: later readers read that op)."""
+        value = self.values[tensor]
+        if value.expr is None:
+            return value
+        expr = value.expr
+        if not expr.needs_layer:
+            raise OnnxImportError(
+                f"node {expr.label}: a clip the engine cannot apply (it has ReLU and "
+                "hard-sigmoid steps, and act layers for sigmoid, tanh, SiLU, GELU, hard-swish)"
+            )
+        function = identify(expr)
+        if function is None:
+            raise OnnxImportError(
+                f"node {expr.label}: computes {expr.workload_name}, which is none of the "
+                "engine's functions (sigmoid, tanh, SiLU, GELU, hard-swish)"
+            )
+        base = replace(value, expr=None, flat=False, sole=False)
+        self.drafts.append(Draft({"kind": OpKind.ACT, "in_shape": value.shape,
+                                  "out_shape": value.shape, "function": function,
+                                  "name": expr.maker}, [base]))  # fmt: skip
+        placed = Value(len(self.drafts) - 1, value.shape, (), value.flat,
+                       sole=self.readers.get(tensor, 0) == 1, last=value.last)  # fmt: skip
+        self.values[tensor] = placed
+        return placed
 
     def step(self, value: Value, step: Step) -> Value:
         """Append a step, or fold an affine one into the conv or fc that made the value when
@@ -141,7 +188,7 @@ class _Reader:
         ):
             _fold(producer, step)
             return value
-        return Value(value.producer, value.shape, (*value.steps, step), value.flat)
+        return replace(value, steps=(*value.steps, step))
 
 
 def _reader_counts(model: onnx.ModelProto) -> dict[str, int]:

@@ -18,9 +18,27 @@ import torch.nn.functional as F
 
 from coexplore.errors import InputError
 from coexplore.hardware.engine.fixed import RECIPROCAL_BITS, reciprocal
-from coexplore.hardware.engine.net import INPUT, Affine, EngineNet, EngineOp, OpKind, Relu, Step
-from coexplore.hardware.engine.quantise import QAffine, QOp, QStep, QuantNet, wide_bound
+from coexplore.hardware.engine.net import (
+    INPUT,
+    Affine,
+    EngineNet,
+    EngineOp,
+    HardSigmoid,
+    OpKind,
+    Relu,
+    Step,
+)
+from coexplore.hardware.engine.quantise import (
+    QAffine,
+    QHardSigmoid,
+    QOp,
+    QStep,
+    QuantNet,
+    core_bound,
+    steps_bound,
+)
 from coexplore.hardware.engine.reference import float_op, pool_divisors, traverse
+from coexplore.slow import engine_functions
 from coexplore.slow.exact_conv import (
     WeightDigits,
     exact_backends,
@@ -71,25 +89,43 @@ class _FloatParams:
     def step(self, step: Step, x: torch.Tensor) -> torch.Tensor:
         if isinstance(step, Relu):
             return torch.relu(x)
+        if isinstance(step, HardSigmoid):
+            return F.hardsigmoid(x)
         scale, shift = self.affines[id(step)]
         return x * scale[:, None, None] + shift[:, None, None]
 
     def core(self, op: EngineOp, inputs: list[torch.Tensor]) -> torch.Tensor:
         x = inputs[0]
+        kernel, padding = (op.kernel, op.kw), (op.padding, op.pw)
         if op.kind is OpKind.CONV:
-            return F.conv2d(x, self.weight, self.bias, op.stride, op.padding, 1, op.groups)
+            return F.conv2d(x, self.weight, self.bias, op.stride, padding, 1, op.groups)
         if op.kind is OpKind.FC:
             assert self.weight is not None
             return F.linear(x.flatten(1), self.weight, self.bias)[:, :, None, None]
         if op.kind is OpKind.MAX_POOL:
-            return F.max_pool2d(x, op.kernel, op.stride, op.padding)
+            return F.max_pool2d(x, kernel, op.stride, padding)
         if op.kind is OpKind.AVG_POOL:
-            return F.avg_pool2d(x, op.kernel, op.stride, op.padding, False, op.count_include_pad)
+            return F.avg_pool2d(x, kernel, op.stride, padding, False, op.count_include_pad)
         if op.kind is OpKind.GLOBAL_AVG_POOL:
             return x.mean(dim=(2, 3), keepdim=True)
         if op.kind is OpKind.ADD:
             return torch.stack(inputs).sum(0)
+        if op.kind in (OpKind.ACT, OpKind.SCALE):
+            value = _float_function(op.function, inputs[-1])
+            return value if op.kind is OpKind.ACT else x * value
+        if op.kind is OpKind.NORM:
+            mean = x.mean(dim=1, keepdim=True)
+            variance = (x - mean).square().mean(dim=1, keepdim=True)
+            y = (x - mean) / torch.sqrt(variance + op.eps) * self.weight[:, None, None]
+            return y if self.bias is None else y + self.bias[:, None, None]
         return _move(op, inputs)
+
+
+def _float_function(function: str, x: torch.Tensor) -> torch.Tensor:
+    """An act function, or a scale's gate function ('' the identity), in torch."""
+    functions = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "silu": F.silu,
+                 "gelu": F.gelu, "hswish": F.hardswish}  # fmt: skip
+    return functions[function](x) if function else x
 
 
 def _affines(steps: tuple[Any, ...], dtype: torch.dtype, device: torch.device) -> dict:
@@ -152,6 +188,10 @@ class IntegerEngine:
         inputs = [value] if op.pre else inputs
         if op.kind in (OpKind.CONV, OpKind.FC):
             return params.products(op, inputs[0], lambda acc: self._write_back(acc, q, params))
+        if op.kind in (OpKind.ACT, OpKind.SCALE, OpKind.NORM):  # exact in int64
+            words = [t.to(torch.int64) for t in inputs]
+            core = engine_functions.streaming(op, q, words, params.table, self.qnet.bits)
+            return self._post(core.to(torch.float64), q, params)
         return self._post(self._core(op, q, params, inputs), q, params)
 
     def _write_back(self, acc: torch.Tensor, q: QOp, params: _IntParams) -> torch.Tensor:
@@ -174,6 +214,10 @@ class IntegerEngine:
         """One step, in place on x."""
         if isinstance(step, Relu):
             return x.clamp_min_(0.0), frac
+        if isinstance(step, QHardSigmoid):
+            words = x.to(torch.int64)
+            out = engine_functions.hard_sigmoid(words, frac, step.out_frac, self.qnet.bits)
+            return x.copy_(out), step.out_frac
         assert isinstance(step, QAffine)
         scale, shift = params.affines[id(step)]
         wide = frac + step.scale_frac
@@ -187,11 +231,12 @@ class IntegerEngine:
     ) -> torch.Tensor:
         """The result of an op other than conv and fc, as a fresh tensor."""
         x = inputs[0]
+        kernel, padding = (op.kernel, op.kw), (op.padding, op.pw)
         if op.kind is OpKind.MAX_POOL:
-            return F.max_pool2d(x, op.kernel, op.stride, op.padding)
+            return F.max_pool2d(x, kernel, op.stride, padding)
         if op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
             if op.kind is OpKind.AVG_POOL:  # window sums: zero padding, divisor 1
-                sums = F.avg_pool2d(x, op.kernel, op.stride, op.padding, False, True, 1)
+                sums = F.avg_pool2d(x, kernel, op.stride, padding, False, True, 1)
             else:
                 sums = x.sum(dim=(2, 3), keepdim=True)
             assert params.reciprocal is not None
@@ -241,6 +286,7 @@ class _IntParams:
         self.reciprocal = None
         if op.kind in (OpKind.AVG_POOL, OpKind.GLOBAL_AVG_POOL):
             self.reciprocal = _tensor(reciprocal(pool_divisors(op)), torch.float64, device)
+        self.table = _tensor(q.table, torch.int64, device)
         _check_exact(op, q, bits)
 
     def products(
@@ -249,12 +295,16 @@ class _IntParams:
         """A conv's or fc's output: its sums of products, exact in float64, through `finish`."""
         if op.kind is OpKind.FC:
             return finish(x.flatten(1) @ self.weight.T)[:, :, None, None]
+        kernel, padding = (op.kernel, op.kw), (op.padding, op.pw)
         if self.digits is not None:
-            return int8_conv(x, self.digits, op.kernel, op.stride, op.padding, finish)
-        return finish(exact_conv(x, self.weight, op.stride, op.padding, op.groups))
+            return int8_conv(x, self.digits, kernel, op.stride, padding, finish)
+        return finish(exact_conv(x, self.weight, op.stride, padding, op.groups))
 
 
 def _check_exact(op: EngineOp, q: QOp, bits: int) -> None:
-    """Every wide value stays an exact integer in float64 (`quantise.wide_bound`)."""
-    if wide_bound(op, q, bits) >= EXACT_FLOAT64 / 2:
+    """Every wide value held in float64 stays an exact integer there (`quantise.wide_bound`;
+    act, scale, norm and hard-sigmoid steps compute in int64)."""
+    streaming = op.kind in (OpKind.ACT, OpKind.SCALE, OpKind.NORM)
+    bound = max(0.0 if streaming else core_bound(op, q, bits), steps_bound(q, bits))
+    if bound >= EXACT_FLOAT64 / 2:
         raise InputError(f"op {op.name}: a sum may pass 2**52; the fast path cannot hold it")

@@ -110,12 +110,19 @@ def int8_digits(words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return (words >> 8).to(torch.int8), ((words & 255) - 128).to(torch.int8)
 
 
+Pair = int | tuple[int, int]  # a size for rows and columns alike, or (rows, columns)
+
+
+def _pair(value: Pair) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
 def int8_conv(
     x: torch.Tensor,
     digits: WeightDigits,
-    kernel: int,
+    kernel: Pair,
     stride: int,
-    padding: int,
+    padding: Pair,
     epilogue: Callable[[torch.Tensor], torch.Tensor] = lambda acc: acc,
 ) -> torch.Tensor:
     """Sums of products (no bias) of a full convolution of integer words x (float64), exact,
@@ -127,14 +134,15 @@ def int8_conv(
     sum x w = sum a b + 128 (sum a + 128 n + sum (w - 128)), n the products per output: sum a b
     is four int8 products, sum a two more (the matrix's column of ones).
     """
-    if kernel == 1 and stride > 1:  # only every stride-th pixel is read: drop the rest first
+    kernel, padding = _pair(kernel), _pair(padding)
+    if kernel == (1, 1) and stride > 1:  # only every stride-th pixel is read: drop the rest
         x, stride = x[:, :, ::stride, ::stride], 1
-    terms = x.shape[1] * kernel * kernel
+    terms = x.shape[1] * kernel[0] * kernel[1]
     if terms >= MAX_TERMS:
         raise InputError(f"a convolution of {terms} products per output overflows int32 sums")
     # channels last (a conv's own output already is: no copy), 16-bit, then padded
     words = x.permute(0, 2, 3, 1).to(torch.int16).contiguous()
-    padded = F.pad(words, (0, 0, padding, padding, padding, padding))
+    padded = F.pad(words, (0, 0, padding[1], padding[1], padding[0], padding[0]))
     planes = int8_digits(padded) if digits.wide else (padded.to(torch.int8),)
     images, rows, cols = len(x), *_out_size(x, kernel, stride, padding)
     outputs = digits.offset_sums.shape[0] if digits.wide else digits.matrix.shape[1]
@@ -150,18 +158,20 @@ def int8_conv(
     return out.reshape(images, rows, cols, outputs).permute(0, 3, 1, 2)
 
 
-def _out_size(x: torch.Tensor, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+def _out_size(
+    x: torch.Tensor, kernel: tuple[int, int], stride: int, padding: tuple[int, int]
+) -> tuple[int, int]:
     rows, cols = x.shape[2:]
     return (
-        (rows + 2 * padding - kernel) // stride + 1,
-        (cols + 2 * padding - kernel) // stride + 1,
+        (rows + 2 * padding[0] - kernel[0]) // stride + 1,
+        (cols + 2 * padding[1] - kernel[1]) // stride + 1,
     )
 
 
-def _unfold(plane: torch.Tensor, kernel: int, stride: int, terms: int) -> torch.Tensor:
-    """(images * R * C, K * K * N) from a channels-last plane: each output pixel's window in
-    (kernel row, kernel col, channel) order, so the copy moves runs of K * N bytes."""
-    windows = plane.unfold(1, kernel, stride).unfold(2, kernel, stride)  # (B, R, C, N, K, K)
+def _unfold(plane: torch.Tensor, kernel: tuple[int, int], stride: int, terms: int) -> torch.Tensor:
+    """(images * R * C, Kh * Kw * N) from a channels-last plane: each output pixel's window in
+    (kernel row, kernel col, channel) order, so the copy moves runs of Kw * N bytes."""
+    windows = plane.unfold(1, kernel[0], stride).unfold(2, kernel[1], stride)  # (B,R,C,N,Kh,Kw)
     return dense(windows.permute(0, 1, 2, 4, 5, 3).reshape(-1, terms))
 
 
@@ -192,7 +202,7 @@ def _combine(
 
 
 def exact_conv(
-    x: torch.Tensor, w: torch.Tensor, stride: int, padding: int, groups: int
+    x: torch.Tensor, w: torch.Tensor, stride: int, padding: Pair, groups: int
 ) -> torch.Tensor:
     """conv2d of integer-valued float64 tensors, exact, through float32 where that is exact
     (module docstring); no bias."""

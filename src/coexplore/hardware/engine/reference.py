@@ -24,9 +24,20 @@ from coexplore.hardware.engine.fixed import (
     requant,
     to_words,
 )
+from coexplore.hardware.engine.functions import (
+    GATED,
+    float_function,
+    float_hard_sigmoid,
+    float_layer_norm,
+    hard_sigmoid,
+    hard_swish,
+    layer_norm,
+    lookup,
+)
 from coexplore.hardware.engine.net import (
     INPUT,
     ZEROS,
+    Affine,
     EngineNet,
     EngineOp,
     OpKind,
@@ -34,7 +45,7 @@ from coexplore.hardware.engine.net import (
     Step,
     format_sites,
 )
-from coexplore.hardware.engine.quantise import QAffine, QOp, QStep, QuantNet
+from coexplore.hardware.engine.quantise import QAffine, QHardSigmoid, QOp, QStep, QuantNet
 
 FloatArray = npt.NDArray[np.float64]
 Observe = Callable[[object, FloatArray], None]
@@ -130,11 +141,12 @@ def traverse(
 
 
 def windows(x: np.ndarray, op: EngineOp, fill: float | int) -> np.ndarray:
-    """(images, channels, rows, cols, K, K): the window of every output position, the input
-    padded by `op.padding` with `fill` on every side."""
-    p, k, s = op.padding, op.kernel, op.stride
-    padded = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)), constant_values=fill)
-    return sliding_window_view(padded, (k, k), axis=(2, 3))[:, :, ::s, ::s]
+    """(images, channels, rows, cols, Kh, Kw): the window of every output position, the input
+    padded by `op.padding` rows above and below and `op.pw` columns left and right with
+    `fill`."""
+    ph, pw, s = op.padding, op.pw, op.stride
+    padded = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+    return sliding_window_view(padded, (op.kernel, op.kw), axis=(2, 3))[:, :, ::s, ::s]
 
 
 def pool_divisors(op: EngineOp) -> IntArray:
@@ -142,7 +154,7 @@ def pool_divisors(op: EngineOp) -> IntArray:
     if op.kind is OpKind.GLOBAL_AVG_POOL:
         return np.full((1, 1), op.in_shape[1] * op.in_shape[2], dtype=np.int64)
     if op.count_include_pad:
-        return np.full(op.out_shape[1:], op.kernel**2, dtype=np.int64)
+        return np.full(op.out_shape[1:], op.kernel * op.kw, dtype=np.int64)
     ones = np.ones((1, 1, *op.in_shape[1:]), dtype=np.int64)
     return windows(ones, op, 0).sum(axis=(-2, -1))[0, 0]
 
@@ -152,7 +164,7 @@ def _conv(x: np.ndarray, op: EngineOp, weight: np.ndarray) -> np.ndarray:
     g = op.groups
     win = windows(x, op, 0)
     b, n, r, c = win.shape[:4]
-    win = win.reshape(b, g, n // g, r, c, op.kernel, op.kernel)
+    win = win.reshape(b, g, n // g, r, c, op.kernel, op.kw)
     w = weight.reshape(g, -1, *weight.shape[1:])
     out = np.einsum("bgnrcij,gmnij->bgmrc", win, w, optimize=True)
     return out.reshape(b, -1, r, c)
@@ -161,7 +173,9 @@ def _conv(x: np.ndarray, op: EngineOp, weight: np.ndarray) -> np.ndarray:
 def _float_step(step: Step, x: FloatArray) -> FloatArray:
     if isinstance(step, Relu):
         return np.maximum(x, 0.0)
-    return x * step.scale[None, :, None, None] + step.shift[None, :, None, None]
+    if isinstance(step, Affine):
+        return x * step.scale[None, :, None, None] + step.shift[None, :, None, None]
+    return float_hard_sigmoid(x)
 
 
 def _float_core(op: EngineOp, inputs: list[FloatArray]) -> FloatArray:
@@ -181,6 +195,13 @@ def _float_core(op: EngineOp, inputs: list[FloatArray]) -> FloatArray:
         return x.mean(axis=(2, 3), keepdims=True)
     if op.kind is OpKind.ADD:
         return sum(inputs[1:], inputs[0])
+    if op.kind is OpKind.ACT:
+        return float_function(op.function, x)
+    if op.kind is OpKind.SCALE:
+        return x * float_function(op.function, inputs[1])
+    if op.kind is OpKind.NORM:
+        assert op.weight is not None
+        return float_layer_norm(x, op.weight, op.bias, op.eps)
     return _move(op, inputs)
 
 
@@ -195,6 +216,8 @@ def _move(op: EngineOp, inputs: list[np.ndarray]) -> np.ndarray:
 def _int_step(step: QStep, x: IntArray, frac: int, bits: int) -> tuple[IntArray, int]:
     if isinstance(step, Relu):
         return np.maximum(x, 0), frac
+    if isinstance(step, QHardSigmoid):
+        return hard_sigmoid(x, frac, step.out_frac, bits), step.out_frac
     assert isinstance(step, QAffine)
     wide = frac + step.scale_frac
     shift = align(step.shift, step.shift_frac, wide)
@@ -230,4 +253,26 @@ def _int_core(op: EngineOp, q: QOp, inputs: list[IntArray], bits: int) -> IntArr
         pairs = zip(inputs, q.read_fracs, strict=True)
         parts = [requant(t, f, q.core_frac, bits) for t, f in pairs]
         return _move(op, parts)
+    if op.kind in (OpKind.ACT, OpKind.SCALE, OpKind.NORM):
+        return _int_streaming(op, q, inputs, bits)
     return _move(op, inputs)  # upsample: words copied
+
+
+def _int_streaming(op: EngineOp, q: QOp, inputs: list[IntArray], bits: int) -> IntArray:
+    """act, scale and norm in words (docs/fixed-point.md; `functions`)."""
+    x, fx = inputs[0], q.in_frac
+    if op.kind is OpKind.NORM:
+        assert q.weight is not None
+        return layer_norm(x, fx, q.weight, q.weight_frac, q.bias, q.bias_frac, q.eps,
+                          q.core_frac, bits)  # fmt: skip
+    if op.function == "hswish":
+        return hard_swish(x, fx, q.core_frac, bits)
+    if op.kind is OpKind.SCALE:
+        gate, gate_frac = inputs[1], q.read_fracs[1]
+        if q.table is not None:
+            gate, gate_frac = lookup(q.table, gate, bits), q.table_frac
+        return requant(x * gate, fx + gate_frac, q.core_frac, bits)
+    assert q.table is not None
+    if op.function in GATED:  # x times its gate's table word
+        return requant(x * lookup(q.table, x, bits), fx + q.table_frac, q.core_frac, bits)
+    return requant(lookup(q.table, x, bits), q.table_frac, q.core_frac, bits)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import astuple, fields
 
+from coexplore.hardware.engine.functions import table_bits
 from coexplore.hardware.engine.net import INPUT, ZEROS
 from coexplore.hardware.engine.quantise import QuantNet
 from coexplore.hardware.hls.plan import FpgaPlan, LayerRow, StepRow
@@ -36,6 +37,7 @@ def design_header(qnet: QuantNet, plans: tuple[FpgaPlan, ...], title: str) -> st
             f"#define CX_NUM_LAYERS {len(qnet.net.ops)}",
             f"#define CX_INPUT_WORDS {channels * rows * cols} /* {channels} x {rows} x {cols} */",
             f"#define CX_INPUT_FRAC {qnet.input_frac} /* fraction bits of the input words */",
+            f"#define CX_TABLE_BITS {table_bits(qnet.bits)} /* a function table: 2**bits words */",
             "",
             "#endif /* CX_DESIGN_H */",
             "",
@@ -46,14 +48,16 @@ def design_header(qnet: QuantNet, plans: tuple[FpgaPlan, ...], title: str) -> st
 def fpga_header(plan: FpgaPlan, device: str, clock_mhz: float) -> str:
     i, t = plan.index, plan.tiling
     config = {
-        "TM": t.tm, "TN": t.tn, "TR": t.tr, "TC": t.tc, "KMAX": plan.kmax, "SMAX": plan.smax,
-        "IN_R": plan.in_rows, "IN_C": plan.in_cols, "IP": t.ip, "WP": t.wp, "OP": t.op,
+        "TM": t.tm, "TN": t.tn, "TR": t.tr, "TC": t.tc, "KMAX": plan.kmax,
+        "KMAX_C": plan.kmax_cols, "SMAX": plan.smax, "IN_R": plan.in_rows,
+        "IN_C": plan.in_cols, "IP": t.ip, "WP": t.wp, "OP": t.op, "GATE_WORDS": plan.gate_words,
+        "NORM_PIXELS": plan.norm_pixels,
     }  # fmt: skip
     members = "\n".join(f"    static const int {k} = {v};" for k, v in config.items())
     buffer = (
         f"input buffer enlarged for {plan.enlarged_by}"
         if plan.enlarged_by
-        else "input buffer (Tr-1)*SMAX+KMAX by (Tc-1)*SMAX+KMAX"
+        else "input buffer (Tr-1)*SMAX+KMAX by (Tc-1)*SMAX+KMAX_C"
     )
     p = f"CX_FPGA{i}"
     return "\n".join(
@@ -64,8 +68,9 @@ def fpga_header(plan: FpgaPlan, device: str, clock_mhz: float) -> str:
             f"#define {p}_H",
             '#include "cx_engine.h"',
             "",
-            "/* tiling <Tm, Tn, Tr, Tc>, buffers for kernels <= KMAX and strides <= SMAX",
-            f" * ({buffer}), memory-port words per cycle <Ip, Wp, Op> */",
+            "/* tiling <Tm, Tn, Tr, Tc>, buffers for kernels <= KMAX x KMAX_C and strides <= SMAX",
+            f" * ({buffer}), memory-port words per cycle <Ip, Wp, Op>, the largest",
+            " * scale's gate values and norm's pixels */",
             f"struct CxFpga{i} {{",
             members,
             "};",

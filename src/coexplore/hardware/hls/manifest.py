@@ -17,13 +17,22 @@ import numpy as np
 
 from coexplore.errors import InputError
 from coexplore.hardware.engine.fixed import IntArray, from_words
-from coexplore.hardware.engine.net import Affine, EngineNet, EngineOp, OpKind, Relu, Step
-from coexplore.hardware.engine.quantise import QAffine, QOp, QStep, QuantNet
+from coexplore.hardware.engine.net import (
+    Affine,
+    EngineNet,
+    EngineOp,
+    HardSigmoid,
+    OpKind,
+    Relu,
+    Step,
+)
+from coexplore.hardware.engine.quantise import QAffine, QHardSigmoid, QOp, QStep, QuantNet
 from coexplore.hardware.hls.plan import FpgaPlan
 from coexplore.hardware.pipeline import HardwareDesign
 
 FORMAT = "coexplore-hls"
-VERSION = 1
+VERSION = 2  # 2: act, scale and norm layers, hard-sigmoid steps, rectangular windows
+READABLE = (1, 2)  # version 1 has none of those: its fields read as their defaults
 MANIFEST = "engine.json"
 
 
@@ -82,6 +91,7 @@ def _fpga_json(plan: FpgaPlan, device: dict[str, Any]) -> dict[str, Any]:
         "last_layer": plan.stage.last_layer,
         "top": f"cx_fpga{plan.index}_top",
         "kmax": plan.kmax,
+        "kmax_cols": plan.kmax_cols,
         "smax": plan.smax,
         "input_buffer": [plan.in_rows, plan.in_cols],
         "input_buffer_enlarged_by": plan.enlarged_by,
@@ -105,6 +115,9 @@ def _op_json(index: int, op: EngineOp, q: QOp, plan: FpgaPlan) -> dict[str, Any]
         for position, step in enumerate(qsteps):
             if isinstance(step, Relu):
                 out.append({"kind": "relu"})
+                continue
+            if isinstance(step, QHardSigmoid):
+                out.append({"kind": "hsigmoid", "out_frac": step.out_frac})
                 continue
             assert isinstance(step, QAffine)
             out.append({
@@ -132,6 +145,12 @@ def _op_json(index: int, op: EngineOp, q: QOp, plan: FpgaPlan) -> dict[str, Any]
         "bias": param("bias", q.bias, q.bias_frac),
         "pre": steps(q.pre, "pre"),
         "post": steps(q.post, "post"),
+        "kernel_cols": op.kw,
+        "padding_cols": op.pw,
+        "function": op.function,
+        "eps": op.eps,
+        "table": param("table", q.table, q.table_frac),
+        "eps_words": q.eps,
     }
 
 
@@ -145,7 +164,7 @@ def load_engine(hls_dir: Path) -> LoadedEngine:
         raise InputError(f"{hls_dir}: no {MANIFEST} (not an exported hls/ folder)") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path}: not JSON ({exc.msg})") from None
-    if info.get("format") != FORMAT or info.get("version") != VERSION:
+    if info.get("format") != FORMAT or info.get("version") not in READABLE:
         raise InputError(f"{path}: not a {FORMAT} manifest of version {VERSION}")
     bits = int(info["bits"])
     words = [
@@ -199,6 +218,10 @@ def _load_steps(
             steps.append(Relu())
             qsteps.append(Relu())
             continue
+        if spec["kind"] == "hsigmoid":
+            steps.append(HardSigmoid())
+            qsteps.append(QHardSigmoid(int(spec["out_frac"])))
+            continue
         scale, scale_frac = _param(spec["scale"], words)
         shift, shift_frac = _param(spec["shift"], words)
         assert scale is not None and shift is not None
@@ -212,6 +235,7 @@ def _load_op(spec: dict[str, Any], words: list[IntArray]) -> tuple[EngineOp, QOp
     bias, bias_frac = _param(spec["bias"], words)
     pre, qpre = _load_steps(spec["pre"], words)
     post, qpost = _load_steps(spec["post"], words)
+    table, table_frac = _param(spec.get("table"), words)
     op = EngineOp(
         OpKind(spec["kind"]),
         tuple(spec["inputs"]),
@@ -227,7 +251,11 @@ def _load_op(spec: dict[str, Any], words: list[IntArray]) -> tuple[EngineOp, QOp
         post=post,
         count_include_pad=bool(spec["count_include_pad"]),
         name=str(spec["name"]),
+        kernel_cols=int(spec.get("kernel_cols", 0)),
+        padding_cols=int(spec.get("padding_cols", -1)),
+        function=str(spec.get("function", "")),
+        eps=float(spec.get("eps", 0.0)),
     )
     q = QOp(tuple(spec["read_fracs"]), qpre, int(spec["core_frac"]), qpost, weight, weight_frac,
-            bias, bias_frac)  # fmt: skip
+            bias, bias_frac, table, table_frac, int(spec.get("eps_words", 0)))  # fmt: skip
     return op, q

@@ -10,9 +10,11 @@ its op range). Per FPGA:
 - its parameter memory: weights, biases and affine scales and shifts of its ops as words, one
   array per FPGA (`params`), with their offsets;
 - its layer table (`LayerRow`, field for field the C++ `cx::Layer`);
-- its input buffer: the design's (Tr - 1) Smax + Kmax rows (and columns) per lane, unless a
-  pooling layer's window needs more (the cycle model's buffer sizing counts convolutions only;
-  `enlarged_by` names the layer).
+- its input buffer: the design's (Tr - 1) Smax + Khmax rows and (Tc - 1) Smax + Kwmax
+  columns per lane, unless a pooling layer's window needs more (the cycle model's buffer
+  sizing counts convolutions only; `enlarged_by` names the layer);
+- the streaming layers' buffers: a function table, a scale's gate values, a norm's per-pixel
+  statistics (sized for its largest such layer).
 
 Numpy only; the C++ text is `hardware.hls.emit`.
 """
@@ -26,15 +28,19 @@ import numpy as np
 from coexplore.errors import InputError
 from coexplore.hardware.accelerator import Tiling, compute_cycles, window_limits
 from coexplore.hardware.engine.fixed import IntArray
+from coexplore.hardware.engine.functions import norm_frac
 from coexplore.hardware.engine.net import INPUT, ZEROS, EngineNet, EngineOp, OpKind, Relu
-from coexplore.hardware.engine.quantise import QAffine, QOp, QStep, QuantNet
+from coexplore.hardware.engine.quantise import QAffine, QHardSigmoid, QOp, QStep, QuantNet
 from coexplore.hardware.pipeline import HardwareDesign, StageDesign
 
 # cx::Kind in cx_engine.h
 KINDS = {"conv": 0, "dwconv": 1, "fc": 2, "max_pool": 3, "avg_pool": 4, "add": 5, "concat": 6,
-         "upsample": 7}  # fmt: skip
-STEP_NONE, STEP_RELU, STEP_AFFINE = 0, 1, 2
+         "upsample": 7, "act": 8, "scale": 9, "norm": 10}  # fmt: skip
+STEP_NONE, STEP_RELU, STEP_AFFINE, STEP_HSIGMOID = 0, 1, 2, 3
+# cx::Function: what an act computes, or a scale applies to its gate values
+FUNCTIONS = {"": 0, "sigmoid": 1, "tanh": 2, "silu": 3, "gelu": 4, "hswish": 5}
 WINDOW_KINDS = ("conv", "dwconv", "max_pool", "avg_pool")
+STREAMING_KINDS = ("add", "concat", "upsample", "act", "scale", "norm")
 
 
 @dataclass(frozen=True)
@@ -82,6 +88,12 @@ class LayerRow:
     n_post: int
     pre: tuple[StepRow, ...]
     post: tuple[StepRow, ...]
+    kw: int  # the window's columns (k is its rows) and the zero columns on either side
+    pw: int
+    function: int  # FUNCTIONS
+    t_off: int  # act, scale: the table's offset in the parameters
+    t_frac: int  # act, scale: the table words' format; norm: the normalised value's
+    eps: int  # norm: eps in the units of its variance sums
 
 
 @dataclass(frozen=True)
@@ -95,10 +107,13 @@ class Region:
 class FpgaPlan:
     index: int
     stage: StageDesign
-    kmax: int
+    kmax: int  # the buffer window: kernel rows Khmax, columns Kwmax, stride Smax
+    kmax_cols: int
     smax: int
     in_rows: int  # input buffer per lane
     in_cols: int
+    gate_words: int  # the largest scale's gate values (channels); 1 when there is none
+    norm_pixels: int  # the largest norm's pixels (its statistics buffer); 1 when none
     regions: tuple[Region, ...]
     params: IntArray
     rows: tuple[LayerRow, ...]
@@ -165,9 +180,8 @@ def _plan_fpga(qnet: QuantNet, index: int, stage: StageDesign, owner: dict[int, 
     ops = range(stage.first_layer, stage.last_layer + 1)
     kinds = tuple(engine_kind(net.ops[i], i) for i in ops)
     layers = [net.ops[i].layer() for i in ops]
-    kernel_rows, kernel_cols, smax = window_limits(tuple(layers))
-    kmax = max(kernel_rows, kernel_cols)  # engine layers have square kernels: the two are equal
-    in_rows, in_cols, enlarged = _input_buffer(net.ops, ops, stage.tiling, kmax, smax)
+    window = window_limits(tuple(layers))  # Khmax, Kwmax, Smax
+    in_rows, in_cols, enlarged = _input_buffer(net.ops, ops, stage.tiling, window)
     receives = tuple(
         (t, -1 if t == INPUT else owner[t])
         for t in sorted({p for i in ops for p in net.ops[i].inputs})
@@ -176,7 +190,7 @@ def _plan_fpga(qnet: QuantNet, index: int, stage: StageDesign, owner: dict[int, 
     regions = _regions(qnet, ops, receives)
     params = _Params()
     rows = tuple(
-        _row(net.ops[i], qnet.ops[i], kind, regions, params, i)
+        _row(net.ops[i], qnet.ops[i], kind, regions, params, i, qnet.bits)
         for i, kind in zip(ops, kinds, strict=True)
     )
     last = len(net.ops) - 1
@@ -184,10 +198,17 @@ def _plan_fpga(qnet: QuantNet, index: int, stage: StageDesign, owner: dict[int, 
     return FpgaPlan(
         index=index,
         stage=stage,
-        kmax=kmax,
-        smax=smax,
+        kmax=window[0],
+        kmax_cols=window[1],
+        smax=window[2],
         in_rows=in_rows,
         in_cols=in_cols,
+        gate_words=max(
+            [net.ops[i].in_shape[0] for i in ops if net.ops[i].kind is OpKind.SCALE] or [1]
+        ),
+        norm_pixels=max(
+            [_pixels(net.ops[i]) for i in ops if net.ops[i].kind is OpKind.NORM] or [1]
+        ),
         regions=tuple(regions.values()),
         params=params.words(),
         rows=rows,
@@ -204,8 +225,13 @@ def _readers(net: EngineNet, producer: int) -> list[int]:
     return [i for i, op in enumerate(net.ops) if producer in op.inputs]
 
 
+def _pixels(op: EngineOp) -> int:
+    return op.in_shape[1] * op.in_shape[2]
+
+
 def window_need(op: EngineOp, tiling: Tiling) -> tuple[int, int]:
-    """Input rows and columns per lane one tile of a windowed op reads: (Tr' - 1) S + K."""
+    """Input rows and columns per lane one tile of a windowed op reads: (Tr' - 1) S + Kh by
+    (Tc' - 1) S + Kw."""
     if op.kind is OpKind.GLOBAL_AVG_POOL:
         k = max(op.in_shape[1:])
         return k, k
@@ -214,17 +240,18 @@ def window_need(op: EngineOp, tiling: Tiling) -> tuple[int, int]:
     rows, cols = op.out_shape[1:]
     return (
         (min(tiling.tr, rows) - 1) * op.stride + op.kernel,
-        (min(tiling.tc, cols) - 1) * op.stride + op.kernel,
+        (min(tiling.tc, cols) - 1) * op.stride + op.kw,
     )
 
 
 def _input_buffer(
-    ops: tuple[EngineOp, ...], indices: range, t: Tiling, kmax: int, smax: int
+    ops: tuple[EngineOp, ...], indices: range, t: Tiling, window: tuple[int, int, int]
 ) -> tuple[int, int, str]:
-    """The input buffer: (Tr-1) Smax + Kmax by (Tc-1) Smax + Kmax words per lane as the model
-    sizes it, or more where a layer's window needs more (pooling, which the model's Kmax / Smax
-    leave out); the first such layer, named."""
-    rows, cols = (t.tr - 1) * smax + kmax, (t.tc - 1) * smax + kmax
+    """The input buffer: (Tr-1) Smax + Khmax by (Tc-1) Smax + Kwmax words per lane as the
+    model sizes it, or more where a layer's window needs more (pooling, which the model's
+    window leaves out); the first such layer, named."""
+    kh, kw, smax = window
+    rows, cols = (t.tr - 1) * smax + kh, (t.tc - 1) * smax + kw
     enlarged = ""
     for i in indices:
         need_rows, need_cols = window_need(ops[i], t)
@@ -276,19 +303,27 @@ class _Params:
 
 
 def _row(
-    op: EngineOp, q: QOp, kind: str, regions: dict[int, Region], params: _Params, index: int
+    op: EngineOp,
+    q: QOp,
+    kind: str,
+    regions: dict[int, Region],
+    params: _Params,
+    index: int,
+    bits: int,
 ) -> LayerRow:
     (n, in_rows, in_cols), (m, rows, cols) = op.in_shape, op.out_shape
-    k, s, p = op.kernel, op.stride, op.padding
+    k, s, p, kw, pw = op.kernel, op.stride, op.padding, op.kw, op.pw
     chan_div = 1
     if kind == "fc":
         n, in_rows, in_cols, chan_div = op.in_features, 1, 1, in_rows * in_cols
     elif op.kind is OpKind.GLOBAL_AVG_POOL:
-        k = s = max(in_rows, in_cols)
-    elif kind in ("add", "concat", "upsample"):
-        k, s, p = 1, 1, 0
+        k = s = kw = max(in_rows, in_cols)
+    elif kind in STREAMING_KINDS:
+        k, s, p, kw, pw = 1, 1, 0, 1, 0
     w_off = params.add(f"{index}.weight", q.weight) if q.weight is not None else 0
     b_off = params.add(f"{index}.bias", q.bias) if q.bias is not None else 0
+    t_off = params.add(f"{index}.table", q.table) if q.table is not None else 0
+    t_frac = norm_frac(n, bits) if op.kind is OpKind.NORM else q.table_frac
     pre = _steps(q.pre, q.read_fracs[0], params, f"{index}.pre")
     post = _steps(q.post, q.core_frac, params, f"{index}.post")
     return LayerRow(
@@ -301,7 +336,8 @@ def _row(
         out_off=regions[index].offset, w_off=w_off, b_off=b_off, has_bias=int(q.bias is not None),
         core_in_frac=q.in_frac if len(op.inputs) == 1 else 0, weight_frac=q.weight_frac,
         bias_frac=q.bias_frac, core_frac=q.core_frac, n_pre=len(pre), n_post=len(post),
-        pre=pre, post=post,
+        pre=pre, post=post, kw=kw, pw=pw, function=FUNCTIONS[op.function], t_off=t_off,
+        t_frac=t_frac, eps=q.eps,
     )  # fmt: skip
 
 
@@ -316,6 +352,10 @@ def _steps(steps: tuple[QStep, ...], frac: int, params: _Params, key: str) -> tu
     for position, step in enumerate(steps):
         if isinstance(step, Relu):
             rows.append(StepRow(STEP_RELU, frac))
+            continue
+        if isinstance(step, QHardSigmoid):
+            rows.append(StepRow(STEP_HSIGMOID, frac, out_frac=step.out_frac))
+            frac = step.out_frac
             continue
         assert isinstance(step, QAffine)
         scale = params.add(f"{key}.{position}.scale", step.scale)

@@ -4,17 +4,19 @@
  * reads its input tensors from the FPGA's feature memory and writes its output there, through
  * on-chip buffers sized by the design's tiling <Tm, Tn, Tr, Tc> (the config struct C):
  *
- *   ib[2][Tn][IN_R][IN_C]  input tile with its halo, per input lane   (double-buffered)
- *   wb[2][Tm][Tn][Kmax^2]  weights of a Tm x Tn tile                   (double-buffered)
- *   ob[2][Tm][Tr][Tc]      wide sums of an output tile, per output lane (double-buffered)
+ *   ib[2][Tn][IN_R][IN_C]      input tile with its halo, per input lane   (double-buffered)
+ *   wb[2][Tm][Tn][Kmax Kmax_c] weights of a Tm x Tn tile                  (double-buffered)
+ *   ob[2][Tm][Tr][Tc]          wide sums of an output tile, per output lane (double-buffered)
  *
- * The compute loop is the template's: K x K x Tr' x Tc' trips per tile, pipelined at II=1,
+ * The compute loop is the template's: Kh x Kw x Tr' x Tc' trips per tile, pipelined at II=1,
  * with the Tm x Tn multiply-accumulates of a trip unrolled. Tr' = min(Tr, R) and Tc' =
  * min(Tc, C) are fixed per layer: a last, partial tile runs the same trips and its positions
  * outside the map are masked at write-back, which is what coexplore's cycle model charges
  * (hardware/accelerator.py, `compute_cycles`). Depthwise conv and pooling use the diagonal of
- * the array: min(Tm, Tn) channels per tile. An add streams Tm x Tn words per trip; concat and
- * upsample only move words (no compute trips).
+ * the array: min(Tm, Tn) channels per tile. An add, an act (a function of each word) and a
+ * scale (a map times one gate value per channel) stream Tm x Tn words per trip, a norm
+ * (LayerNorm over the channels of each pixel) two passes of them; concat and upsample only
+ * move words (no compute trips).
  *
  * The arithmetic is docs/fixed-point.md bit for bit (cx_fixed.h). In C simulation (when
  * __SYNTHESIS__ is not defined) every trip of a compute loop is counted (CX_TRIP), per layer.
@@ -33,10 +35,18 @@ typedef cx_word_t word_t;
 static const int B = CX_WORD_BITS;
 static const wide_t WORD_MIN = -(wide_t(1) << (B - 1));
 
-enum Kind { CONV = 0, DWCONV = 1, FC = 2, MAXPOOL = 3, AVGPOOL = 4, ADD = 5, CONCAT = 6, UPSAMPLE = 7 };
-enum StepKind { STEP_NONE = 0, STEP_RELU = 1, STEP_AFFINE = 2 };
+enum Kind {
+    CONV = 0, DWCONV = 1, FC = 2, MAXPOOL = 3, AVGPOOL = 4, ADD = 5, CONCAT = 6, UPSAMPLE = 7,
+    ACT = 8, SCALE = 9, NORM = 10
+};
+enum StepKind { STEP_NONE = 0, STEP_RELU = 1, STEP_AFFINE = 2, STEP_HSIGMOID = 3 };
+/* What an act computes (sigmoid and tanh: their table; SiLU and GELU: x times their gate's
+ * table; hard-swish: exactly), or what a scale applies to its gate values (none, a table). */
+enum Function { FN_NONE = 0, FN_SIGMOID = 1, FN_TANH = 2, FN_SILU = 3, FN_GELU = 4, FN_HSWISH = 5 };
+static const int TABLE_BITS = CX_TABLE_BITS, TABLE_WORDS = 1 << CX_TABLE_BITS;
 
-/* An element-wise step: max(x, 0), or requant(x * scale[c] + align(shift[c]), ...). */
+/* An element-wise step: max(x, 0), requant(x * scale[c] + align(shift[c]), ...), or
+ * relu6(x + 3) / 6 into out_frac. */
 struct Step {
     uint8_t kind;
     int8_t in_frac, scale_frac, shift_frac, out_frac;
@@ -61,6 +71,11 @@ struct Layer {
     int8_t core_in_frac, weight_frac, bias_frac, core_frac;
     uint8_t n_pre, n_post;
     Step pre[CX_MAX_STEPS], post[CX_MAX_STEPS];
+    uint32_t kw, pw;   /* the window's columns (k: its rows) and zero columns on either side */
+    uint8_t function;  /* act, scale: cx::Function */
+    uint32_t t_off;    /* act, scale: the table's word offset in the parameter memory */
+    int8_t t_frac;     /* act, scale: the table words' format; norm: the normalised value's */
+    int64_t eps;       /* norm: eps in the units of its variance sums */
 };
 
 #ifndef __SYNTHESIS__
@@ -90,6 +105,8 @@ inline wide_t apply_steps(wide_t v, int count, const Step *steps, int c, const w
             const wide_t t = v * wide_t(par[st.scale_off + c]) +
                              align(par[st.shift_off + c], st.shift_frac, wide);
             v = requant<B>(t, wide, st.out_frac);
+        } else if (st.kind == STEP_HSIGMOID) {
+            v = hard_sigmoid<B>(v, st.in_frac, st.out_frac);
         }
     }
     return v;
@@ -98,7 +115,7 @@ inline wide_t apply_steps(wide_t v, int count, const Step *steps, int c, const w
 template <class C>
 struct Engine {
     static const int TM = C::TM, TN = C::TN, TR = C::TR, TC = C::TC;
-    static const int IN_R = C::IN_R, IN_C = C::IN_C, KK = C::KMAX * C::KMAX;
+    static const int IN_R = C::IN_R, IN_C = C::IN_C, KK = C::KMAX * C::KMAX_C;
     static const int IP = C::IP, WP = C::WP, OP = C::OP;
     static const int P = TM < TN ? TM : TN; /* lanes of depthwise conv and pooling */
 
@@ -111,9 +128,9 @@ struct Engine {
      * lanes past the last channel) get `fill`. Ip words per cycle. */
     static void load_input(InBuf ib, const Layer &L, const word_t *fin, const word_t *par,
                            int ch0, int lanes, int r0, int c0, wide_t fill) {
-        const int s = L.s, k = L.k;
-        const int rows = (min_int(TR, L.rows) - 1) * s + k, cols = (min_int(TC, L.cols) - 1) * s + k;
-        const int y0 = r0 * s - int(L.p), x0 = c0 * s - int(L.p);
+        const int s = L.s;
+        const int rows = (min_int(TR, L.rows) - 1) * s + L.k, cols = (min_int(TC, L.cols) - 1) * s + L.kw;
+        const int y0 = r0 * s - int(L.p), x0 = c0 * s - int(L.pw);
         const int total = lanes * rows * cols;
     load_in:
         for (int e0 = 0; e0 < total; e0 += IP) {
@@ -137,7 +154,7 @@ struct Engine {
 
     /* Weights of the Tm x Tn tile (m0, n0); lanes past M or N get 0. Wp words per cycle. */
     static void load_weights(WBuf wb, const Layer &L, const word_t *par, int m0, int n0) {
-        const int kk = L.k * L.k, total = TM * TN * kk;
+        const int kk = L.k * L.kw, total = TM * TN * kk;
     load_w:
         for (int e0 = 0; e0 < total; e0 += WP) {
 #pragma HLS PIPELINE II = 1
@@ -156,7 +173,7 @@ struct Engine {
 
     /* Depthwise weights of P channels from m0 on the diagonal of the array. */
     static void load_dw_weights(WBuf wb, const Layer &L, const word_t *par, int m0) {
-        const int kk = L.k * L.k, total = P * kk;
+        const int kk = L.k * L.kw, total = P * kk;
     load_dw:
         for (int e0 = 0; e0 < total; e0 += WP) {
 #pragma HLS PIPELINE II = 1
@@ -171,16 +188,16 @@ struct Engine {
         }
     }
 
-    /* The template's compute loop, one trip a cycle: K x K x Tr' x Tc' trips a tile. A conv or
+    /* The template's compute loop, one trip a cycle: Kh x Kw x Tr' x Tc' trips a tile. A conv or
      * fc does Tm x Tn multiply-accumulates a trip (`first`: its first input tile, so the sums
      * start from 0); depthwise conv and pooling use the diagonal, one channel a lane. */
     static void compute(OutBuf ob, const InBuf ib, const WBuf wb, const Layer &L, bool first) {
-        const int k = L.k, s = L.s, trp = min_int(TR, L.rows), tcp = min_int(TC, L.cols);
+        const int kh = L.k, kw = L.kw, s = L.s, trp = min_int(TR, L.rows), tcp = min_int(TC, L.cols);
         const bool full = L.kind == CONV || L.kind == FC;
     comp_i:
-        for (int i = 0; i < k; ++i) {
+        for (int i = 0; i < kh; ++i) {
         comp_j:
-            for (int j = 0; j < k; ++j) {
+            for (int j = 0; j < kw; ++j) {
             comp_r:
                 for (int tr = 0; tr < trp; ++tr) {
                 comp_c:
@@ -189,9 +206,9 @@ struct Engine {
                         CX_TRIP();
                         const bool init = first && i == 0 && j == 0;
                         if (full) {
-                            mac_array(ob, ib, wb, i * k + j, s * tr + i, s * tc + j, tr, tc, init);
+                            mac_array(ob, ib, wb, i * kw + j, s * tr + i, s * tc + j, tr, tc, init);
                         } else {
-                            diagonal(ob, ib, wb, L.kind, i * k + j, s * tr + i, s * tc + j, tr, tc, init);
+                            diagonal(ob, ib, wb, L.kind, i * kw + j, s * tr + i, s * tc + j, tr, tc, init);
                         }
                     }
                 }
@@ -237,8 +254,8 @@ struct Engine {
         if (L.kind == MAXPOOL) {
             v = acc; /* a word already, in the input's format */
         } else if (L.kind == AVGPOOL) {
-            const int n = L.include_pad ? int(L.k * L.k) : inside(r, L.s, L.p, L.k, L.in_rows) *
-                                                                inside(c, L.s, L.p, L.k, L.in_cols);
+            const int n = L.include_pad ? int(L.k * L.kw) : inside(r, L.s, L.p, L.k, L.in_rows) *
+                                                                 inside(c, L.s, L.pw, L.kw, L.in_cols);
             v = requant<B>(acc * reciprocal(n), L.core_in_frac + RECIPROCAL_BITS, L.core_frac);
         } else {
             const int wide = L.core_in_frac + L.weight_frac;
@@ -417,12 +434,141 @@ struct Engine {
         }
     }
 
+    /* A layer's function table of 2**T words from the parameter memory, Wp words a cycle (a
+     * memory transfer before the layer's stream, as weights are: no compute trips). */
+    static void load_table(word_t *table, const Layer &L, const word_t *par) {
+    load_table:
+        for (int e0 = 0; e0 < TABLE_WORDS; e0 += WP) {
+#pragma HLS PIPELINE II = 1
+            for (int u = 0; u < WP; ++u) {
+#pragma HLS UNROLL
+                if (e0 + u < TABLE_WORDS) table[e0 + u] = par[L.t_off + e0 + u];
+            }
+        }
+    }
+
+    static wide_t entry(const word_t *table, wide_t x) { return table[table_index<B, TABLE_BITS>(x)]; }
+
+    /* f(x) of one word of the act's input format, as a word of its core format. */
+    static wide_t act(const Layer &L, const word_t *table, wide_t x) {
+        if (L.function == FN_HSWISH) return hard_swish<B>(x, L.core_in_frac, L.core_frac);
+        if (L.function == FN_SILU || L.function == FN_GELU) {
+            return requant<B>(x * entry(table, x), L.core_in_frac + L.t_frac, L.core_frac);
+        }
+        return requant<B>(entry(table, x), L.t_frac, L.core_frac);
+    }
+
+    /* An element-wise function: Tm x Tn words a trip through a function unit per lane. */
+    static void run_act(const Layer &L, const word_t *fin, word_t *fout, const word_t *par,
+                        word_t *table) {
+        if (L.function != FN_HSWISH) load_table(table, L, par);
+        const int words = L.m * L.rows * L.cols, plane = L.rows * L.cols;
+    act_words:
+        for (int e0 = 0; e0 < words; e0 += TM * TN) {
+#pragma HLS PIPELINE II = 1
+            CX_TRIP();
+            for (int u = 0; u < TM * TN; ++u) {
+#pragma HLS UNROLL
+                const int e = e0 + u;
+                if (e < words) {
+                    const int c = e / plane;
+                    const wide_t x = apply_steps(fin[L.in_off[0] + e], L.n_pre, L.pre, c, par);
+                    fout[L.out_off + e] = word_t(apply_steps(act(L, table, x), L.n_post, L.post, c, par));
+                }
+            }
+        }
+    }
+
+    /* Squeeze-and-excitation's product: the M gate values (through the gate's table, if any)
+     * read first, Ip a cycle; then the map times its channel's gate, Tm x Tn words a trip. */
+    static void run_scale(const Layer &L, const word_t *fin, word_t *fout, const word_t *par,
+                          word_t *table, wide_t *gate) {
+        if (L.function != FN_NONE) load_table(table, L, par);
+        const int gate_frac = L.function != FN_NONE ? int(L.t_frac) : int(L.in_frac[1]);
+    load_gate:
+        for (int c0 = 0; c0 < int(L.m); c0 += IP) {
+#pragma HLS PIPELINE II = 1
+            for (int u = 0; u < IP; ++u) {
+#pragma HLS UNROLL
+                const int c = c0 + u;
+                if (c < int(L.m)) {
+                    const wide_t g = fin[L.in_off[1] + c];
+                    gate[c] = L.function != FN_NONE ? entry(table, g) : g;
+                }
+            }
+        }
+        const int words = L.m * L.rows * L.cols, plane = L.rows * L.cols;
+    scale_words:
+        for (int e0 = 0; e0 < words; e0 += TM * TN) {
+#pragma HLS PIPELINE II = 1
+            CX_TRIP();
+            for (int u = 0; u < TM * TN; ++u) {
+#pragma HLS UNROLL
+                const int e = e0 + u;
+                if (e < words) {
+                    const int c = e / plane;
+                    const wide_t x = fin[L.in_off[0] + e];
+                    const wide_t v = requant<B>(x * gate[c], L.in_frac[0] + gate_frac, L.core_frac);
+                    fout[L.out_off + e] = word_t(apply_steps(v, L.n_post, L.post, c, par));
+                }
+            }
+        }
+    }
+
+    /* LayerNorm over the channels of each pixel, in two passes of Tm x Tn words a trip: the
+     * sums of x and x^2 per pixel, then (the reciprocal square root once per pixel, on its
+     * first channel) z = (M x - S1) R rounded to t_frac, times the gain, plus the shift. */
+    static void run_norm(const Layer &L, const word_t *fin, word_t *fout, const word_t *par,
+                         wide_t *s1, wide_t *s2, wide_t *rs, int *ex) {
+        const int words = L.m * L.rows * L.cols, plane = L.rows * L.cols;
+        const wide_t count = L.m;
+    norm_sums:
+        for (int e0 = 0; e0 < words; e0 += TM * TN) {
+#pragma HLS PIPELINE II = 1
+            CX_TRIP();
+            for (int u = 0; u < TM * TN; ++u) {
+#pragma HLS UNROLL
+                const int e = e0 + u;
+                if (e < words) {
+                    const int c = e / plane, p = e % plane;
+                    const wide_t x = apply_steps(fin[L.in_off[0] + e], L.n_pre, L.pre, c, par);
+                    s1[p] = (c == 0 ? 0 : s1[p]) + x;
+                    s2[p] = (c == 0 ? 0 : s2[p]) + x * x;
+                }
+            }
+        }
+        const int wide = L.t_frac + L.weight_frac;
+    norm_words:
+        for (int e0 = 0; e0 < words; e0 += TM * TN) {
+#pragma HLS PIPELINE II = 1
+            CX_TRIP();
+            for (int u = 0; u < TM * TN; ++u) {
+#pragma HLS UNROLL
+                const int e = e0 + u;
+                if (e < words) {
+                    const int c = e / plane, p = e % plane;
+                    if (c == 0) rs[p] = rsqrt(count * s2[p] - s1[p] * s1[p] + L.eps, ex[p]);
+                    const wide_t x = apply_steps(fin[L.in_off[0] + e], L.n_pre, L.pre, c, par);
+                    const wide_t z = rnd((count * x - s1[p]) * rs[p], RSQRT_BITS + ex[p] - L.t_frac);
+                    wide_t t = z * par[L.w_off + c];
+                    if (L.has_bias) t += align(par[L.b_off + c], L.bias_frac, wide);
+                    const wide_t v = requant<B>(t, wide, L.core_frac);
+                    fout[L.out_off + e] = word_t(apply_steps(v, L.n_post, L.post, c, par));
+                }
+            }
+        }
+    }
+
     /* The FPGA's layers in order; trips[l]: compute-loop trips of layer l (C simulation). */
     static void run(const word_t *fin, word_t *fout, const word_t *par, const Layer *layers,
                     int count, uint64_t *trips) {
         static word_t ib[2][TN][IN_R][IN_C];
         static word_t wb[2][TM][TN][KK];
         static wide_t ob[2][TM][TR][TC];
+        static word_t table[TABLE_WORDS];                   /* act, scale: a function table */
+        static wide_t gate[C::GATE_WORDS];                  /* scale: the gate values */
+        static wide_t s1[C::NORM_PIXELS], s2[C::NORM_PIXELS], rs[C::NORM_PIXELS]; /* norm */
+        static int ex[C::NORM_PIXELS];
 /* ping-pong halves apart (dim 1); one bank per lane: Tn input banks, Tm x Tn weight banks,
  * Tm output banks, so a trip reads and writes every lane at once */
 #pragma HLS ARRAY_PARTITION variable = ib complete dim = 1
@@ -453,6 +599,15 @@ struct Engine {
                     break;
                 case CONCAT:
                     run_concat(L, fin, fout, par);
+                    break;
+                case ACT:
+                    run_act(L, fin, fout, par, table);
+                    break;
+                case SCALE:
+                    run_scale(L, fin, fout, par, table, gate);
+                    break;
+                case NORM:
+                    run_norm(L, fin, fout, par, s1, s2, rs, ex);
                     break;
                 default:
                     run_upsample(L, fin, fout, par);
