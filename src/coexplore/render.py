@@ -286,7 +286,7 @@ def summary_table(summary: dict[str, Any]) -> Group:
     ]
     failures = [f"failed {f['count']}x: {f['reason']}" for f in summary.get("failures", [])]
     noise = summary.get("accuracy_noise", {}).get("notes", [])  # binomial noise, in words
-    meaning = "val acc, test acc: at the pick's precision (prec); float: the same network in fp32"
+    meaning = "val acc, test acc: at the pick's precision; float: the same network in fp32"
     return with_notes(table, [meaning, *picks, *failures, *noise], heading)
 
 
