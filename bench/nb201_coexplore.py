@@ -28,7 +28,9 @@ Prints
   best), co-exploration's best FPS and GOPS/W over hardware-aware NAS's (cf. +35 % / +54 %);
 - last, lines for scripts: per metric and strategy
   `hypervolume <metric>: <strategy> <r50>/<r100>/<r200>` (by network, means over the seeds),
-  then `hv-cells <metric>: <strategy> <r50>/<r100>/<r200>` (by cell), then per ratio r (0.95,
+  then `hv-keys <metric>: ...` (by computation key: each cell at the mean over the cells of
+  its key, the true front over keys), then `hv-cells <metric>: <strategy> <r50>/<r100>/<r200>`
+  (by cell), then per ratio r (0.95,
   0.99), metric and strategy `trainings to <r> <metric>: <strategy> <median> (<reached> of
   <seeds> seeds)`: the trainings a run needs until its network hypervolume reaches r times the
   true front's, the lower median over the seeds (a seed that never reaches it counts as never),
@@ -55,13 +57,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from coexplore.commands.options import set_overrides
 from coexplore.compare.runs import StrategyRun, is_trained, run_strategy, strategy_names
 from coexplore.compare.summary import hypervolume_curve
 from coexplore.config import Config, load_config
 from coexplore.results.picks import feasible_trials, pick
+from coexplore.spaces import Nb201Arch
 from coexplore.storage import TrialRecord
-from coexplore.tabular.accuracy import network_means
+from coexplore.tabular.accuracy import AccuracyTable, network_means
 from coexplore.tabular.benchmark import HW_METRICS, Benchmark, load_benchmark
 from coexplore.tabular.fronts import true_front
 
@@ -87,19 +92,35 @@ class Scoring:
 
 
 def scorings(bench: Benchmark) -> dict[str, Scoring]:
-    """By network (each cell at its network's mean accuracy, against the front over networks)
-    and by cell (each cell at its own accuracy, against the front over cells)."""
-    networks = network_means(bench.accuracy)
+    """By network (each cell at its network's mean accuracy, against the front over networks),
+    by computation key (the same with our key as the network) and by cell (each cell at its
+    own accuracy, against the front over cells)."""
 
-    def front(metric: str) -> float:
-        reference = bench.reference(metric)
-        return true_front(networks, bench.hardware, metric, bench.spec_fps, reference).hypervolume
+    def by_means(table: AccuracyTable) -> Scoring:
+        means = network_means(table)
+        fronts = {
+            m: true_front(means, bench.hardware, m, bench.spec_fps, bench.reference(m)).hypervolume
+            for m in HW_METRICS
+        }
+        return Scoring(
+            dict(zip(means.indices.tolist(), means.accuracy.tolist(), strict=True)), fronts
+        )
 
-    by_network = dict(zip(networks.indices.tolist(), networks.accuracy.tolist(), strict=True))
     return {
-        "networks": Scoring(by_network, {m: front(m) for m in HW_METRICS}),
+        "networks": by_means(bench.accuracy),
+        "keys": by_means(key_table(bench)),
         "cells": Scoring(None, {m: bench.front(m).hypervolume for m in HW_METRICS}),
     }
+
+
+def key_table(bench: Benchmark) -> AccuracyTable:
+    """The accuracy table with each cell's network its computation key (docs/spaces.md): the
+    network the loop never trains twice. NATS-Bench's `UniqueString` splits some of these
+    networks into several classes (by the text order of a node's terms) and merges others."""
+    space, table = bench.problem.space, bench.accuracy
+    keys = [space.computation_key(Nb201Arch.from_index(int(i))) for i in table.indices]
+    _, ids = np.unique(np.array(keys), return_inverse=True)
+    return dataclasses.replace(table, computation=ids)
 
 
 def ratio_curve(run: StrategyRun, bench: Benchmark, metric: str, scoring: Scoring) -> list[float]:
@@ -160,7 +181,7 @@ def print_final_lines(runs: dict[str, list[StrategyRun]], bench: Benchmark) -> N
     """The lines for scripts (the module docstring)."""
     print()
     scoring = scorings(bench)
-    for label, name in (("hypervolume", "networks"), ("hv-cells", "cells")):
+    for label, name in (("hypervolume", "networks"), ("hv-keys", "keys"), ("hv-cells", "cells")):
         for metric in HW_METRICS:
             for strategy, group in runs.items():
                 curves = ratio_curves(group, bench, metric, scoring[name])
@@ -340,6 +361,7 @@ def main() -> None:
     if bench.accuracy.computation is None:
         print("the CSV has no UniqueString column: every cell is scored as its own network")
     print_hypervolumes(runs, bench, args.budget, scoring["networks"], "network")
+    print_hypervolumes(runs, bench, args.budget, scoring["keys"], "computation key")
     print_hypervolumes(runs, bench, args.budget, scoring["cells"], "cell")
     for baseline in HWNAS:
         if "coexplore" in runs and baseline in runs:

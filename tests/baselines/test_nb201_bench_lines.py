@@ -88,19 +88,30 @@ def test_the_lines_score_networks_then_cells_then_trainings(load_bench, tmp_path
                       (300 * 0.2 + 200 * 0.2, cell_front), front=cell_front)  # fmt: skip
     assert f"hypervolume fps: coexplore {by_network}" in lines
     assert f"hv-cells fps: coexplore {by_cell}" in lines
+    # By computation key, cells 10 and 20 compute zeros (one key: 0.92 either way) and 30 and
+    # 40 the identity (one key at 0.75, each at its own FPS): the front is 400 FPS at 0.75 and
+    # 300 at 0.92.
+    keys = [SPACE.computation_key(Nb201Arch.from_index(i)) for i in (10, 20, 30, 40)]
+    assert keys[0] == keys[1] != keys[2] == keys[3]
+    key_front = 200 * 0.42 + 100 * 0.25
+    by_key = _ratios((200 * 0.42, 100 * 0.25), (key_front, 200 * 0.42), (key_front, key_front),
+                     front=key_front)  # fmt: skip
+    assert f"hv-keys fps: coexplore {by_key}" in lines
     # Seed 0 has the network front after 2 trainings (the cell front never), seed 1 after 3.
     assert "trainings to 0.95 fps: coexplore 2 (2 of 2 seeds)" in lines
     assert "trainings to 0.99 fps: coexplore 2 (2 of 2 seeds)" in lines
     assert "trainings to 0.95 fps: nsga2 none (0 of 2 seeds)" in lines
     heads = [re.sub(r": \S+ .*", "", line) for line in lines]
     groups = [
-        f"{label} {m}" for label in ("hypervolume", "hv-cells") for m in ("fps", "gops_per_w")
+        f"{label} {m}"
+        for label in ("hypervolume", "hv-keys", "hv-cells")
+        for m in ("fps", "gops_per_w")
     ]
     groups += [f"trainings to {r} {m}" for r in ("0.95", "0.99") for m in ("fps", "gops_per_w")]
     assert heads == [group for group in groups for _ in RUNS]  # one line per strategy, in order
     for line in lines:
         assert re.fullmatch(
-            r"(hypervolume|hv-cells) (fps|gops_per_w): \w+ \d\.\d{3}/\d\.\d{3}/\d\.\d{3}"
+            r"(hypervolume|hv-keys|hv-cells) (fps|gops_per_w): \w+ \d\.\d{3}/\d\.\d{3}/\d\.\d{3}"
             r"|trainings to 0\.9[59] (fps|gops_per_w): \w+ (\d+|none) \(\d of 2 seeds\)",
             line,
         ), line
