@@ -27,9 +27,7 @@ def _run(tmp_path: Path, train_fn=fake_train, **overrides):
     base = {"run.trials": 24, "run.batch": 4, "spec.fps": 2000.0, "hardware.precisions": BOTH}
     config = load_config("quick", overrides={**base, **overrides})
     with RunStorage.create(tmp_path / run.DB_NAME, to_dict(config)) as storage:
-        setup = dataclasses.replace(
-            run.build_setup(config), train_fn=train_fn, score_fn=fake_score
-        )
+        setup = dataclasses.replace(run.build_setup(config), train_fn=train_fn, score_fn=fake_score)
         run_search(setup, storage, LocalExecutor())
         return setup, storage.trials()
 
