@@ -177,10 +177,14 @@ def capped(config: Config, budget: int) -> Config:
     return dataclasses.replace(config, run=dataclasses.replace(config.run, trials=10 * budget))
 
 
-def print_final_lines(runs: dict[str, list[StrategyRun]], bench: Benchmark) -> None:
+def print_final_lines(
+    runs: dict[str, list[StrategyRun]],
+    bench: Benchmark,
+    scoring: dict[str, Scoring] | None = None,
+) -> None:
     """The lines for scripts (the module docstring)."""
     print()
-    scoring = scorings(bench)
+    scoring = scoring or scorings(bench)  # the caller's, when it has them (a key per cell)
     for label, name in (("hypervolume", "networks"), ("hv-keys", "keys"), ("hv-cells", "cells")):
         for metric in HW_METRICS:
             for strategy, group in runs.items():
@@ -368,7 +372,7 @@ def main() -> None:
             print_search_time(runs, baseline)
             print_matched(runs, config, bench, baseline)
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
-    print_final_lines(runs, bench)
+    print_final_lines(runs, bench, scoring)
 
 
 if __name__ == "__main__":
