@@ -34,10 +34,8 @@ def plot_fronts(
     for ax, metric in zip(axes, HW_METRICS, strict=True):
         if bench is not None:
             front_line(ax, bench.front(metric).points, "true front", c="k", ls="--")
-        for strategy in dict.fromkeys(r.strategy for r in runs):
-            points = [
-                p for r in runs if r.strategy == strategy for p in trial_points(r.trials, metric)
-            ]
+        for strategy, group in by_strategy(runs).items():
+            points = [p for r in group for p in trial_points(r.trials, metric)]
             front_line(ax, points, strategy, marker="o", ms=3)
         if metric == "fps" and spec_fps:
             ax.axvline(spec_fps, ls=":", c="tab:red", lw=1, label="spec")
@@ -58,12 +56,8 @@ def plot_hypervolume(
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, metric in zip(axes, HW_METRICS, strict=True):
         whole = bench.front(metric).hypervolume if bench else 1.0
-        for strategy in dict.fromkeys(r.strategy for r in runs):
-            curves = [
-                hypervolume_curve(r.trials, metric, references[metric])
-                for r in runs
-                if r.strategy == strategy
-            ]
+        for strategy, group in by_strategy(runs).items():
+            curves = [hypervolume_curve(r.trials, metric, references[metric]) for r in group]
             mean = _mean_curve(curves) / (whole or 1.0)
             ax.plot(np.arange(1, len(mean) + 1), mean, label=strategy, lw=1.2)
         ax.set_xlabel("children trained")
@@ -88,12 +82,8 @@ def plot_hypervolume_epochs(
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.2))
     for ax, metric in zip(axes, HW_METRICS, strict=True):
         whole = bench.front(metric).hypervolume if bench else 1.0
-        for strategy in dict.fromkeys(r.strategy for r in runs):
-            steps = [
-                epochs_curve(r.trials, metric, references[metric])
-                for r in runs
-                if r.strategy == strategy
-            ]
+        for strategy, group in by_strategy(runs).items():
+            steps = [epochs_curve(r.trials, metric, references[metric]) for r in group]
             grid, mean = mean_steps(steps)
             ax.step(grid, mean / (whole or 1.0), where="post", label=strategy, lw=1.2)
         if budget:
@@ -126,3 +116,11 @@ def _mean_curve(curves: list[list[float]]) -> np.ndarray:
     length = max((len(c) for c in curves), default=0)
     padded = [c + [c[-1]] * (length - len(c)) for c in curves if c]
     return np.mean(padded, axis=0) if padded else np.zeros(0)
+
+
+def by_strategy(runs: Sequence[StrategyRun]) -> dict[str, list[StrategyRun]]:
+    """The runs of each strategy (its seeds), strategies in the order they first come."""
+    groups: dict[str, list[StrategyRun]] = {}
+    for run in runs:
+        groups.setdefault(run.strategy, []).append(run)
+    return groups
